@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+//
+// MelForge: audio -> spectrogram -> model -> spectrogram -> vocoder -> audio.
+//
+// The targets show the pipeline. Each C library is reached through one small
+// `systemLibrary` shim, and each shim is imported by exactly one Swift module:
+//
+//   CSndFile, CSoxr -> AudioIO      read/resample/write audio (libsndfile, libsoxr)
+//   CFFTW           -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling
+//   CPNG            -> FileFormats  .npy arrays, PNG pictures, atomic file output
+//   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
+//
+// Audio modules know nothing of neural networks; only the `melforge` executable
+// (the one target that imports ArgumentParser) wires them together.
+import PackageDescription
+
+// MARK: - System libraries (Debian packages)
+
+let systemLibraries: [Target] = [
+    .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+    .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+    .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+    .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+]
+
+// MARK: - Libraries
+
+let libraries: [Target] = [
+    .target(name: "FileFormats", dependencies: ["CPNG"]),
+    .target(name: "AudioIO", dependencies: ["CSndFile", "CSoxr", "FileFormats"]),
+    .target(name: "Spectral", dependencies: ["CFFTW"]),
+    .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+]
+
+// MARK: - Command-line tool
+
+let tool: [Target] = [
+    .executableTarget(
+        name: "melforge",
+        dependencies: [
+            "AudioIO", "Spectral", "FileFormats", "BLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+]
+
+// MARK: - Tests
+
+let tests: [Target] = [
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "TestSupport"]),
+    .testTarget(name: "AudioIOTests", dependencies: ["AudioIO", "FileFormats", "TestSupport"]),
+    .testTarget(
+        name: "SpectralTests", dependencies: ["Spectral", "AudioIO", "FileFormats", "TestSupport"],
+        resources: [.copy("Fixtures")]),
+    .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
+    .testTarget(
+        name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "TestSupport"]),
+]
+
+let package = Package(
+    name: "MelForge",
+    products: [
+        .executable(name: "melforge", targets: ["melforge"]),
+        .library(name: "AudioIO", targets: ["AudioIO"]),
+        .library(name: "Spectral", targets: ["Spectral"]),
+        .library(name: "FileFormats", targets: ["FileFormats"]),
+        .library(name: "BLAS", targets: ["BLAS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: systemLibraries + libraries + tool + tests
+)

@@ -1,0 +1,186 @@
+/// How `center` pads the signal's ends by `nFFT / 2` samples (librosa's `pad_mode`).
+public enum PadMode: String, CaseIterable, Codable, Sendable {
+    /// Zeros (librosa's default since 0.10).
+    case constant
+    /// Mirror without repeating the edge sample, as `numpy.pad(mode="reflect")`.
+    case reflect
+}
+
+/// Short-time Fourier transform on FFTW, with librosa's conventions.
+///
+/// Frame t covers samples `[t * hopLength, t * hopLength + nFFT)` of the (padded)
+/// signal, multiplied by the window centred in `nFFT`. With `center`, the signal is
+/// padded by `nFFT / 2` on both sides first, so frame t is centred on sample
+/// `t * hopLength` and there are `1 + count / hopLength` frames.
+public struct STFT: Sendable {
+    public let nFFT: Int
+    public let hopLength: Int
+    public let winLength: Int
+    public let window: Window
+    public let center: Bool
+    public let padMode: PadMode
+    /// The window padded to `nFFT`.
+    public let windowValues: [Float]
+    let fft: RealFFT
+
+    public var bins: Int { nFFT / 2 + 1 }
+
+    /// - Parameters:
+    ///   - winLength: the window's length, at most `nFFT`; `nil` means `nFFT`.
+    public init(nFFT: Int, hopLength: Int, winLength: Int? = nil, window: Window = .hann,
+                center: Bool = true, padMode: PadMode = .constant) throws {
+        guard nFFT >= 2 && nFFT <= 1 << 20 else {
+            throw SpectralError.invalidParameter(name: "nFFT", value: "\(nFFT)", accepted: "2...1048576")
+        }
+        let winLength = winLength ?? nFFT
+        guard (1...nFFT).contains(winLength) else {
+            throw SpectralError.invalidParameter(name: "winLength", value: "\(winLength)", accepted: "1...nFFT (\(nFFT))")
+        }
+        guard hopLength >= 1 else {
+            throw SpectralError.invalidParameter(name: "hopLength", value: "\(hopLength)", accepted: "at least 1")
+        }
+        self.nFFT = nFFT
+        self.hopLength = hopLength
+        self.winLength = winLength
+        self.window = window
+        self.center = center
+        self.padMode = padMode
+        self.windowValues = window.values(winLength: winLength, nFFT: nFFT)
+        self.fft = RealFFT.plan(size: nFFT)
+    }
+
+    /// The number of frames for a signal of `count` samples.
+    public func frameCount(samples count: Int) -> Int {
+        let padded = center ? count + 2 * (nFFT / 2) : count
+        return padded < nFFT ? 0 : 1 + (padded - nFFT) / hopLength
+    }
+
+    /// The signal as the frames see it: padded on both ends when `center`.
+    func paddedSignal(_ samples: [Float]) throws -> [Float] {
+        guard !samples.isEmpty else {
+            throw SpectralError.invalidParameter(name: "signal", value: "0 samples", accepted: "at least 1 sample")
+        }
+        guard center else {
+            guard samples.count >= nFFT else {
+                throw SpectralError.invalidParameter(
+                    name: "signal", value: "\(samples.count) samples",
+                    accepted: "at least nFFT (\(nFFT)) samples when center is off")
+            }
+            return samples
+        }
+        let pad = nFFT / 2
+        var padded = [Float](repeating: 0, count: samples.count + 2 * pad)
+        padded.withUnsafeMutableBufferPointer { destination in
+            samples.withUnsafeBufferPointer { destination.baseAddress!.advanced(by: pad).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        if padMode == .reflect {
+            for i in 0..<pad {
+                padded[pad - 1 - i] = samples[reflectedIndex(-1 - i, count: samples.count)]
+                padded[pad + samples.count + i] = samples[reflectedIndex(samples.count + i, count: samples.count)]
+            }
+        }
+        return padded
+    }
+
+    /// Calls `body(frame, buffers)` for every frame after its windowed samples went
+    /// through the forward FFT: `buffers.complex` holds its `bins` values.
+    func forEachFrame(of samples: [Float], _ body: (Int, FFTBuffers) -> Void) throws -> Int {
+        let padded = try paddedSignal(samples)
+        let frames = frameCount(samples: samples.count)
+        let buffers = FFTBuffers(size: nFFT)
+        padded.withUnsafeBufferPointer { signal in
+            windowValues.withUnsafeBufferPointer { window in
+                for frame in 0..<frames {
+                    let start = signal.baseAddress! + frame * hopLength
+                    for n in 0..<nFFT { buffers.real[n] = start[n] * window[n] }
+                    fft.forward(buffers)
+                    body(frame, buffers)
+                }
+            }
+        }
+        return frames
+    }
+
+    /// The complex STFT `[bins, frames]`, equal to `librosa.stft(y, n_fft, hop_length,
+    /// win_length, window, center, pad_mode)`.
+    public func transform(_ samples: [Float]) throws -> ComplexSpectrogram {
+        let frames = frameCount(samples: samples.count)
+        var real = [Float](repeating: 0, count: bins * frames)
+        var imaginary = real
+        _ = try forEachFrame(of: samples) { frame, buffers in
+            let spectrum = buffers.complexFloats
+            for bin in 0..<bins {
+                real[bin * frames + frame] = spectrum[2 * bin]
+                imaginary[bin * frames + frame] = spectrum[2 * bin + 1]
+            }
+        }
+        return ComplexSpectrogram(bins: bins, frames: frames, real: real, imaginary: imaginary)
+    }
+
+    /// |STFT|^power `[bins, frames]`: power 1 is the magnitude, 2 the power spectrogram.
+    public func magnitude(_ samples: [Float], power: Float = 1) throws -> Spectrogram {
+        try transform(samples).magnitude(power: power)
+    }
+
+    /// The inverse STFT by weighted overlap-add, as `librosa.istft`: each frame's
+    /// inverse FFT times the window, summed, divided by the summed squared window
+    /// where that sum is not negligible, and with `center` the padding removed.
+    ///
+    /// - Parameter length: the output's length; `nil` gives `hopLength * (frames - 1)`
+    ///   with `center` (the length of any signal with that many frames, rounded down
+    ///   to whole hops), `nFFT + hopLength * (frames - 1)` without. Pass the original
+    ///   length to get the signal back exactly.
+    public func inverse(_ stft: ComplexSpectrogram, length: Int? = nil) throws -> [Float] {
+        guard stft.bins == bins else {
+            throw SpectralError.invalidParameter(name: "stft bins", value: "\(stft.bins)",
+                                                 accepted: "nFFT / 2 + 1 = \(bins)")
+        }
+        let frames = stft.frames
+        guard frames > 0 else {
+            throw SpectralError.invalidParameter(name: "stft frames", value: "0", accepted: "at least 1 frame")
+        }
+        let fullLength = nFFT + hopLength * (frames - 1)
+        var signal = [Float](repeating: 0, count: fullLength)
+        var windowSum = [Float](repeating: 0, count: fullLength)
+        let buffers = FFTBuffers(size: nFFT)
+        let scale = 1 / Float(nFFT)  // FFTW's inverse is unnormalised.
+        for frame in 0..<frames {
+            let spectrum = buffers.complexFloats
+            for bin in 0..<bins {
+                spectrum[2 * bin] = stft.real[bin * frames + frame]
+                spectrum[2 * bin + 1] = stft.imaginary[bin * frames + frame]
+            }
+            fft.inverse(buffers)
+            let start = frame * hopLength
+            for n in 0..<nFFT {
+                let w = windowValues[n]
+                signal[start + n] += buffers.real[n] * scale * w
+                windowSum[start + n] += w * w
+            }
+        }
+        // librosa divides where the sum exceeds the smallest normal float32 (`tiny`).
+        for i in 0..<fullLength where windowSum[i] > Float.leastNormalMagnitude {
+            signal[i] /= windowSum[i]
+        }
+        let start = center ? nFFT / 2 : 0
+        let naturalLength = center ? fullLength - 2 * (nFFT / 2) : fullLength
+        let outputLength = length ?? naturalLength
+        guard outputLength >= 0 else {
+            throw SpectralError.invalidParameter(name: "length", value: "\(outputLength)", accepted: "0 or more")
+        }
+        var output = [Float](repeating: 0, count: outputLength)
+        let available = max(0, min(outputLength, fullLength - start))
+        for i in 0..<available { output[i] = signal[start + i] }
+        return output
+    }
+}
+
+/// numpy's "reflect" padding index for any `index` (repeating the mirror for pads
+/// longer than the signal): -1 -> 1, count -> count - 2.
+func reflectedIndex(_ index: Int, count: Int) -> Int {
+    guard count > 1 else { return 0 }
+    let period = 2 * (count - 1)
+    var i = index % period
+    if i < 0 { i += period }
+    return i < count ? i : period - i
+}

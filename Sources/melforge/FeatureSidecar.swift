@@ -1,0 +1,57 @@
+import AudioIO
+import FileFormats
+import Foundation
+import Spectral
+
+/// The JSON written beside a feature array: how it was made, so it can be checked
+/// against a model's expectations and its scaling undone.
+struct FeatureSidecar: Codable, Equatable {
+    struct Source: Codable, Equatable {
+        var path: String
+        var sampleRate: Int
+        var channels: Int
+        var frames: Int
+        var container: String
+        var encoding: String
+        var replacedNonFiniteSamples: Int
+
+        init(clip: AudioClip, path: String) {
+            self.path = path
+            sampleRate = clip.source.sampleRate
+            channels = clip.source.channels
+            frames = clip.source.frames
+            container = clip.source.container
+            encoding = clip.source.encoding
+            replacedNonFiniteSamples = clip.replacedSamples
+        }
+    }
+
+    var format = "melforge-features/1"
+    /// Orientation of the array: always [bins, frames].
+    var layout = "[n_mels, frames]"
+    var frontEnd: FrontEndConfiguration
+    var normalization: LogMelNormalization?
+    var source: Source?
+
+    /// `out/clip.npy` -> `out/clip.json`.
+    static func path(forArray arrayPath: String) -> String {
+        (arrayPath.hasSuffix(".npy") ? String(arrayPath.dropLast(4)) : arrayPath) + ".json"
+    }
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(Array(try encoder.encode(self)) + [0x0A], to: path)
+    }
+}
+
+/// Creates the folder an output goes into, as `mkdir -p` would.
+func createParentFolder(of path: String) throws {
+    let folder = (path as NSString).deletingLastPathComponent
+    guard !folder.isEmpty else { return }
+    do {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+        throw FileOutputError.cannotCreate(path: path, reason: "cannot create folder '\(folder)'")
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct MelForge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "melforge",
+        abstract: "Audio synthesis pipeline: audio -> mel spectrogram -> model -> vocoder -> audio.",
+        discussion: """
+            Front end: read any audio libsndfile reads, mix to mono, resample with libsoxr,
+            STFT with FFTW, librosa-compatible mel filter bank, dB scaling.
+            Run 'melforge help <subcommand>' for each command's options and defaults.
+            """,
+        version: "0.1.0",
+        subcommands: [Spectrogram.self, Doctor.self])
+}
