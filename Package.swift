@@ -42,6 +42,8 @@ let tool: [Target] = [
             "AudioIO", "Spectral", "FileFormats", "BLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+    // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
+    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral"]),
 ]
 
 // MARK: - Tests

@@ -52,6 +52,16 @@ public struct DecibelScaling: Codable, Equatable, Sendable {
         }
     }
 
+    /// `10 log10(max(amin, p)) - offset` in place over `count` values; the branch-free
+    /// loop vectorises. Infinite power (only from absurdly loud float input) is taken as
+    /// the largest float, about 383 dB.
+    func powerToDecibels(_ values: UnsafeMutablePointer<Float>, count: Int, offset: Float) {
+        let amin = self.amin
+        for i in 0..<count {
+            values[i] = 10 * fastLog10Normal(min(max(amin, values[i]), .greatestFiniteMagnitude)) - offset
+        }
+    }
+
     /// Power from dB (`librosa.db_to_power` with the same reference):
     /// `ref * 10^(dB / 10)`. Exact except where `amin` or `topDB` clamped.
     public func toPower(_ values: inout [Float]) throws {

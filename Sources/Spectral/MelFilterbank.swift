@@ -56,9 +56,19 @@ public struct MelFilterbank: Sendable {
     public let norm: MelNorm
     /// Dense weights `[nMels, nFFT / 2 + 1]`, row-major.
     public let weights: [Float]
-    /// Each filter's non-zero span: its first bin and weights. Applying the filters
-    /// this way touches about 2 * bins values per frame instead of nMels * bins.
-    public let bands: [(start: Int, weights: [Float])]
+    /// Each filter's non-zero span, packed: filter m covers bins
+    /// `bandStart[m] ..< bandStart[m] + bandLength[m]` with weights
+    /// `packedWeights[bandOffset[m]...]`. Applying the filters this way touches about
+    /// 2 * bins values per frame instead of nMels * bins.
+    let bandStart: [Int]
+    let bandLength: [Int]
+    let bandOffset: [Int]
+    let packedWeights: [Float]
+
+    /// Each filter's first non-zero bin and its non-zero weights.
+    public var bands: [(start: Int, weights: [Float])] {
+        (0..<nMels).map { m in (bandStart[m], Array(packedWeights[bandOffset[m]..<bandOffset[m] + bandLength[m]])) }
+    }
 
     public var bins: Int { nFFT / 2 + 1 }
 
@@ -95,7 +105,7 @@ public struct MelFilterbank: Sendable {
         let binHz = (0..<bins).map { Double($0) * Double(sampleRate) / Double(nFFT) }
         let points = Self.melPoints(count: nMels + 2, fMin: fMin, fMax: fMax, scale: scale)
         var weights = [Float](repeating: 0, count: nMels * bins)
-        var bands: [(start: Int, weights: [Float])] = []
+        var bandStart: [Int] = [], bandLength: [Int] = [], bandOffset: [Int] = [], packed: [Float] = []
         for m in 0..<nMels {
             let (left, centre, right) = (points[m], points[m + 1], points[m + 2])
             // Slaney: 2 / (right - left), the inverse of the triangle's half-base in Hz.
@@ -108,15 +118,22 @@ public struct MelFilterbank: Sendable {
                 weights[m * bins + k] = Float(w)
                 if w > 0 { start = min(start, k); end = k + 1 }
             }
-            bands.append(start < end ? (start, Array(weights[m * bins + start..<m * bins + end])) : (0, []))
+            if start >= end { (start, end) = (0, 0) }
+            bandStart.append(start)
+            bandLength.append(end - start)
+            bandOffset.append(packed.count)
+            packed += weights[m * bins + start..<m * bins + end]
         }
         self.weights = weights
-        self.bands = bands
+        self.bandStart = bandStart
+        self.bandLength = bandLength
+        self.bandOffset = bandOffset
+        self.packedWeights = packed
     }
 
     /// Filters that cover no FFT bin (too many mels for the FFT size); librosa warns
     /// about them, and their output is always 0.
-    public var emptyFilters: [Int] { bands.indices.filter { bands[$0].weights.isEmpty } }
+    public var emptyFilters: [Int] { (0..<nMels).filter { bandLength[$0] == 0 } }
 
     /// `count` frequencies in Hz evenly spaced in mel from `fMin` to `fMax`
     /// (librosa's `mel_frequencies`).
@@ -131,14 +148,42 @@ public struct MelFilterbank: Sendable {
     /// `mel[m] = sum_k weights[m, k] * spectrum[k]` for one frame's `bins` values.
     @inline(__always)
     func apply(spectrum: UnsafePointer<Float>, into mel: UnsafeMutablePointer<Float>, stride: Int) {
-        for m in 0..<nMels {
-            let band = bands[m]
-            var sum: Float = 0
-            band.weights.withUnsafeBufferPointer { w in
-                let s = spectrum + band.start
-                for k in 0..<w.count { sum += w[k] * s[k] }
+        packedWeights.withUnsafeBufferPointer { packed in
+            for m in 0..<nMels {
+                let w = packed.baseAddress! + bandOffset[m]
+                let s = spectrum + bandStart[m]
+                var sum: Float = 0
+                for k in 0..<bandLength[m] { sum += w[k] * s[k] }
+                mel[m * stride] = sum
             }
-            mel[m * stride] = sum
+        }
+    }
+
+    /// Frames the SIMD path of `applyLanes` handles at once.
+    static let lanes = 8
+
+    /// `mel[m, lane] = sum_k weights[m, k] * spectra[k * lanes + lane]` for `count` (at
+    /// most `lanes`) frames whose spectra are interleaved bin by bin; band m's results go
+    /// to `output[m * stride + lane]`.
+    @inline(__always)
+    func applyLanes(spectra: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
+        typealias Lanes = SIMD8<Float>
+        let raw = UnsafeRawPointer(spectra)
+        packedWeights.withUnsafeBufferPointer { packed in
+            for m in 0..<nMels {
+                let w = packed.baseAddress! + bandOffset[m]
+                let start = bandStart[m]
+                var sum = Lanes()
+                for k in 0..<bandLength[m] {
+                    sum += Lanes(repeating: w[k]) * raw.loadUnaligned(fromByteOffset: (start + k) * Self.lanes * 4, as: Lanes.self)
+                }
+                let row = output + m * stride
+                if count == Self.lanes {
+                    UnsafeMutableRawPointer(row).storeBytes(of: sum, as: Lanes.self)
+                } else {
+                    for lane in 0..<count { row[lane] = sum[lane] }
+                }
+            }
         }
     }
 

@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// Every parameter of the audio -> mel features path, with librosa's names.
 ///
 /// It travels with the features it made (a spectrogram's sidecar JSON, a
@@ -74,38 +77,111 @@ public final class MelFrontEnd: Sendable {
     }
 
     /// The features the configuration asks for: dB or power mel, `[nMels, frames]`.
-    public func features(_ samples: [Float]) throws -> Spectrogram {
-        var mel = try melSpectrogram(samples)
-        if configuration.scale == .db {
-            if configuration.power == 1 {
-                // amplitude_to_db(M) == power_to_db(M^2): the floor and reference stay in power units.
-                for i in mel.values.indices { mel.values[i] *= mel.values[i] }
+    ///
+    /// - Parameter threads: workers for one long signal; its frames are split into
+    ///   contiguous runs, one per worker. Signals under `parallelThreshold` frames
+    ///   (about 30 s at the defaults) always run on the calling thread, so callers
+    ///   that already spread many clips over the cores pay nothing for this.
+    public func features(_ samples: [Float], threads: Int = 2) throws -> Spectrogram {
+        try compute(samples, threads: threads, decibels: configuration.scale == .db)
+    }
+
+    /// The mel spectrogram `[nMels, frames]`: filter bank times |STFT|^power.
+    public func melSpectrogram(_ samples: [Float], threads: Int = 2) throws -> Spectrogram {
+        try compute(samples, threads: threads, decibels: false)
+    }
+
+    /// Frames below which a signal is not split across threads.
+    public static let parallelThreshold = 2_048
+
+    private func compute(_ samples: [Float], threads: Int, decibels toDB: Bool) throws -> Spectrogram {
+        let padded = try stft.paddedSignal(samples)
+        let frames = stft.frameCount(samples: samples.count)
+        let workers = frames < Self.parallelThreshold ? 1 : max(1, min(threads, frames / 1_024))
+        var mel = Spectrogram(bins: configuration.nMels, frames: frames,
+                              values: uninitializedFloats(configuration.nMels * frames))  // every value is written
+        // amplitude_to_db(M) == power_to_db(M^2): for power 1 the floor and reference stay in power units.
+        let squareFirst = toDB && configuration.power == 1
+        let dbOffset = 10 * log10(max(decibels.amin, configuration.reference))
+        padded.withUnsafeBufferPointer { signal in
+            mel.values.withUnsafeMutableBufferPointer { output in
+                let shared = SharedBuffers(signal: signal, output: output.baseAddress!)
+                let run: @Sendable (Int) -> Void = { worker in
+                    let range = (frames * worker / workers)..<(frames * (worker + 1) / workers)
+                    self.melFrames(shared.signal, range, into: shared.output, frames: frames,
+                                   squareFirst: squareFirst, dbOffset: toDB ? dbOffset : nil)
+                }
+                if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
             }
-            decibels.toDecibels(&mel.values)
+        }
+        if toDB, let topDB = configuration.topDB {
+            let floor = (mel.values.max() ?? 0) - topDB
+            for i in mel.values.indices where mel.values[i] < floor { mel.values[i] = floor }
         }
         return mel
     }
 
-    /// The mel spectrogram `[nMels, frames]`: filter bank times |STFT|^power.
-    public func melSpectrogram(_ samples: [Float]) throws -> Spectrogram {
-        let frames = stft.frameCount(samples: samples.count)
-        var mel = Spectrogram(bins: configuration.nMels, frames: frames)
+    /// Frames `range` of the mel spectrogram, each written down its column of `output`.
+    ///
+    /// Frames go through in groups of `lanes`: their |X|^power spectra are interleaved
+    /// bin by bin (`spectra[k * lanes + lane]`), so that the filter bank computes all
+    /// of a group's frames in one SIMD pass per band and writes each band's results
+    /// contiguously. Every lane sums in the same order as a one-frame loop would, so
+    /// the values do not depend on the grouping.
+    private func melFrames(_ signal: UnsafeBufferPointer<Float>, _ range: Range<Int>,
+                           into output: UnsafeMutablePointer<Float>, frames: Int, squareFirst: Bool,
+                           dbOffset: Float?) {
+        let lanes = MelFilterbank.lanes
         let bins = stft.bins
-        let squareRoot = configuration.power == 1
-        var spectrum = [Float](repeating: 0, count: bins)
-        try mel.values.withUnsafeMutableBufferPointer { output in
-            try spectrum.withUnsafeMutableBufferPointer { spectrum in
-                _ = try stft.forEachFrame(of: samples) { frame, buffers in
-                    let complex = buffers.complexFloats
-                    for k in 0..<bins {
-                        let (re, im) = (complex[2 * k], complex[2 * k + 1])
-                        let squared = re * re + im * im
-                        spectrum[k] = squareRoot ? squared.squareRoot() : squared
-                    }
-                    filterbank.apply(spectrum: spectrum.baseAddress!, into: output.baseAddress! + frame, stride: frames)
-                }
+        let magnitude = configuration.power == 1
+        let spectra = UnsafeMutablePointer<Float>.allocate(capacity: bins * lanes)
+        defer { spectra.deallocate() }
+        let buffers = FFTBuffers(size: stft.nFFT)
+        for groupStart in stride(from: range.lowerBound, to: range.upperBound, by: lanes) {
+            let group = groupStart..<min(groupStart + lanes, range.upperBound)
+            for frame in group {
+                stft.window(frame: frame, of: signal, into: buffers)
+                stft.fft.forward(buffers)
+                powerSpectrum(buffers.complexFloats, bins: bins, into: spectra + (frame - groupStart), stride: lanes)
             }
+            if magnitude {
+                for i in 0..<bins * lanes { spectra[i] = spectra[i].squareRoot() }
+            }
+            filterbank.applyLanes(spectra: spectra, into: output + groupStart, stride: frames, count: group.count)
         }
-        return mel
+        guard let dbOffset else { return }
+        // amplitude_to_db(M) == power_to_db(M^2): for power 1 the floor and reference stay in power units.
+        for m in 0..<configuration.nMels {
+            let row = output + m * frames + range.lowerBound
+            if squareFirst { for i in 0..<range.count { row[i] *= row[i] } }
+            decibels.powerToDecibels(row, count: range.count, offset: dbOffset)
+        }
     }
+}
+
+/// |X[k]|^2 of `bins` interleaved complex values to `power[k * stride]`, four bins per
+/// step (square the re, im pairs, add each pair).
+@inline(__always)
+private func powerSpectrum(_ complex: UnsafeMutablePointer<Float>, bins: Int, into power: UnsafeMutablePointer<Float>,
+                           stride: Int) {
+    let raw = UnsafeRawPointer(complex)
+    var k = 0
+    while k + 4 <= bins {
+        let squares = raw.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
+        let pairs = (squares * squares).evenHalf + (squares * squares).oddHalf
+        power[k * stride] = pairs[0]
+        power[(k + 1) * stride] = pairs[1]
+        power[(k + 2) * stride] = pairs[2]
+        power[(k + 3) * stride] = pairs[3]
+        k += 4
+    }
+    for k in k..<bins {
+        power[k * stride] = complex[2 * k] * complex[2 * k] + complex[2 * k + 1] * complex[2 * k + 1]
+    }
+}
+
+/// The input every worker reads and the output whose disjoint columns they fill.
+private struct SharedBuffers: @unchecked Sendable {
+    let signal: UnsafeBufferPointer<Float>
+    let output: UnsafeMutablePointer<Float>
 }

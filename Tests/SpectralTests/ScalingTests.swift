@@ -1,4 +1,4 @@
-import Spectral
+@testable import Spectral
 import TestSupport
 import XCTest
 
@@ -84,11 +84,47 @@ final class ScalingTests: XCTestCase {
         assertClose(fused.values, separate.values, absolute: 0, relative: 1e-6)
     }
 
+    func testLongSignalsSplitAcrossThreadsGiveTheSameFeatures() throws {
+        var configuration = FrontEndConfiguration()
+        configuration.topDB = 80
+        let frontEnd = try MelFrontEnd(configuration)
+        let signal = testSignal(count: 16_000 * 40)  // 2,501 frames, above the threshold
+        XCTAssertGreaterThan(configuration.frameCount(samples: signal.count), MelFrontEnd.parallelThreshold)
+        let serial = try frontEnd.features(signal, threads: 1)
+        let parallel = try frontEnd.features(signal, threads: 2)
+        XCTAssertEqual(serial, parallel)
+        // The dB pass equals power_to_db applied to the mel power afterwards.
+        var separate = try frontEnd.melSpectrogram(signal, threads: 1).values
+        try DecibelScaling(topDB: 80).toDecibels(&separate)
+        assertClose(serial.values, separate, absolute: 1e-4)
+    }
+
     func testFrontEndRejectsUnsupportedPower() {
         var configuration = FrontEndConfiguration()
         configuration.power = 1.5
         XCTAssertThrowsError(try MelFrontEnd(configuration)) {
             XCTAssertEqual($0 as? SpectralError, .invalidParameter(name: "power", value: "1.5", accepted: "1 or 2"))
         }
+    }
+}
+
+final class FastLogTests: XCTestCase {
+    func testFastLog10AgreesWithFoundation() {
+        // Every 997th float bit pattern across the positive normals, plus the edges.
+        var worst: Double = 0
+        var bits = Float.leastNormalMagnitude.bitPattern
+        while bits < Float.greatestFiniteMagnitude.bitPattern {
+            let x = Float(bitPattern: bits)
+            let exact = log10(Double(x))
+            worst = max(worst, abs(Double(fastLog10(x)) - exact) / max(1, abs(exact)))
+            bits += 997
+        }
+        XCTAssertLessThan(worst, 2e-7)  // relative to max(1, |log10 x|): a few float32 ulps
+        for x: Float in [1, 10, 1e-10, 0.5, 2, 1.4142135, 1.4142137] {
+            XCTAssertEqual(Double(fastLog10(x)), log10(Double(x)), accuracy: 2e-7 * max(1, abs(log10(Double(x)))))
+        }
+        XCTAssertEqual(fastLog10(.infinity), .infinity)
+        XCTAssertTrue(fastLog10(.nan).isNaN)
+        XCTAssertEqual(fastLog10(0), -.infinity)
     }
 }

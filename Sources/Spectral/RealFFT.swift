@@ -5,7 +5,14 @@ import Glibc
 #endif
 
 /// FFTW single-precision real transforms of one size: `forward` (real -> complex,
-/// `nFFT / 2 + 1` bins) and `inverse` (complex -> real, unnormalised, like FFTW).
+/// `nFFT / 2 + 1` bins, as numpy's `rfft`) and `inverse` (complex -> real,
+/// unnormalised: N times numpy's `irfft`, as FFTW's c2r).
+///
+/// Measured here (FFTW 3.3.10, N = 1024): the r2c plan takes 0.80 us, of which most is
+/// its scalar split step (`hc2cfdft_2`); the complex plan of size N/2 takes 0.30 us.
+/// A half-size complex FFT plus a split step written with Swift's SIMD types came out
+/// no faster (0.95 us: the SIMD code lowers to SSE with many shuffles), so FFTW's own
+/// real plans stay.
 ///
 /// Plans are made once per size and shared (`RealFFT.plan(size:)`). Making a plan is
 /// not thread-safe in FFTW, so it happens under a lock; executing one with the

@@ -1,0 +1,206 @@
+// melforge-bench: measures MelForge's hot paths and prints; it asserts nothing.
+//
+//   melforge-bench frontend DIR [--runs 5] [--threads 2] [--json OUT.json]
+//       read + 80-band log-mel (the `spectrogram` defaults) of every .wav under DIR, the
+//       work ../shared/bench/bench_frontend.py gives librosa and torchaudio.
+//   melforge-bench frontend-long FILE [--runs 5] [--threads 2] [--json OUT.json]
+//       the same for one long file, split across threads by frames.
+//
+// Scripts/bench-frontend.sh runs these beside the Python references in one go.
+import AudioIO
+import Dispatch
+import Foundation
+import Spectral
+
+struct Options {
+    var command = ""
+    var path = ""
+    var runs = 5
+    var threads = 2
+    var json: String?
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments.dropFirst()
+        guard let command = rest.popFirst(), let path = rest.popFirst() else { throw Usage() }
+        self.command = command
+        self.path = path
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw Usage() }
+            switch flag {
+            case "--runs": runs = Int(value) ?? 0
+            case "--threads": threads = Int(value) ?? 0
+            case "--json": json = value
+            default: throw Usage()
+            }
+        }
+        guard runs >= 1, threads >= 1 else { throw Usage() }
+    }
+}
+
+struct Usage: Error, CustomStringConvertible {
+    var description: String {
+        "usage: melforge-bench frontend DIR | frontend-long FILE [--runs N] [--threads N] [--json OUT]"
+    }
+}
+
+// MARK: Measuring
+
+/// CPU time of the whole machine and of this process, to tell a quiet run from a noisy one
+/// (the same reading ../shared/bench/cpu_noise.py makes).
+struct CPUReading {
+    var machineBusy: Double
+    var own: Double
+    var wall: Double
+
+    static func now() -> CPUReading {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var busy = 0.0
+        if let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+           let line = stat.split(separator: "\n").first {
+            let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            if v.count >= 7 { busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / ticks }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let own = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return CPUReading(machineBusy: busy, own: own, wall: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
+    }
+}
+
+struct Run {
+    var seconds: Double
+    /// Cores other processes kept busy meanwhile.
+    var otherCores: Double
+}
+
+/// Times `work` until `runs` quiet runs (other processes below 0.15 cores) or 3 * runs attempts.
+func measure(runs: Int, _ work: () throws -> Void) rethrows -> (runs: [Run], noisy: Bool) {
+    try work()  // warm-up: FFTW plans, page cache
+    var quiet: [Run] = [], all: [Run] = []
+    for _ in 0..<(3 * runs) where quiet.count < runs {
+        let before = CPUReading.now()
+        try work()
+        let after = CPUReading.now()
+        let wall = after.wall - before.wall
+        let others = max(0, (after.machineBusy - before.machineBusy) - (after.own - before.own)) / wall
+        let run = Run(seconds: wall, otherCores: others)
+        all.append(run)
+        if others < 0.15 { quiet.append(run) }
+    }
+    return quiet.count >= runs ? (quiet, false) : (all, true)
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Every `.wav` under `folder`, sorted.
+func wavFiles(under folder: String) -> [String] {
+    guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+    return walker.compactMap { $0 as? String }.filter { $0.lowercased().hasSuffix(".wav") }
+        .sorted().map { folder + "/" + $0 }
+}
+
+/// Runs `body(i)` for i in 0..<count on `threads` workers taking interleaved indices.
+func parallelFor(_ count: Int, threads: Int, _ body: @Sendable (Int) throws -> Void) throws {
+    let failure = Mutex<(any Error)?>(nil)
+    DispatchQueue.concurrentPerform(iterations: threads) { worker in
+        for i in stride(from: worker, to: count, by: threads) {
+            do { try body(i) } catch { failure.withLock { $0 = error }; return }
+        }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+}
+
+import Synchronization
+
+// MARK: Commands
+
+func report(_ name: String, _ result: (runs: [Run], noisy: Bool), audioSeconds: Double, items: Int) -> [String: Any] {
+    let seconds = result.runs.map(\.seconds)
+    let med = median(seconds)
+    let others = median(result.runs.map(\.otherCores))
+    let runsText = seconds.map { String(format: "%.4f", $0) }.joined(separator: ", ")
+    print(name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: " runs [%@] s  median %.4f s  %9.0f x real time  %.4f ms/item  [others %.2f cores%@]",
+                 runsText as NSString, med, audioSeconds / med, 1e3 * med / Double(items),
+                 others, result.noisy ? ", NOISY" : ""))
+    return ["wall_s": seconds, "median_s": med, "xRT": audioSeconds / med, "ms_per_item": 1e3 * med / Double(items),
+            "noisy": result.noisy, "other_cores": others]
+}
+
+func frontEndBenchmark(_ options: Options) throws {
+    let frontEnd = try MelFrontEnd(FrontEndConfiguration())
+    let files = options.command == "frontend" ? wavFiles(under: options.path) : [options.path]
+    guard !files.isEmpty else { throw AudioError.invalidArgument(name: "DIR", value: options.path, accepted: "a folder with .wav files") }
+    let audio = try files.map { try AudioFile.read($0, sampleRate: 16_000).samples }
+    let audioSeconds = Double(audio.reduce(0) { $0 + $1.count }) / 16_000
+    print("files: \(files.count)  audio: \(String(format: "%.1f", audioSeconds)) s  threads: \(options.threads)")
+    let threads = options.threads
+    var results: [String: Any] = [:]
+
+    if files.count == 1 {
+        // One long file: the front end splits its frames across the threads.
+        results["melforge_read+mel"] = report("melforge_read+mel", try measure(runs: options.runs) {
+            let samples = try AudioFile.read(files[0], sampleRate: 16_000).samples
+            _ = try frontEnd.features(samples, threads: threads)
+        }, audioSeconds: audioSeconds, items: 1)
+        results["melforge_mel"] = report("melforge_mel", try measure(runs: options.runs) {
+            _ = try frontEnd.features(audio[0], threads: threads)
+        }, audioSeconds: audioSeconds, items: 1)
+    } else {
+        // Many clips: one clip per task, the threads sharing the list.
+        results["melforge_read+mel"] = report("melforge_read+mel", try measure(runs: options.runs) {
+            try parallelFor(files.count, threads: threads) { i in
+                let samples = try AudioFile.read(files[i], sampleRate: 16_000).samples
+                _ = try frontEnd.features(samples, threads: 1)
+            }
+        }, audioSeconds: audioSeconds, items: files.count)
+        results["melforge_read"] = report("melforge_read", try measure(runs: options.runs) {
+            try parallelFor(files.count, threads: threads) { i in _ = try AudioFile.read(files[i], sampleRate: 16_000) }
+        }, audioSeconds: audioSeconds, items: files.count)
+        results["melforge_mel"] = report("melforge_mel", try measure(runs: options.runs) {
+            try parallelFor(audio.count, threads: threads) { i in _ = try frontEnd.features(audio[i], threads: 1) }
+        }, audioSeconds: audioSeconds, items: files.count)
+    }
+    if let json = options.json {
+        let info: [String: Any] = ["files": files.count, "audio_s": audioSeconds, "threads": threads,
+                                   "fftw": RealFFT.libraryVersion, "libsndfile": AudioFile.libraryVersion,
+                                   "results": results]
+        try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: json))
+    }
+}
+
+/// One real FFT of size `path` (a number) on the same buffers, repeated: the transform alone.
+func fftBenchmark(_ options: Options) {
+    let size = Int(options.path) ?? 1_024
+    let fft = RealFFT.plan(size: size)
+    let buffers = FFTBuffers(size: size)
+    for n in 0..<size { buffers.real[n] = Float(n % 7) * 0.1 }
+    let repetitions = 100_000
+    for direction in ["forward", "inverse"] {
+        let result = measure(runs: options.runs) {
+            for _ in 0..<repetitions {
+                if direction == "forward" { fft.forward(buffers) } else { fft.inverse(buffers) }
+            }
+        }
+        let perTransform = median(result.runs.map(\.seconds)) / Double(repetitions) * 1e6
+        print("RealFFT \(direction) n=\(size): \(String(format: "%.3f", perTransform)) us per transform")
+    }
+}
+
+do {
+    let options = try Options(CommandLine.arguments)
+    switch options.command {
+    case "frontend", "frontend-long": try frontEndBenchmark(options)
+    case "fft": fftBenchmark(options)
+    default: throw Usage()
+    }
+} catch {
+    FileHandle.standardError.write(Data("melforge-bench: \(error)\n".utf8))
+    exit(1)
+}
