@@ -1,0 +1,35 @@
+import Foundation
+import XCTest
+
+/// The result of running the built `melforge` binary.
+struct CommandResult {
+    var status: Int32
+    var standardOutput: String
+    var standardError: String
+}
+
+/// The `melforge` executable SwiftPM built beside this test bundle.
+let melforgeBinary: String = {
+    let folder = Bundle.main.bundleURL.path.hasSuffix(".xctest")
+        ? Bundle.main.bundleURL.deletingLastPathComponent() : Bundle.main.bundleURL
+    return folder.appendingPathComponent("melforge").path
+}()
+
+/// Runs `melforge arguments...` to completion with no standard input.
+func runMelforge(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: melforgeBinary)
+    process.arguments = arguments
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Drain both pipes before waiting so a chatty process cannot block on a full pipe.
+    let outData = output.fileHandleForReading.readDataToEndOfFile()
+    let errData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus,
+                         standardOutput: String(decoding: outData, as: UTF8.self),
+                         standardError: String(decoding: errData, as: UTF8.self))
+}

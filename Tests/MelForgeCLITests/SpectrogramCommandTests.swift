@@ -1,0 +1,96 @@
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// End to end: the built binary on real files.
+final class SpectrogramCommandTests: XCTestCase {
+    let clip = repositoryRoot + "/Audio/digits/seven/en-us+f2_s165_p50.wav"
+    let fixture = repositoryRoot + "/Tests/SpectralTests/Fixtures/logmel_default_digit_seven.npy"
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+    }
+
+    func testDefaultsMatchLibrosaAndWriteSidecarAndPicture() throws {
+        let result = try runMelforge(["spectrogram", clip, "-o", folder + "/out/seven.npy", "--png", folder + "/out/seven.png"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("80 mel bands x 63 frames"), result.standardOutput)
+
+        let array = try NPY.read(folder + "/out/seven.npy")
+        let expected = try NPY.read(fixture)
+        XCTAssertEqual(array.shape, [80, 63])
+        let peak = expected.values.max()!
+        for i in expected.values.indices where expected.values[i] > peak - 80 {
+            XCTAssertEqual(array.values[i], expected.values[i], accuracy: 1e-2)
+        }
+
+        let sidecar = try JSONSerialization.jsonObject(with: Data(readFileBytes(folder + "/out/seven.json"))) as! [String: Any]
+        let frontEnd = sidecar["frontEnd"] as! [String: Any]
+        XCTAssertEqual(frontEnd["nMels"] as? Int, 80)
+        XCTAssertEqual(frontEnd["melScale"] as? String, "slaney")
+        XCTAssertEqual((sidecar["source"] as! [String: Any])["sampleRate"] as? Int, 16_000)
+        XCTAssertNil(sidecar["normalization"])
+
+        let picture = try PNG.read(folder + "/out/seven.png", as: .rgb)
+        XCTAssertEqual(picture.width % 63, 0)
+        XCTAssertEqual(picture.height % 80, 0)
+        XCTAssertGreaterThanOrEqual(picture.height, 320)
+        XCTAssertEqual(listFolder(folder + "/out"), ["seven.json", "seven.npy", "seven.png"])
+    }
+
+    func testNormalizeMapsToUnitRangeAndRecordsTheRange() throws {
+        let out = folder + "/n.npy"
+        let result = try runMelforge(["spectrogram", clip, "-o", out, "--normalize", "--n-mels", "64"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let array = try NPY.read(out)
+        XCTAssertEqual(array.shape[0], 64)
+        XCTAssertEqual(array.values.min(), -1)
+        XCTAssertEqual(array.values.max(), 1)
+        let sidecar = try JSONSerialization.jsonObject(with: Data(readFileBytes(folder + "/n.json"))) as! [String: Any]
+        let range = sidecar["normalization"] as! [String: Double]
+        XCTAssertLessThan(range["minDB"]!, range["maxDB"]!)
+    }
+
+    func testBadInputFailsClearlyAndWritesNothing() throws {
+        try AtomicFile.write(Array("hello, not audio".utf8), to: folder + "/text.wav")
+        let cases: [([String], String)] = [
+            (["spectrogram", folder + "/missing.wav", "-o", folder + "/a.npy"], "missing.wav' does not exist"),
+            (["spectrogram", folder + "/text.wav", "-o", folder + "/a.npy"], "text.wav"),
+            (["spectrogram", folder, "-o", folder + "/a.npy"], "is a folder"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--n-fft", "0"], "--n-fft 0"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--win-length", "2048"], "--win-length 2048"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--f-max", "9000"], "--f-max 9000"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--sample-rate", "5"], "--sample-rate 5"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--power", "3"], "--power 3"),
+            (["spectrogram", clip, "-o", folder + "/a.txt"], "must end in .npy"),
+            (["spectrogram", clip, "-o", folder + "/a.npy", "--mel-scale", "bark"], "bark"),
+        ]
+        for (arguments, fragment) in cases {
+            let result = try runMelforge(arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.standardError.contains(fragment), "'\(fragment)' not in: \(result.standardError)")
+        }
+        XCTAssertEqual(listFolder(folder), ["text.wav"])
+    }
+
+    func testHelpShowsDefaults() throws {
+        let result = try runMelforge(["spectrogram", "--help"])
+        XCTAssertEqual(result.status, 0)
+        for fragment in ["--n-fft <n-fft>", "default: 1024", "default: 256", "default: 80", "default: slaney", "default: 16000"] {
+            XCTAssertTrue(result.standardOutput.contains(fragment), "'\(fragment)' not in --help")
+        }
+        let top = try runMelforge(["--help"])
+        XCTAssertTrue(top.standardOutput.contains("spectrogram"))
+        XCTAssertTrue(top.standardOutput.contains("doctor"))
+    }
+
+    func testDoctorNamesTheLibraries() throws {
+        let result = try runMelforge(["doctor"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        for fragment in ["BLAS kernel", "fftw-3", "libsndfile-1", "libsoxr", "libpng"] {
+            XCTAssertTrue(result.standardOutput.contains(fragment), "'\(fragment)' not in: \(result.standardOutput)")
+        }
+    }
+}
