@@ -41,6 +41,8 @@ public final class AudioReader {
     /// 16 or 32 when the file holds integer PCM that `decode` converts itself.
     private let integerWidth: Int?
     private var framesRead = 0
+    private var scratchBuffer: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
     private var finished = false
 
     /// Opens `path` for reading.
@@ -84,38 +86,20 @@ public final class AudioReader {
         self.resampler = outputRate == info.sampleRate ? nil : try Resampler(from: info.sampleRate, to: outputRate)
     }
 
-    deinit { if let file { sf_close(file) } }
+    deinit {
+        if let file { sf_close(file) }
+        scratchBuffer?.deallocate()
+    }
 
     /// The next block of about `maxFrames` source frames as mono samples at
     /// `sampleRate` (a resampled block's length varies); empty once the file is done.
     public func read(maxFrames: Int = 65536) throws -> [Float] {
         precondition(maxFrames > 0)
-        guard !finished, let file else { return [] }
-        let channels = info.channels
-        var readError = false
-        // Decode straight into the block, then mix down in place: no zero-filling, no extra copy.
-        var block = [Float](unsafeUninitializedCapacity: maxFrames * channels) { buffer, initialized in
-            let count = decode(file, into: buffer.baseAddress!, frames: maxFrames, channels: channels)
-            readError = count < 0 || (count == 0 && sf_error(file) != 0)
-            let frames = max(0, count)
-            if channels > 1 {
-                let scale = 1 / Float(channels)
-                for frame in 0..<frames {
-                    var sum: Float = 0
-                    for channel in 0..<channels { sum += buffer[frame * channels + channel] }
-                    buffer[frame] = sum * scale
-                }
-            }
-            initialized = frames
+        guard !finished else { return [] }
+        let block = try [Float](unsafeUninitializedCapacity: maxFrames) { buffer, initialized in
+            initialized = try readMono(into: buffer.baseAddress!, maxFrames: maxFrames)
         }
-        if readError { throw AudioError.unreadable(path: path, reason: String(cString: sf_strerror(file))) }
-        try screenNonFinite(&block, firstFrame: framesRead)
-        framesRead += block.count
-
         if block.isEmpty {
-            finished = true
-            sf_close(file); self.file = nil
-            if framesRead == 0 { throw AudioError.empty(path: path) }
             return try resampler?.finish() ?? []
         }
         guard let resampler else { return block }
@@ -124,67 +108,115 @@ public final class AudioReader {
         return converted.isEmpty ? try read(maxFrames: maxFrames) : converted
     }
 
-    /// Reads up to `frames` interleaved frames as floats; returns the count (negative on error).
-    ///
-    /// libsndfile's own integer-to-float path converts in small chunks and costs ten times
-    /// what decoding does (36 us against 17 us for a 1 s 16-bit clip, open and close
-    /// included), so integer PCM is read as integers and scaled here, with the very
-    /// factors libsndfile uses (1 / 2^15 for 16-bit, 1 / 2^31 for 24- and 32-bit read as
-    /// left-aligned 32-bit ints): the samples are the same either way.
-    private func decode(_ file: OpaquePointer, into output: UnsafeMutablePointer<Float>, frames: Int,
-                        channels: Int) -> Int {
-        let count = frames * channels
-        switch integerWidth {
-        case 16:
-            var read = 0
-            let shorts = [Int16](unsafeUninitializedCapacity: count) { buffer, initialized in
-                read = Int(sf_readf_short(file, buffer.baseAddress, sf_count_t(frames)))
-                initialized = max(0, read) * channels
-            }
-            for i in shorts.indices { output[i] = Float(shorts[i]) * (1 / 32_768) }
-            return read
-        case 32:
-            var read = 0
-            let ints = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
-                read = Int(sf_readf_int(file, buffer.baseAddress, sf_count_t(frames)))
-                initialized = max(0, read) * channels
-            }
-            for i in ints.indices { output[i] = Float(ints[i]) * (1 / 2_147_483_648) }
-            return read
-        default:
-            return Int(sf_readf_float(file, output, sf_count_t(frames)))
-        }
-    }
-
-    /// Every remaining sample, read in blocks.
+    /// Every remaining sample.
     public func readAll() throws -> [Float] {
-        // The header's frame count sizes the first block (capped: a header can lie);
-        // the next read confirms the end or picks up what the header did not announce.
-        let first = max(1, min(info.frames, 1 << 22))
-        var samples = try read(maxFrames: first)
-        while true {
-            let next = try read(maxFrames: 8_192)  // small: usually it only confirms the end
-            if next.isEmpty && finished { break }
-            samples += next
+        guard resampler == nil else {
+            var samples: [Float] = []
+            while case let block = try read(maxFrames: 1 << 16), !block.isEmpty { samples += block }
+            return samples
         }
+        // Decode straight into one array sized by the header (capped: a header can lie),
+        // then pick up whatever the header did not announce.
+        let announced = max(1, min(info.frames, 1 << 30))
+        var samples = try [Float](unsafeUninitializedCapacity: announced) { buffer, initialized in
+            initialized = try readMono(into: buffer.baseAddress!, maxFrames: announced)
+        }
+        while case let block = try read(maxFrames: 1 << 14), !block.isEmpty { samples += block }
         return samples
     }
 
-    private func screenNonFinite(_ samples: inout [Float], firstFrame: Int) throws {
+    /// Frames decoded per libsndfile call: bounds the scratch memory whatever the file's length.
+    private static let chunkFrames = 32_768
+
+    /// Decodes up to `maxFrames` frames as mono floats into `output`; returns how many
+    /// (0 once the file is done, after which the file is closed).
+    ///
+    /// Integer PCM is read as integers and scaled here with the factors libsndfile itself
+    /// uses (1 / 2^15 for 16-bit, 1 / 2^31 for 24- and 32-bit read as left-aligned 32-bit
+    /// ints), so the samples are the same as through `sf_readf_float`, whose own
+    /// conversion costs ten times the decoding (36 us against 17 us for a 1 s 16-bit
+    /// clip, open and close included). Channels are averaged on the way.
+    private func readMono(into output: UnsafeMutablePointer<Float>, maxFrames: Int) throws -> Int {
+        guard let file else { return 0 }
+        let channels = info.channels
+        var done = 0
+        while done < maxFrames {
+            let want = min(Self.chunkFrames, maxFrames - done)
+            let destination = output + done
+            let got: Int
+            switch (integerWidth, channels) {
+            case (nil, 1):
+                got = Int(sf_readf_float(file, destination, sf_count_t(want)))
+            case (nil, _):
+                let floats = scratch(bytes: want * channels * 4).assumingMemoryBound(to: Float.self)
+                got = Int(sf_readf_float(file, floats, sf_count_t(want)))
+                Self.mix(max(0, got), channels, into: destination) { floats[$0] }
+            case (16, _):
+                let shorts = scratch(bytes: want * channels * 2).assumingMemoryBound(to: Int16.self)
+                got = Int(sf_readf_short(file, shorts, sf_count_t(want)))
+                Self.mix(max(0, got), channels, into: destination) { Float(shorts[$0]) * (1 / 32_768) }
+            default:
+                let ints = scratch(bytes: want * channels * 4).assumingMemoryBound(to: Int32.self)
+                got = Int(sf_readf_int(file, ints, sf_count_t(want)))
+                Self.mix(max(0, got), channels, into: destination) { Float(ints[$0]) * (1 / 2_147_483_648) }
+            }
+            if got < 0 || (got == 0 && sf_error(file) != 0) {
+                throw AudioError.unreadable(path: path, reason: String(cString: sf_strerror(file)))
+            }
+            try screenNonFinite(destination, count: got, firstFrame: framesRead)
+            framesRead += got
+            done += got
+            if got < want { break }
+        }
+        if done == 0 {
+            finished = true
+            sf_close(file)
+            self.file = nil
+            if framesRead == 0 { throw AudioError.empty(path: path) }
+        }
+        return done
+    }
+
+    /// `output[f] = mean over channels of sample(f * channels + c)` for `frames` frames.
+    @inline(__always)
+    private static func mix(_ frames: Int, _ channels: Int, into output: UnsafeMutablePointer<Float>,
+                            _ sample: (Int) -> Float) {
+        if channels == 1 {
+            for f in 0..<frames { output[f] = sample(f) }
+            return
+        }
+        let scale = 1 / Float(channels)
+        for f in 0..<frames {
+            var sum: Float = 0
+            for c in 0..<channels { sum += sample(f * channels + c) }
+            output[f] = sum * scale
+        }
+    }
+
+    /// A scratch buffer of at least `bytes`, kept between calls.
+    private func scratch(bytes: Int) -> UnsafeMutableRawPointer {
+        if scratchBytes < bytes {
+            scratchBuffer?.deallocate()
+            scratchBuffer = .allocate(byteCount: bytes, alignment: 16)
+            scratchBytes = bytes
+        }
+        return scratchBuffer!
+    }
+
+    private func screenNonFinite(_ samples: UnsafeMutablePointer<Float>, count: Int, firstFrame: Int) throws {
         // The common case (all finite) is one branch-free pass that vectorises: a float is
         // NaN or infinite exactly when its exponent bits are all ones, and adding one to
         // that exponent carries into the sign bit.
         var flags: UInt32 = 0
-        for value in samples { flags |= (value.bitPattern & 0x7F80_0000) &+ 0x0080_0000 }
+        for i in 0..<count { flags |= (samples[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000 }
         guard flags & 0x8000_0000 != 0 else { return }
-        let bad = samples.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        let bad = (0..<count).filter { !samples[$0].isFinite }
         switch nonFinite {
         case .reject:
-            let first = samples.firstIndex { !$0.isFinite }!
-            throw AudioError.nonFinite(path: path, count: bad, firstFrame: firstFrame + first)
+            throw AudioError.nonFinite(path: path, count: bad.count, firstFrame: firstFrame + bad[0])
         case .zero:
-            for i in samples.indices where !samples[i].isFinite { samples[i] = 0 }
-            replacedSamples += bad
+            for i in bad { samples[i] = 0 }
+            replacedSamples += bad.count
         }
     }
 

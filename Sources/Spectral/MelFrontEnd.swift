@@ -95,7 +95,6 @@ public final class MelFrontEnd: Sendable {
     public static let parallelThreshold = 2_048
 
     private func compute(_ samples: [Float], threads: Int, decibels toDB: Bool) throws -> Spectrogram {
-        let padded = try stft.paddedSignal(samples)
         let frames = stft.frameCount(samples: samples.count)
         let workers = frames < Self.parallelThreshold ? 1 : max(1, min(threads, frames / 1_024))
         var mel = Spectrogram(bins: configuration.nMels, frames: frames,
@@ -103,12 +102,12 @@ public final class MelFrontEnd: Sendable {
         // amplitude_to_db(M) == power_to_db(M^2): for power 1 the floor and reference stay in power units.
         let squareFirst = toDB && configuration.power == 1
         let dbOffset = 10 * log10(max(decibels.amin, configuration.reference))
-        padded.withUnsafeBufferPointer { signal in
+        try stft.withFrames(of: samples) { source in
             mel.values.withUnsafeMutableBufferPointer { output in
-                let shared = SharedBuffers(signal: signal, output: output.baseAddress!)
+                let shared = SharedBuffers(source: source, output: output.baseAddress!)
                 let run: @Sendable (Int) -> Void = { worker in
                     let range = (frames * worker / workers)..<(frames * (worker + 1) / workers)
-                    self.melFrames(shared.signal, range, into: shared.output, frames: frames,
+                    self.melFrames(shared.source, range, into: shared.output, frames: frames,
                                    squareFirst: squareFirst, dbOffset: toDB ? dbOffset : nil)
                 }
                 if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
@@ -128,7 +127,7 @@ public final class MelFrontEnd: Sendable {
     /// of a group's frames in one SIMD pass per band and writes each band's results
     /// contiguously. Every lane sums in the same order as a one-frame loop would, so
     /// the values do not depend on the grouping.
-    private func melFrames(_ signal: UnsafeBufferPointer<Float>, _ range: Range<Int>,
+    private func melFrames(_ source: FrameSource, _ range: Range<Int>,
                            into output: UnsafeMutablePointer<Float>, frames: Int, squareFirst: Bool,
                            dbOffset: Float?) {
         let lanes = MelFilterbank.lanes
@@ -140,7 +139,7 @@ public final class MelFrontEnd: Sendable {
         for groupStart in stride(from: range.lowerBound, to: range.upperBound, by: lanes) {
             let group = groupStart..<min(groupStart + lanes, range.upperBound)
             for frame in group {
-                stft.window(frame: frame, of: signal, into: buffers)
+                stft.window(frame: frame, of: source, into: buffers)
                 stft.fft.forward(buffers)
                 powerSpectrum(buffers.complexFloats, bins: bins, into: spectra + (frame - groupStart), stride: lanes)
             }
@@ -182,6 +181,6 @@ private func powerSpectrum(_ complex: UnsafeMutablePointer<Float>, bins: Int, in
 
 /// The input every worker reads and the output whose disjoint columns they fill.
 private struct SharedBuffers: @unchecked Sendable {
-    let signal: UnsafeBufferPointer<Float>
+    let source: FrameSource
     let output: UnsafeMutablePointer<Float>
 }

@@ -55,51 +55,57 @@ public struct STFT: Sendable {
         return padded < nFFT ? 0 : 1 + (padded - nFFT) / hopLength
     }
 
-    /// The signal as the frames see it: padded on both ends when `center`.
-    func paddedSignal(_ samples: [Float]) throws -> [Float] {
+    /// Calls `body` with the frames' view of `samples` (padded when `center`), after
+    /// checking there is a frame to take.
+    func withFrames<R>(of samples: [Float], _ body: (FrameSource) throws -> R) throws -> R {
         guard !samples.isEmpty else {
             throw SpectralError.invalidParameter(name: "signal", value: "0 samples", accepted: "at least 1 sample")
         }
-        guard center else {
-            guard samples.count >= nFFT else {
-                throw SpectralError.invalidParameter(
-                    name: "signal", value: "\(samples.count) samples",
-                    accepted: "at least nFFT (\(nFFT)) samples when center is off")
-            }
-            return samples
+        guard center || samples.count >= nFFT else {
+            throw SpectralError.invalidParameter(
+                name: "signal", value: "\(samples.count) samples",
+                accepted: "at least nFFT (\(nFFT)) samples when center is off")
         }
-        let pad = nFFT / 2
         let count = samples.count
-        return [Float](unsafeUninitializedCapacity: count + 2 * pad) { padded, initialized in
-            samples.withUnsafeBufferPointer { padded.baseAddress!.advanced(by: pad).initialize(from: $0.baseAddress!, count: count) }
-            for i in 0..<pad {
-                let (left, right) = padMode == .reflect
-                    ? (samples[reflectedIndex(-1 - i, count: count)], samples[reflectedIndex(count + i, count: count)])
-                    : (0, 0)
-                padded.initializeElement(at: pad - 1 - i, to: left)
-                padded.initializeElement(at: pad + count + i, to: right)
+        let pad = center ? nFFT / 2 : 0
+        let paddedCount = count + 2 * pad
+        // The padded signal's value at p, for the two short copies of its ends.
+        func padded(_ p: Int) -> Float {
+            let i = p - pad
+            if (0..<count).contains(i) { return samples[i] }
+            return padMode == .reflect ? samples[reflectedIndex(i, count: count)] : 0
+        }
+        let headCount = min(paddedCount, pad + nFFT)
+        let tailStart = max(0, pad + count - nFFT)
+        let head = (0..<headCount).map(padded)
+        let tail = (tailStart..<paddedCount).map(padded)
+        return try samples.withUnsafeBufferPointer { buffer in
+            try head.withUnsafeBufferPointer { head in
+                try tail.withUnsafeBufferPointer { tail in
+                    try body(FrameSource(samples: buffer.baseAddress!, count: count, pad: pad, head: head,
+                                         tail: tail, tailStart: tailStart))
+                }
             }
-            initialized = count + 2 * pad
         }
     }
 
-    /// Frame `frame` of an already padded signal, times the window, into `buffers.real`.
+    /// Frame `frame`, times the window, into `buffers.real`.
     @inline(__always)
-    func window(frame: Int, of signal: UnsafeBufferPointer<Float>, into buffers: FFTBuffers) {
-        let start = signal.baseAddress! + frame * hopLength
+    func window(frame: Int, of source: FrameSource, into buffers: FFTBuffers) {
+        let start = source.frameStart(frame * hopLength, length: nFFT)
         let output = buffers.real
         windowValues.withUnsafeBufferPointer { window in
             for n in 0..<nFFT { output[n] = start[n] * window[n] }
         }
     }
 
-    /// Calls `body(frame, buffers)` for each frame in `frames` of an already padded
-    /// signal, right after the frame's windowed samples went through the forward FFT:
-    /// `buffers.complex` then holds its `bins` values.
-    func forEachFrame(ofPadded signal: UnsafeBufferPointer<Float>, frames: Range<Int>, buffers: FFTBuffers,
+    /// Calls `body(frame, buffers)` for each frame in `frames`, right after the frame's
+    /// windowed samples went through the forward FFT: `buffers.complex` then holds its
+    /// `bins` values.
+    func forEachFrame(of source: FrameSource, frames: Range<Int>, buffers: FFTBuffers,
                       _ body: (Int, FFTBuffers) -> Void) {
         for frame in frames {
-            window(frame: frame, of: signal, into: buffers)
+            window(frame: frame, of: source, into: buffers)
             fft.forward(buffers)
             body(frame, buffers)
         }
@@ -108,12 +114,11 @@ public struct STFT: Sendable {
     /// The complex STFT `[bins, frames]`, equal to `librosa.stft(y, n_fft, hop_length,
     /// win_length, window, center, pad_mode)`.
     public func transform(_ samples: [Float]) throws -> ComplexSpectrogram {
-        let padded = try paddedSignal(samples)
         let frames = frameCount(samples: samples.count)
         var real = [Float](repeating: 0, count: bins * frames)
         var imaginary = real
-        padded.withUnsafeBufferPointer { signal in
-            forEachFrame(ofPadded: signal, frames: 0..<frames, buffers: FFTBuffers(size: nFFT)) { frame, buffers in
+        try withFrames(of: samples) { source in
+            forEachFrame(of: source, frames: 0..<frames, buffers: FFTBuffers(size: nFFT)) { frame, buffers in
                 let spectrum = buffers.complexFloats
                 for bin in 0..<bins {
                     real[bin * frames + frame] = spectrum[2 * bin]
@@ -179,6 +184,28 @@ public struct STFT: Sendable {
         let available = max(0, min(outputLength, fullLength - start))
         for i in 0..<available { output[i] = signal[start + i] }
         return output
+    }
+}
+
+/// The frames' view of a signal: with `center`, the signal padded by `pad` on both
+/// ends, without copying it. A frame wholly inside the signal reads the samples in
+/// place; one that reaches into the padding reads a short copy of that end (`head`
+/// holds padded positions `0..<head.count`, `tail` those from `tailStart` on).
+/// Valid only inside `STFT.withFrames`, which owns the samples' memory.
+struct FrameSource: @unchecked Sendable {
+    let samples: UnsafePointer<Float>
+    let count: Int
+    let pad: Int
+    let head: UnsafeBufferPointer<Float>
+    let tail: UnsafeBufferPointer<Float>
+    let tailStart: Int
+
+    /// Where the `length` padded values from padded position `start` are.
+    @inline(__always)
+    func frameStart(_ start: Int, length: Int) -> UnsafePointer<Float> {
+        if start >= pad && start + length <= pad + count { return samples + (start - pad) }
+        if start + length <= head.count { return head.baseAddress! + start }
+        return tail.baseAddress! + (start - tailStart)
     }
 }
 
