@@ -6,7 +6,8 @@
 // `systemLibrary` shim, and each shim is imported by exactly one Swift module:
 //
 //   CSndFile, CSoxr -> AudioIO      read/resample/write audio (libsndfile, libsoxr)
-//   CFFTW           -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling
+//   CFFTW,          -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling
+//   CSpectralKernels                (its vectorised hot loops, in C)
 //   CPNG            -> FileFormats  .npy arrays, PNG pictures, atomic file output
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
 //
@@ -29,7 +30,9 @@ let systemLibraries: [Target] = [
 let libraries: [Target] = [
     .target(name: "FileFormats", dependencies: ["CPNG"]),
     .target(name: "AudioIO", dependencies: ["CSndFile", "CSoxr", "FileFormats"]),
-    .target(name: "Spectral", dependencies: ["CFFTW"]),
+    // Vectorised hot loops of Spectral (one build per CPU level, picked at run time).
+    .target(name: "CSpectralKernels"),
+    .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
 ]
 

@@ -1,3 +1,4 @@
+import CSpectralKernels
 import Foundation
 
 /// Power to decibels as `librosa.power_to_db`:
@@ -52,14 +53,11 @@ public struct DecibelScaling: Codable, Equatable, Sendable {
         }
     }
 
-    /// `10 log10(max(amin, p)) - offset` in place over `count` values; the branch-free
-    /// loop vectorises. Infinite power (only from absurdly loud float input) is taken as
-    /// the largest float, about 383 dB.
-    func powerToDecibels(_ values: UnsafeMutablePointer<Float>, count: Int, offset: Float) {
-        let amin = self.amin
-        for i in 0..<count {
-            values[i] = 10 * fastLog10Normal(min(max(amin, values[i]), .greatestFiniteMagnitude)) - offset
-        }
+    /// `10 log10(max(amin, p)) - offset` in place over `count` values (each squared
+    /// first if `squareFirst`), vectorised (`mf_power_to_db`). Infinite power (only from
+    /// absurdly loud float input) is taken as the largest float, about 383 dB.
+    func powerToDecibels(_ values: UnsafeMutablePointer<Float>, count: Int, offset: Float, squareFirst: Bool = false) {
+        mf_power_to_db(values, count, amin, offset, squareFirst ? 1 : 0)
     }
 
     /// Power from dB (`librosa.db_to_power` with the same reference):

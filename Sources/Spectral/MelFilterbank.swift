@@ -1,3 +1,4 @@
+import CSpectralKernels
 import Foundation
 
 /// The Hz <-> mel mapping.
@@ -164,27 +165,11 @@ public struct MelFilterbank: Sendable {
 
     /// `mel[m, lane] = sum_k weights[m, k] * spectra[k * lanes + lane]` for `count` (at
     /// most `lanes`) frames whose spectra are interleaved bin by bin; band m's results go
-    /// to `output[m * stride + lane]`.
+    /// to `output[m * stride + lane]`. Each lane sums in the order a one-frame loop would.
     @inline(__always)
     func applyLanes(spectra: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
-        typealias Lanes = SIMD8<Float>
-        let raw = UnsafeRawPointer(spectra)
-        packedWeights.withUnsafeBufferPointer { packed in
-            for m in 0..<nMels {
-                let w = packed.baseAddress! + bandOffset[m]
-                let start = bandStart[m]
-                var sum = Lanes()
-                for k in 0..<bandLength[m] {
-                    sum += Lanes(repeating: w[k]) * raw.loadUnaligned(fromByteOffset: (start + k) * Self.lanes * 4, as: Lanes.self)
-                }
-                let row = output + m * stride
-                if count == Self.lanes {
-                    UnsafeMutableRawPointer(row).storeBytes(of: sum, as: Lanes.self)
-                } else {
-                    for lane in 0..<count { row[lane] = sum[lane] }
-                }
-            }
-        }
+        mf_filterbank8(spectra, packedWeights, bandStart, bandLength, bandOffset, Int32(nMels), output, stride,
+                       Int32(count))
     }
 
     /// The mel spectrogram `[nMels, frames]` of a linear one `[bins, frames]` (`weights @ S`).

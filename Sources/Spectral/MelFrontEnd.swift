@@ -140,8 +140,7 @@ public final class MelFrontEnd: Sendable {
             let group = groupStart..<min(groupStart + lanes, range.upperBound)
             for frame in group {
                 stft.window(frame: frame, of: source, into: buffers)
-                stft.fft.forward(buffers)
-                powerSpectrum(buffers.complexFloats, bins: bins, into: spectra + (frame - groupStart), stride: lanes)
+                stft.fft.forwardPower(buffers, into: spectra + (frame - groupStart), stride: lanes)
             }
             if magnitude {
                 for i in 0..<bins * lanes { spectra[i] = spectra[i].squareRoot() }
@@ -151,31 +150,9 @@ public final class MelFrontEnd: Sendable {
         guard let dbOffset else { return }
         // amplitude_to_db(M) == power_to_db(M^2): for power 1 the floor and reference stay in power units.
         for m in 0..<configuration.nMels {
-            let row = output + m * frames + range.lowerBound
-            if squareFirst { for i in 0..<range.count { row[i] *= row[i] } }
-            decibels.powerToDecibels(row, count: range.count, offset: dbOffset)
+            decibels.powerToDecibels(output + m * frames + range.lowerBound, count: range.count, offset: dbOffset,
+                                     squareFirst: squareFirst)
         }
-    }
-}
-
-/// |X[k]|^2 of `bins` interleaved complex values to `power[k * stride]`, four bins per
-/// step (square the re, im pairs, add each pair).
-@inline(__always)
-private func powerSpectrum(_ complex: UnsafeMutablePointer<Float>, bins: Int, into power: UnsafeMutablePointer<Float>,
-                           stride: Int) {
-    let raw = UnsafeRawPointer(complex)
-    var k = 0
-    while k + 4 <= bins {
-        let squares = raw.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
-        let pairs = (squares * squares).evenHalf + (squares * squares).oddHalf
-        power[k * stride] = pairs[0]
-        power[(k + 1) * stride] = pairs[1]
-        power[(k + 2) * stride] = pairs[2]
-        power[(k + 3) * stride] = pairs[3]
-        k += 4
-    }
-    for k in k..<bins {
-        power[k * stride] = complex[2 * k] * complex[2 * k] + complex[2 * k + 1] * complex[2 * k + 1]
     }
 }
 

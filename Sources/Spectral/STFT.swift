@@ -1,3 +1,5 @@
+import CSpectralKernels
+
 /// How `center` pads the signal's ends by `nFFT / 2` samples (librosa's `pad_mode`).
 public enum PadMode: String, CaseIterable, Codable, Sendable {
     /// Zeros (librosa's default since 0.10).
@@ -93,10 +95,7 @@ public struct STFT: Sendable {
     @inline(__always)
     func window(frame: Int, of source: FrameSource, into buffers: FFTBuffers) {
         let start = source.frameStart(frame * hopLength, length: nFFT)
-        let output = buffers.real
-        windowValues.withUnsafeBufferPointer { window in
-            for n in 0..<nFFT { output[n] = start[n] * window[n] }
-        }
+        mf_multiply(start, windowValues, buffers.real, Int32(nFFT))
     }
 
     /// Calls `body(frame, buffers)` for each frame in `frames`, right after the frame's

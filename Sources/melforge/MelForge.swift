@@ -6,8 +6,9 @@ struct MelForge: ParsableCommand {
         commandName: "melforge",
         abstract: "Audio synthesis pipeline: audio -> mel spectrogram -> model -> vocoder -> audio.",
         discussion: """
-            Front end: read any audio libsndfile reads, mix to mono, resample with libsoxr,
+            Front end: read any audio libsndfile reads, mix to mono, resample with libsoxr, \
             STFT with FFTW, librosa-compatible mel filter bank, dB scaling.
+
             Run 'melforge help <subcommand>' for each command's options and defaults.
             """,
         version: "0.1.0",

@@ -11,13 +11,13 @@ struct Spectrogram: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn an audio file into a mel spectrogram (.npy, optionally a PNG picture).",
         discussion: """
-            OUT.npy is a NumPy format 1.0 file, little-endian float32, shape [n-mels, frames]
-            (librosa's orientation). With the defaults it equals
-              librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024,
-                  hop_length=256, n_mels=80), ref=1.0, amin=1e-10, top_db=None)
+            OUT.npy is a NumPy format 1.0 file, little-endian float32, shape [n-mels, frames] \
+            (librosa's orientation). With the defaults it equals \
+            librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024, \
+            hop_length=256, n_mels=80), ref=1.0, amin=1e-10, top_db=None) \
             for y = librosa.load(INPUT, sr=16000)[0].
 
-            Beside it, OUT.json records every front-end parameter, the normalisation (if any)
+            Beside it, OUT.json records every front-end parameter, the normalisation (if any) \
             and the source file's format, so that later steps can check and undo the scaling.
             """)
 

@@ -108,23 +108,31 @@ final class ScalingTests: XCTestCase {
     }
 }
 
-final class FastLogTests: XCTestCase {
-    func testFastLog10AgreesWithFoundation() {
-        // Every 997th float bit pattern across the positive normals, plus the edges.
-        var worst: Double = 0
+/// The vectorised dB kernel (its own log10, no libm call) against Foundation.
+final class DecibelKernelTests: XCTestCase {
+    func testPowerToDecibelsAgreesWithFoundationOverAllPositiveFloats() throws {
+        // Every 997th float bit pattern across the positive normals.
+        var inputs: [Float] = []
         var bits = Float.leastNormalMagnitude.bitPattern
         while bits < Float.greatestFiniteMagnitude.bitPattern {
-            let x = Float(bitPattern: bits)
-            let exact = log10(Double(x))
-            worst = max(worst, abs(Double(fastLog10(x)) - exact) / max(1, abs(exact)))
+            inputs.append(Float(bitPattern: bits))
             bits += 997
         }
-        XCTAssertLessThan(worst, 2e-7)  // relative to max(1, |log10 x|): a few float32 ulps
-        for x: Float in [1, 10, 1e-10, 0.5, 2, 1.4142135, 1.4142137] {
-            XCTAssertEqual(Double(fastLog10(x)), log10(Double(x)), accuracy: 2e-7 * max(1, abs(log10(Double(x)))))
+        inputs += [1, 10, 0.5, 2, 1.4142135, 1.4142137, .greatestFiniteMagnitude]
+        var values = inputs
+        let scaling = try DecibelScaling(amin: .leastNormalMagnitude)
+        values.withUnsafeMutableBufferPointer { scaling.powerToDecibels($0.baseAddress!, count: $0.count, offset: 0) }
+        var worst = 0.0
+        for (x, db) in zip(inputs, values) {
+            let exact = 10 * log10(Double(x))
+            worst = max(worst, abs(Double(db) - exact) / max(10, abs(exact)))
         }
-        XCTAssertEqual(fastLog10(.infinity), .infinity)
-        XCTAssertTrue(fastLog10(.nan).isNaN)
-        XCTAssertEqual(fastLog10(0), -.infinity)
+        XCTAssertLessThan(worst, 5e-7)  // relative to max(10 dB, |dB|): a few float32 ulps, 5e-5 dB at 100 dB
+
+        // The floor, squaring for magnitudes, the offset, and infinity taken as the largest float.
+        var edges: [Float] = [0, 1e-12, 3, .infinity]
+        try DecibelScaling().powerToDecibels(&edges, count: 4, offset: 5, squareFirst: true)
+        assertClose(edges, [-105, -105, 10 * log10(Float(9)) - 5, 10 * log10(Float.greatestFiniteMagnitude) - 5],
+                    absolute: 1e-4)
     }
 }
