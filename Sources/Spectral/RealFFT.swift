@@ -1,5 +1,6 @@
 import CFFTW
 import CSpectralKernels
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,8 +51,10 @@ public final class RealFFT: @unchecked Sendable {
         precondition(size >= 2, "RealFFT: size \(size) < 2")
         return cache.withLock { plans in
             if let plan = plans[size] { return plan }
+            if plans.isEmpty { Wisdom.load() }
             let plan = RealFFT(size: size)
             plans[size] = plan
+            Wisdom.save()
             return plan
         }
     }
@@ -133,6 +136,42 @@ public final class RealFFT: @unchecked Sendable {
     public static var libraryVersion: String {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fftwf_version") else { return "fftw3f" }
         return String(cString: symbol.assumingMemoryBound(to: CChar.self))
+    }
+}
+
+/// FFTW's measured plans ("wisdom"), kept between runs: FFTW_MEASURE times candidate
+/// algorithms for about 0.1 s per size, which a command run once per file would pay
+/// every time. The file is `$MELFORGE_CACHE/fftw3f-wisdom` (default
+/// `$XDG_CACHE_HOME/melforge`, else `~/.cache/melforge`); `MELFORGE_CACHE=off` turns it
+/// off. A missing, unreadable or stale file only means planning again; wisdom from
+/// another machine is still correct, at worst slower.
+enum Wisdom {
+    static let path: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["MELFORGE_CACHE"] == "off" { return nil }
+        let folder = environment["MELFORGE_CACHE"]
+            ?? environment["XDG_CACHE_HOME"].map { $0 + "/melforge" }
+            ?? environment["HOME"].map { $0 + "/.cache/melforge" }
+        return folder.map { $0 + "/fftw3f-wisdom" }
+    }()
+
+    /// Called under the planning lock.
+    static func load() {
+        if let path { _ = fftwf_import_wisdom_from_filename(path) }
+    }
+
+    /// Called under the planning lock: writes a temporary file beside the cache and
+    /// renames it, so a reader never sees half a file.
+    static func save() {
+        guard let path else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let temporary = path + ".partial-\(getpid())"
+        if fftwf_export_wisdom_to_filename(temporary) != 0 {
+            rename(temporary, path)
+        } else {
+            unlink(temporary)
+        }
     }
 }
 

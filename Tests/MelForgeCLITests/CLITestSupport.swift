@@ -16,10 +16,12 @@ let melforgeBinary: String = {
 }()
 
 /// Runs `melforge arguments...` to completion with no standard input.
-func runMelforge(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+/// `environment` entries are added to this process's own.
+func runMelforge(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: melforgeBinary)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
     process.standardError = error

@@ -75,6 +75,21 @@ final class SpectrogramCommandTests: XCTestCase {
         XCTAssertEqual(listFolder(folder), ["text.wav"])
     }
 
+    func testFFTWPlansAreCachedBetweenRuns() throws {
+        let cache = folder + "/cache"
+        let first = try runMelforge(["spectrogram", clip, "-o", folder + "/a.npy"], environment: ["MELFORGE_CACHE": cache])
+        XCTAssertEqual(first.status, 0, first.standardError)
+        let wisdom = try readFileBytes(cache + "/fftw3f-wisdom")
+        XCTAssertTrue(String(decoding: wisdom, as: UTF8.self).hasPrefix("(fftw-3"), "not FFTW wisdom")
+        // A second run reads it; a garbled cache only means planning again.
+        try AtomicFile.write(Array("garbage".utf8), to: cache + "/fftw3f-wisdom")
+        let second = try runMelforge(["spectrogram", clip, "-o", folder + "/b.npy"], environment: ["MELFORGE_CACHE": cache])
+        XCTAssertEqual(second.status, 0, second.standardError)
+        // Plans measured anew may pick another FFT algorithm: equal up to float rounding.
+        assertClose(try NPY.read(folder + "/b.npy").values, try NPY.read(folder + "/a.npy").values, absolute: 1e-3)
+        XCTAssertEqual(listFolder(cache), ["fftw3f-wisdom"])
+    }
+
     func testHelpShowsDefaults() throws {
         let result = try runMelforge(["spectrogram", "--help"])
         XCTAssertEqual(result.status, 0)
