@@ -85,6 +85,24 @@ def main():
          "librosa.amplitude_to_db(librosa.feature.melspectrogram(y=signal_4000, sr=16000, n_fft=512, "
          "hop_length=128, n_mels=40, power=1.0, htk=True, fmin=20, fmax=7000), ref=1.0, amin=1e-5, top_db=60)")
 
+    # Griffin-Lim from |STFT| with zero initial phase (init=None), momentum 0 and 0.99.
+    stft_kw = dict(n_fft=512, hop_length=128)
+    S = np.abs(librosa.stft(signal, **stft_kw))
+    save("gl_input_magnitude_nfft512_hop128", S, "np.abs(librosa.stft(signal_4000, n_fft=512, hop_length=128))")
+    for momentum in (0.0, 0.99):
+        for n_iter in (1, 8):
+            y = librosa.griffinlim(S, n_iter=n_iter, momentum=momentum, init=None, length=len(signal), **stft_kw)
+            save(f"gl_zero_init_momentum{momentum}_iter{n_iter}", y,
+                 f"librosa.griffinlim(S, n_iter={n_iter}, momentum={momentum}, init=None, length=4000, "
+                 "n_fft=512, hop_length=128)")
+
+    # Mel power -> linear magnitude by NNLS (librosa.feature.inverse.mel_to_stft).
+    M = librosa.feature.melspectrogram(y=signal, sr=16000, n_fft=512, hop_length=128, n_mels=40, power=2.0)
+    save("mel_power_m40_nfft512_hop128", M, "librosa.feature.melspectrogram(y=signal_4000, sr=16000, n_fft=512, "
+         "hop_length=128, n_mels=40, power=2.0)")
+    save("mel_to_stft_m40_nfft512", librosa.feature.inverse.mel_to_stft(M, sr=16000, n_fft=512, power=2.0),
+         "librosa.feature.inverse.mel_to_stft(M, sr=16000, n_fft=512, power=2.0)")
+
 
 if __name__ == "__main__":
     main()

@@ -131,3 +131,66 @@ void mf_power_to_db(float *values, long count, float amin, float offset, int squ
         values[i] = 10.0f * log10_normal(v) - offset;
     }
 }
+
+KERNEL
+void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, int bins) {
+    for (int k = 0; k < bins; k++) {
+        out[2 * k] = magnitude[k] * unit[2 * k];
+        out[2 * k + 1] = magnitude[k] * unit[2 * k + 1];
+    }
+}
+
+KERNEL
+double mf_momentum_project(const float *rebuilt, float *previous, float *angles, const float *magnitude,
+                           float alpha, int bins) {
+    float error = 0;
+    for (int k = 0; k < bins; k++) {
+        // The error sum is a diagnostic: let it be summed in any order, so the loop vectorises.
+#pragma clang fp reassociate(on)
+        float rr = rebuilt[2 * k], ri = rebuilt[2 * k + 1];
+        float ar = rr - alpha * previous[2 * k], ai = ri - alpha * previous[2 * k + 1];
+        float squared = ar * ar + ai * ai;
+        // librosa divides by |a| + tiny; a zero vector has no phase, so take phase 0 (factor 1).
+        int zero = squared == 0;
+        float scale = 1.0f / sqrtf(zero ? 1.0f : squared);
+        angles[2 * k] = zero ? 1.0f : ar * scale;
+        angles[2 * k + 1] = ai * scale;
+        previous[2 * k] = rr;
+        previous[2 * k + 1] = ri;
+        float d = magnitude[k] - sqrtf(rr * rr + ri * ri);
+        error += d * d;
+    }
+    return error;
+}
+
+KERNEL
+void mf_overlap_add(const float *frame, const float *window, float scale, float *signal, int count) {
+    for (int n = 0; n < count; n++) signal[n] += frame[n] * window[n] * scale;
+}
+
+KERNEL
+void mf_filterbank_apply(const float *weights, const long *start, const long *length, const long *offset, int bands,
+                         const float *x, long frames, float *out) {
+    for (int m = 0; m < bands; m++) {
+        float *row = out + m * frames;
+        for (long t = 0; t < frames; t++) row[t] = 0;
+        for (long k = 0; k < length[m]; k++) {
+            float w = weights[offset[m] + k];
+            const float *source = x + (start[m] + k) * frames;
+            for (long t = 0; t < frames; t++) row[t] += w * source[t];
+        }
+    }
+}
+
+KERNEL
+void mf_filterbank_transpose_add(const float *weights, const long *start, const long *length, const long *offset,
+                                 int bands, const float *r, long frames, float *out) {
+    for (int m = 0; m < bands; m++) {
+        const float *row = r + m * frames;
+        for (long k = 0; k < length[m]; k++) {
+            float w = weights[offset[m] + k];
+            float *target = out + (start[m] + k) * frames;
+            for (long t = 0; t < frames; t++) target[t] += w * row[t];
+        }
+    }
+}

@@ -18,6 +18,7 @@ struct Options {
     var runs = 5
     var threads = 2
     var json: String?
+    var nnlsIterations = 100
 
     init(_ arguments: [String]) throws {
         var rest = arguments.dropFirst()
@@ -30,6 +31,7 @@ struct Options {
             case "--runs": runs = Int(value) ?? 0
             case "--threads": threads = Int(value) ?? 0
             case "--json": json = value
+            case "--nnls": nnlsIterations = Int(value) ?? -1
             default: throw Usage()
             }
         }
@@ -175,6 +177,82 @@ func frontEndBenchmark(_ options: Options) throws {
     }
 }
 
+/// The clips `../shared/bench/bench_griffinlim.py` takes from a folder: at most `limit`,
+/// evenly spaced in sorted order (numpy's linspace rounded), or the file itself.
+func clipSet(_ path: String, limit: Int) -> [String] {
+    guard isDirectoryPath(path) else { return [path] }
+    let files = wavFiles(under: path)
+    guard files.count > limit else { return files }
+    return (0..<limit).map { i in files[Int((Double(i) * Double(files.count - 1) / Double(limit - 1)).rounded())] }
+}
+
+func isDirectoryPath(_ path: String) -> Bool {
+    var isFolder: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+}
+
+/// Griffin-Lim, 32 iterations, momentum 0.99, random phase, from |STFT| (n_fft 1024, hop 256,
+/// reflect padding, as the reference) of each clip; all clips of the set at once on the threads.
+func griffinLimBenchmark(_ options: Options) throws {
+    let files = clipSet(options.path, limit: 10)
+    let clips = try files.map { try AudioFile.read($0, sampleRate: 16_000).samples }
+    let audioSeconds = Double(clips.reduce(0) { $0 + $1.count }) / 16_000
+    let stft = try STFT(nFFT: 1_024, hopLength: 256, padMode: .reflect)
+    let magnitudes = try clips.map { try stft.magnitude($0) }
+    let griffinLim = try GriffinLim(stft: stft, iterations: 32, momentum: 0.99, initialPhase: .random(seed: 0))
+    let lengths = clips.map { Optional($0.count) }
+    var convergence: [Float] = []
+    let result = try measure(runs: options.runs) {
+        convergence = try griffinLim.reconstruct(magnitudes, lengths: lengths, threads: options.threads).map(\.finalConvergence)
+    }
+    let med = median(result.runs.map(\.seconds))
+    let meanSC = convergence.reduce(0, +) / Float(convergence.count)
+    print("== \(options.path): \(files.count) clips, \(String(format: "%.2f", audioSeconds)) s audio, threads \(options.threads)")
+    print(String(format: "  melforge_gl         %8.2f ms per audio-s  SC mean %.4f [min %.4f max %.4f]%@",
+                 1e3 * med / audioSeconds, meanSC, convergence.min()!, convergence.max()!, result.noisy ? "  NOISY" : ""))
+
+    // mel -> audio: 80-band Slaney mel of |S|^2, NNLS back to power, square root, Griffin-Lim.
+    let filterbank = try MelFilterbank(sampleRate: 16_000, nFFT: 1_024, nMels: 80)
+    let inversion = try MelInversion(filterbank: filterbank, iterations: options.nnlsIterations)
+    let mels = try magnitudes.map { magnitude in
+        try filterbank.apply(Spectrogram(bins: magnitude.bins, frames: magnitude.frames, values: magnitude.values.map { $0 * $0 }))
+    }
+    var linear: [Spectrogram] = []
+    var audio: [GriffinLim.Result] = []
+    let melResult = try measure(runs: options.runs) {
+        linear = try parallelMap(mels, threads: options.threads) { mel -> Spectrogram in
+            var power = try inversion.invert(mel)
+            for i in power.values.indices { power.values[i] = power.values[i].squareRoot() }
+            return power
+        }
+        audio = try griffinLim.reconstruct(linear, lengths: lengths, threads: options.threads)
+    }
+    // Against the original |STFT|, not the estimate Griffin-Lim was given.
+    let stftConvergence = zip(linear, magnitudes).map { spectralConvergence($0.values, $1.values) }
+    convergence = try zip(audio, magnitudes).map { spectralConvergence(try stft.magnitude($0.samples).values, $1.values) }
+    let melMedian = median(melResult.runs.map(\.seconds))
+    print(String(format: "  melforge_mel2audio  %8.2f ms per audio-s  SC mean %.4f [min %.4f max %.4f]  (NNLS %d iterations: SC of the magnitude alone %.4f)%@",
+                 1e3 * melMedian / audioSeconds, convergence.reduce(0, +) / Float(convergence.count), convergence.min()!,
+                 convergence.max()!, options.nnlsIterations, stftConvergence.reduce(0, +) / Float(stftConvergence.count),
+                 melResult.noisy ? "  NOISY" : ""))
+}
+
+/// ||a - b|| / ||b||.
+func spectralConvergence(_ a: [Float], _ b: [Float]) -> Float {
+    let error = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+    return Float((error / b.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot())
+}
+
+/// `transform` of every element on `threads` workers, results in order.
+func parallelMap<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ transform: @Sendable (T) throws -> R) throws -> [R] {
+    let results = Mutex<[R?]>(Array(repeating: nil, count: items.count))
+    try parallelFor(items.count, threads: threads) { i in
+        let value = try transform(items[i])
+        results.withLock { $0[i] = value }
+    }
+    return results.withLock { $0.map { $0! } }
+}
+
 /// One real FFT of size `path` (a number) on the same buffers, repeated: the transform alone.
 func fftBenchmark(_ options: Options) {
     let size = Int(options.path) ?? 1_024
@@ -198,6 +276,7 @@ do {
     switch options.command {
     case "frontend", "frontend-long": try frontEndBenchmark(options)
     case "fft": fftBenchmark(options)
+    case "griffinlim": try griffinLimBenchmark(options)
     default: throw Usage()
     }
 } catch {

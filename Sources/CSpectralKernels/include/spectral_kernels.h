@@ -43,4 +43,31 @@ void mf_filterbank8(const float *spectra, const float *weights, const long *star
 /// max(1, |log10|) (Spectral's tests check it).
 void mf_power_to_db(float *values, long count, float amin, float offset, int square);
 
+// Griffin-Lim's element-wise steps over one frame of `bins` complex values (interleaved).
+
+/// out[k] = magnitude[k] * unit[k] (a real magnitude times a complex phase factor).
+void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, int bins);
+
+/// The momentum step and the projection onto unit phase factors, for one frame:
+///   angles[k] = rebuilt[k] - alpha * previous[k];  angles[k] /= |angles[k]| + tiny
+/// (where the result is 0 the factor becomes 1), then previous[k] = rebuilt[k]. Returns
+/// sum_k (magnitude[k] - |rebuilt[k]|)^2, the frame's share of the spectral convergence.
+double mf_momentum_project(const float *rebuilt, float *previous, float *angles, const float *magnitude,
+                           float alpha, int bins);
+
+/// signal[n] += frame[n] * window[n] * scale for n < count (overlap-add).
+void mf_overlap_add(const float *frame, const float *window, float scale, float *signal, int count);
+
+// A sparse filter bank (filter m: weights[offset[m] ...] over bins start[m] ..< start[m] +
+// length[m]) applied to whole spectrograms of `frames` columns, row-major ([rows, frames]).
+
+/// out[m, :] = sum_k weights[m, k] * x[start[m] + k, :] for m < bands (out is overwritten).
+void mf_filterbank_apply(const float *weights, const long *start, const long *length, const long *offset, int bands,
+                         const float *x, long frames, float *out);
+
+/// out[start[m] + k, :] += weights[m, k] * r[m, :] for every filter (the transpose; out is
+/// accumulated into, so zero it first for a plain product).
+void mf_filterbank_transpose_add(const float *weights, const long *start, const long *length, const long *offset,
+                                 int bands, const float *r, long frames, float *out);
+
 #endif
