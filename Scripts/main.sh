@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled data: set up, build, then turn every bundled spoken-digit clip
-# into a log-mel spectrogram (.npy + .json) and a picture (.png) under out/ (or $1).
+# into a log-mel spectrogram (.npy + .json) and a picture (.png), and resynthesize each through
+# the vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), under out/ (or $1).
 # Later stages of the pipeline (training, synthesis) extend this script as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,12 @@ while IFS= read -r -d '' clip; do
   count=$((count + 1))
 done < <(find Audio/digits -name '*.wav' -print0 | sort -z)
 echo "wrote $count spectrograms (.npy, .json, .png) under $out/spectrograms"
+
+echo "== resynthesis through the vocoder (log-mel -> NNLS -> Griffin-Lim) -> $out/resynth"
+count=0
+while IFS= read -r -d '' clip; do
+  relative=${clip#Audio/digits/}
+  "$melforge" resynth "$clip" -o "$out/resynth/$relative" | sed 's/^.*: //'
+  count=$((count + 1))
+done < <(find Audio/digits -name '*.wav' -print0 | sort -z) | awk '{ print } /SC/ { n++; sc += $(NF-2) } END { if (n) printf "mean SC over %d clips: %.4f\n", n, sc / n }' | tail -3
+echo "wrote the resynthesized clips under $out/resynth"

@@ -54,14 +54,14 @@ public enum NPY {
         try AtomicFile.write(encode(array), to: path)
     }
 
-    /// Reads a `.npy` file of float32 or float64 (converted to float32), either byte
-    /// order, C or Fortran order (returned in C order).
-    public static func read(_ path: String) throws -> NumPyArray {
-        try decode(try readFileBytes(path), path: path)
+    /// Reads a `.npy` file of float32 or float64 (converted to float32; refused with
+    /// `float32Only`), either byte order, C or Fortran order (returned in C order).
+    public static func read(_ path: String, float32Only: Bool = false) throws -> NumPyArray {
+        try decode(try readFileBytes(path), path: path, float32Only: float32Only)
     }
 
     /// Parses the bytes of a `.npy` file; `path` only names the source in errors.
-    public static func decode(_ bytes: [UInt8], path: String) throws -> NumPyArray {
+    public static func decode(_ bytes: [UInt8], path: String, float32Only: Bool = false) throws -> NumPyArray {
         func fail(_ reason: String) -> NPYError { NPYError.malformed(path: path, reason: reason) }
 
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
@@ -87,7 +87,10 @@ public enum NPY {
         guard let header = String(bytes: bytes[headerStart..<headerStart + headerLength], encoding: .utf8) else {
             throw fail("header is not text")
         }
-        let fields = try parseHeader(header, fail: fail)
+        let fields = try parseHeader(header, float32Only: float32Only, fail: fail)
+        if float32Only && fields.elementSize != 4 {
+            throw fail("dtype '\(fields.descr)' is float64; expected float32 ('<f4'): save with arr.astype(np.float32)")
+        }
 
         let elementCount = try fields.shape.reduce(1) { product, dimension in
             let (result, overflow) = product.multipliedReportingOverflow(by: dimension)
@@ -135,7 +138,7 @@ public enum NPY {
 
     /// Reads the three keys NumPy writes. This is not a Python parser: it accepts
     /// what `numpy.save` and compatible writers produce.
-    static func parseHeader(_ header: String, fail: (String) -> NPYError) throws -> HeaderFields {
+    static func parseHeader(_ header: String, float32Only: Bool = false, fail: (String) -> NPYError) throws -> HeaderFields {
         func value(after key: String) throws -> Substring {
             guard let keyRange = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\""),
                   let colon = header[keyRange.upperBound...].firstIndex(of: ":")
@@ -155,7 +158,8 @@ public enum NPY {
         case ">f4": (elementSize, bigEndian) = (4, true)
         case "<f8": (elementSize, bigEndian) = (8, false)
         case ">f8": (elementSize, bigEndian) = (8, true)
-        default: throw fail("dtype '\(descr)' (accepted: float32 '<f4' or float64 '<f8')")
+        default:
+            throw fail("dtype '\(descr)' (accepted: float32 '<f4'\(float32Only ? "" : " or float64 '<f8'"))")
         }
 
         let fortranText = try value(after: "fortran_order")

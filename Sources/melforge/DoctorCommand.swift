@@ -4,8 +4,9 @@ import BLAS
 import FileFormats
 import Spectral
 
-struct Doctor: ParsableCommand {
+struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Print the native libraries in use: BLAS kernel and threads, FFTW, libsndfile, libsoxr, libpng.")
 
     func run() throws {

@@ -31,11 +31,22 @@ struct FeatureSidecar: Codable, Equatable {
     var layout = "[n_mels, frames]"
     var frontEnd: FrontEndConfiguration
     var normalization: LogMelNormalization?
+    /// Samples (at the front end's rate) the features were computed from, so that a
+    /// vocoder can give back a signal of the same length.
+    var samples: Int?
     var source: Source?
 
     /// `out/clip.npy` -> `out/clip.json`.
     static func path(forArray arrayPath: String) -> String {
         (arrayPath.hasSuffix(".npy") ? String(arrayPath.dropLast(4)) : arrayPath) + ".json"
+    }
+
+    static func read(_ path: String) throws -> FeatureSidecar {
+        do {
+            return try JSONDecoder().decode(FeatureSidecar.self, from: Data(readFileBytes(path, limit: 1 << 20)))
+        } catch let error as DecodingError {
+            throw InputError(file: path, problem: "is not a MelForge feature description: \(error)")
+        }
     }
 
     func write(to path: String) throws {

@@ -12,5 +12,5 @@ struct MelForge: ParsableCommand {
             Run 'melforge help <subcommand>' for each command's options and defaults.
             """,
         version: "0.1.0",
-        subcommands: [Spectrogram.self, Doctor.self])
+        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, DoctorCommand.self])
 }

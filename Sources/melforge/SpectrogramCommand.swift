@@ -7,8 +7,9 @@ import Spectral
 extension NonFiniteSamples: ExpressibleByArgument {}
 extension ColorMap: ExpressibleByArgument {}
 
-struct Spectrogram: ParsableCommand {
+struct SpectrogramCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "spectrogram",
         abstract: "Turn an audio file into a mel spectrogram (.npy, optionally a PNG picture).",
         discussion: """
             OUT.npy is a NumPy format 1.0 file, little-endian float32, shape [n-mels, frames] \
@@ -77,7 +78,7 @@ struct Spectrogram: ParsableCommand {
         try createParentFolder(of: output)
         try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: output)
         let sidecar = FeatureSidecar(frontEnd: configuration, normalization: normalization,
-                                     source: .init(clip: clip, path: input))
+                                     samples: clip.samples.count, source: .init(clip: clip, path: input))
         try sidecar.write(to: FeatureSidecar.path(forArray: output))
 
         if let png {
