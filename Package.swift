@@ -32,7 +32,7 @@ let libraries: [Target] = [
     .target(name: "AudioIO", dependencies: ["CSndFile", "CSoxr", "FileFormats"]),
     // Vectorised hot loops of Spectral (one build per CPU level, picked at run time).
     .target(name: "CSpectralKernels"),
-    .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels", "BLAS"]),
+    .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
 ]
 

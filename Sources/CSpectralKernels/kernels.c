@@ -140,23 +140,33 @@ void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, i
     }
 }
 
+// One bin of the momentum step and projection (see the header).
+#define MOMENTUM_PROJECT_BIN(k)                                                             \
+    float rr = rebuilt[2 * (k)], ri = rebuilt[2 * (k) + 1];                                 \
+    float ar = rr - alpha * previous[2 * (k)], ai = ri - alpha * previous[2 * (k) + 1];     \
+    float squared = ar * ar + ai * ai;                                                      \
+    /* librosa divides by |a| + tiny; a zero vector has no phase: take phase 0 (factor 1) */ \
+    int zero = squared == 0;                                                                \
+    float scale = 1.0f / sqrtf(zero ? 1.0f : squared);                                      \
+    angles[2 * (k)] = zero ? 1.0f : ar * scale;                                             \
+    angles[2 * (k) + 1] = ai * scale;                                                       \
+    previous[2 * (k)] = rr;                                                                 \
+    previous[2 * (k) + 1] = ri;
+
 KERNEL
 double mf_momentum_project(const float *rebuilt, float *previous, float *angles, const float *magnitude,
-                           float alpha, int bins) {
+                           float alpha, int bins, int measure) {
+    if (!measure) {
+        for (int k = 0; k < bins; k++) {
+            MOMENTUM_PROJECT_BIN(k)
+        }
+        return 0;
+    }
     float error = 0;
     for (int k = 0; k < bins; k++) {
         // The error sum is a diagnostic: let it be summed in any order, so the loop vectorises.
 #pragma clang fp reassociate(on)
-        float rr = rebuilt[2 * k], ri = rebuilt[2 * k + 1];
-        float ar = rr - alpha * previous[2 * k], ai = ri - alpha * previous[2 * k + 1];
-        float squared = ar * ar + ai * ai;
-        // librosa divides by |a| + tiny; a zero vector has no phase, so take phase 0 (factor 1).
-        int zero = squared == 0;
-        float scale = 1.0f / sqrtf(zero ? 1.0f : squared);
-        angles[2 * k] = zero ? 1.0f : ar * scale;
-        angles[2 * k + 1] = ai * scale;
-        previous[2 * k] = rr;
-        previous[2 * k + 1] = ri;
+        MOMENTUM_PROJECT_BIN(k)
         float d = magnitude[k] - sqrtf(rr * rr + ri * ri);
         error += d * d;
     }
@@ -191,6 +201,20 @@ void mf_filterbank_transpose_add(const float *weights, const long *start, const 
             float w = weights[offset[m] + k];
             float *target = out + (start[m] + k) * frames;
             for (long t = 0; t < frames; t++) target[t] += w * row[t];
+        }
+    }
+}
+
+KERNEL
+void mf_matrix_rows(const float *a, int rows, int inner, const float *x, long frames, float *out) {
+    for (int i = 0; i < rows; i++) {
+        float *row = out + (long)i * frames;
+        for (long t = 0; t < frames; t++) row[t] = 0;
+        for (int j = 0; j < inner; j++) {
+            float w = a[i * inner + j];
+            if (w == 0) continue;
+            const float *source = x + (long)j * frames;
+            for (long t = 0; t < frames; t++) row[t] += w * source[t];
         }
     }
 }

@@ -1,4 +1,3 @@
-import BLAS
 import CSpectralKernels
 import Foundation
 
@@ -11,8 +10,8 @@ import Foundation
 /// and X the linear one `[bins, frames]`, all frames at once.
 ///
 /// librosa starts from the pseudo-inverse clipped at 0 and runs L-BFGS-B per block of
-/// frames. Here: the same start, computed with one BLAS product (F+ = F^T (F F^T)^-1 is
-/// made once per filter bank), then projected gradient steps with Nesterov's momentum
+/// frames. Here: the same start, F+ M = F^T ((F F^T)^-1 M) with the small inverse made
+/// once per filter bank, then projected gradient steps with Nesterov's momentum
 /// (FISTA; Beck & Teboulle 2009) whose products with F and F^T use the filters' sparsity,
 /// about 2 * bins multiply-adds per frame each. The step is 1 / L with L the largest
 /// eigenvalue of F F^T, so the residual never grows (without momentum) and FISTA's
@@ -22,8 +21,8 @@ public struct MelInversion: Sendable {
     /// Projected gradient iterations after the pseudo-inverse start; 0 is the clipped
     /// pseudo-inverse alone.
     public var iterations: Int
-    /// F+ `[bins, nMels]`, row-major.
-    let pseudoInverse: [Float]
+    /// (F F^T)^-1 `[nMels, nMels]`, row-major.
+    let gramInverse: [Float]
     /// The largest eigenvalue of F F^T.
     let lipschitz: Float
 
@@ -51,13 +50,10 @@ public struct MelInversion: Sendable {
         for i in 0..<nMels { g[i * nMels + i] += ridge }
         lipschitz = Float(Self.largestEigenvalue(g, size: nMels))
 
-        // F+ = F^T G^-1: solve G Y = F (columns of F^T) by Cholesky, then transpose.
-        let solved = Self.choleskySolve(g, size: nMels, rightHandSides: f, columns: bins)  // [nMels, bins]
-        var pseudoInverse = [Float](repeating: 0, count: bins * nMels)
-        for m in 0..<nMels {
-            for k in 0..<bins { pseudoInverse[k * nMels + m] = Float(solved[m * bins + k]) }
-        }
-        self.pseudoInverse = pseudoInverse
+        // G^-1: solve G Y = I by Cholesky.
+        var identity = [Double](repeating: 0, count: nMels * nMels)
+        for i in 0..<nMels { identity[i * nMels + i] = 1 }
+        gramInverse = Self.choleskySolve(g, size: nMels, rightHandSides: identity, columns: nMels).map(Float.init)
     }
 
     /// X `[bins, frames]` >= 0 with F X close to `mel` (`[nMels, frames]`, non-negative).
@@ -74,15 +70,12 @@ public struct MelInversion: Sendable {
         }
         guard frames > 0 else { return Spectrogram(bins: bins, frames: 0) }
 
-        // 1. Start: max(0, F+ M).
+        // 1. Start: max(0, F+ M) = max(0, F^T (G^-1 M)). (No BLAS: these products are small,
+        // and callers run many clips at once on their own threads.)
+        var solved = [Float](repeating: 0, count: nMels * frames)
+        mf_matrix_rows(gramInverse, Int32(nMels), Int32(nMels), mel.values, frames, &solved)
         var x = [Float](repeating: 0, count: bins * frames)
-        pseudoInverse.withUnsafeBufferPointer { p in
-            mel.values.withUnsafeBufferPointer { m in
-                x.withUnsafeMutableBufferPointer { x in
-                    BLAS.sgemm(m: bins, n: frames, k: nMels, a: p.baseAddress!, b: m.baseAddress!, c: x.baseAddress!)
-                }
-            }
-        }
+        multiplyTransposed(solved, into: &x, frames: frames)
         for i in x.indices where !(x[i] > 0) { x[i] = 0 }
         guard iterations > 0 else { return Spectrogram(bins: bins, frames: frames, values: x) }
 

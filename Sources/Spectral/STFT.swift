@@ -94,8 +94,30 @@ public struct STFT: Sendable {
     /// Frame `frame`, times the window, into `buffers.real`.
     @inline(__always)
     func window(frame: Int, of source: FrameSource, into buffers: FFTBuffers) {
-        let start = source.frameStart(frame * hopLength, length: nFFT)
+        window(from: source.frameStart(frame * hopLength, length: nFFT), into: buffers)
+    }
+
+    /// The `nFFT` samples from `start`, times the window, into `buffers.real`.
+    @inline(__always)
+    func window(from start: UnsafePointer<Float>, into buffers: FFTBuffers) {
         mf_multiply(start, windowValues, buffers.real, Int32(nFFT))
+    }
+
+    /// Fills the `nFFT / 2` padding on both sides of `count` samples stored at
+    /// `padded + nFFT / 2` as `center` pads them (zeros or reflection).
+    func fillPadding(_ padded: UnsafeMutablePointer<Float>, count: Int) {
+        let pad = nFFT / 2
+        let samples = padded + pad
+        for i in 0..<pad {
+            switch padMode {
+            case .constant:
+                padded[pad - 1 - i] = 0
+                samples[count + i] = 0
+            case .reflect:
+                padded[pad - 1 - i] = samples[reflectedIndex(-1 - i, count: count)]
+                samples[count + i] = samples[reflectedIndex(count + i, count: count)]
+            }
+        }
     }
 
     /// Calls `body(frame, buffers)` for each frame in `frames`, right after the frame's

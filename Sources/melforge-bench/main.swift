@@ -18,7 +18,7 @@ struct Options {
     var runs = 5
     var threads = 2
     var json: String?
-    var nnlsIterations = 100
+    var nnlsIterations = 50  // MelInversion's default
 
     init(_ arguments: [String]) throws {
         var rest = arguments.dropFirst()

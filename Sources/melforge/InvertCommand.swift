@@ -76,7 +76,7 @@ struct InvertCommand: ParsableCommand {
         let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
         let sc = try vocoder.spectralConvergence(of: result.samples, against: magnitude)
         print("\(output): \(String(format: "%.2f", Double(result.samples.count) / Double(configuration.sampleRate))) s at "
-              + "\(configuration.sampleRate) Hz, \(result.convergence.count) Griffin-Lim iterations, "
+              + "\(configuration.sampleRate) Hz, \(result.iterations) Griffin-Lim iterations, "
               + "SC \(String(format: "%.4f", sc))" + clippingNote(report)
               + (sidecar == nil ? "" : " (front end from \(sidecarPath))"))
     }

@@ -55,7 +55,7 @@ struct ResynthCommand: ParsableCommand {
         let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
         let sc = try vocoder.spectralConvergence(of: result.samples, against: original)
         print("\(output): \(String(format: "%.2f", clip.duration)) s via \(via.rawValue), "
-              + "\(result.convergence.count) Griffin-Lim iterations, SC \(String(format: "%.4f", sc)) against '\(input)'"
+              + "\(result.iterations) Griffin-Lim iterations, SC \(String(format: "%.4f", sc)) against '\(input)'"
               + clippingNote(report))
     }
 }

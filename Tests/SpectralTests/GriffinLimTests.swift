@@ -28,8 +28,9 @@ final class GriffinLimTests: XCTestCase {
     func testPlainGriffinLimNeverGetsWorse() throws {
         let stft = try STFT(nFFT: 512, hopLength: 128)
         let magnitude = try stft.magnitude(testSignal(count: 8_000))
-        let result = try GriffinLim(stft: stft, iterations: 30, momentum: 0, initialPhase: .random(seed: 3))
-            .reconstruct(magnitude, length: 8_000)
+        let result = try GriffinLim(stft: stft, iterations: 30, momentum: 0, initialPhase: .random(seed: 3),
+                                    recordsConvergence: true).reconstruct(magnitude, length: 8_000)
+        XCTAssertEqual(result.convergence.count, 30)
         for (before, after) in zip(result.convergence, result.convergence.dropFirst()) {
             XCTAssertLessThanOrEqual(after, before * (1 + 1e-5), "SC rose: \(result.convergence)")
         }
@@ -78,7 +79,13 @@ final class GriffinLimTests: XCTestCase {
         let stft = try STFT(nFFT: 512, hopLength: 128)
         let magnitude = try stft.magnitude(testSignal(count: 4_000))
         let result = try GriffinLim(stft: stft, iterations: 500, momentum: 0, stopTolerance: 1e-2).reconstruct(magnitude)
-        XCTAssertLessThan(result.convergence.count, 500)
+        XCTAssertLessThan(result.iterations, 500)
+        XCTAssertEqual(result.convergence.count, result.iterations)
+        // Unrecorded by default: only the output's own SC.
+        let plain = try GriffinLim(stft: stft, iterations: 3).reconstruct(magnitude)
+        XCTAssertEqual(plain.iterations, 3)
+        XCTAssertEqual(plain.convergence, [])
+        XCTAssertGreaterThan(plain.finalConvergence, 0)
     }
 
     func testBadInputIsRejectedWithItsName() throws {

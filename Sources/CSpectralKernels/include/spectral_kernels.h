@@ -50,10 +50,11 @@ void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, i
 
 /// The momentum step and the projection onto unit phase factors, for one frame:
 ///   angles[k] = rebuilt[k] - alpha * previous[k];  angles[k] /= |angles[k]| + tiny
-/// (where the result is 0 the factor becomes 1), then previous[k] = rebuilt[k]. Returns
-/// sum_k (magnitude[k] - |rebuilt[k]|)^2, the frame's share of the spectral convergence.
+/// (where the result is 0 the factor becomes 1), then previous[k] = rebuilt[k]. With
+/// `measure`, returns sum_k (magnitude[k] - |rebuilt[k]|)^2, the frame's share of the
+/// spectral convergence (else 0, and a square root per bin is saved).
 double mf_momentum_project(const float *rebuilt, float *previous, float *angles, const float *magnitude,
-                           float alpha, int bins);
+                           float alpha, int bins, int measure);
 
 /// signal[n] += frame[n] * window[n] * scale for n < count (overlap-add).
 void mf_overlap_add(const float *frame, const float *window, float scale, float *signal, int count);
@@ -69,5 +70,9 @@ void mf_filterbank_apply(const float *weights, const long *start, const long *le
 /// accumulated into, so zero it first for a plain product).
 void mf_filterbank_transpose_add(const float *weights, const long *start, const long *length, const long *offset,
                                  int bands, const float *r, long frames, float *out);
+
+/// out[i, :] = sum_j a[i, j] * x[j, :] for a small dense a (rows x inner) and x (inner x
+/// frames), all row-major; out is overwritten.
+void mf_matrix_rows(const float *a, int rows, int inner, const float *x, long frames, float *out);
 
 #endif
