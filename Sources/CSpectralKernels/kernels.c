@@ -140,15 +140,13 @@ void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, i
     }
 }
 
-// One bin of the momentum step and projection (see the header).
+// One bin of the momentum step and projection (see the header). As librosa, a / (|a| + tiny):
+// here a / sqrt(|a|^2 + FLT_MIN), which leaves a zero vector zero without a branch.
 #define MOMENTUM_PROJECT_BIN(k)                                                             \
     float rr = rebuilt[2 * (k)], ri = rebuilt[2 * (k) + 1];                                 \
     float ar = rr - alpha * previous[2 * (k)], ai = ri - alpha * previous[2 * (k) + 1];     \
-    float squared = ar * ar + ai * ai;                                                      \
-    /* librosa divides by |a| + tiny; a zero vector has no phase: take phase 0 (factor 1) */ \
-    int zero = squared == 0;                                                                \
-    float scale = 1.0f / sqrtf(zero ? 1.0f : squared);                                      \
-    angles[2 * (k)] = zero ? 1.0f : ar * scale;                                             \
+    float scale = 1.0f / sqrtf(ar * ar + ai * ai + FLT_MIN);                                \
+    angles[2 * (k)] = ar * scale;                                                           \
     angles[2 * (k) + 1] = ai * scale;                                                       \
     previous[2 * (k)] = rr;                                                                 \
     previous[2 * (k) + 1] = ri;

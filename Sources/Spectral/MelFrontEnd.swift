@@ -99,7 +99,6 @@ public final class MelFrontEnd: Sendable {
         let workers = frames < Self.parallelThreshold ? 1 : max(1, min(threads, frames / 1_024))
         var mel = Spectrogram(bins: configuration.nMels, frames: frames,
                               values: uninitializedFloats(configuration.nMels * frames))  // every value is written
-        // amplitude_to_db(M) == power_to_db(M^2): for power 1 the floor and reference stay in power units.
         let squareFirst = toDB && configuration.power == 1
         let dbOffset = 10 * log10(max(decibels.amin, configuration.reference))
         try stft.withFrames(of: samples) { source in

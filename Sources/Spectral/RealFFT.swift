@@ -63,10 +63,13 @@ public final class RealFFT: @unchecked Sendable {
         self.size = size
         // Plans are made on scratch buffers from fftwf_malloc; every later execution uses
         // FFTBuffers, also from fftwf_malloc, so the alignment FFTW planned for holds.
-        // FFTW_MEASURE times a few algorithms (tens of milliseconds, once per size and process)
-        // and overwrites the scratch buffers, which hold nothing yet.
+        // FFTW_PATIENT times many algorithms and overwrites the scratch buffers, which hold
+        // nothing yet. It costs up to about half a second per size, once per machine (the plans
+        // are kept as wisdom, see `Wisdom`), and buys 10-20% over FFTW_MEASURE here, whose
+        // choice for 512 points also varied from run to run (0.30 to 0.37 us).
         let scratch = FFTBuffers(size: size)
-        let flags = UInt32(FFTW_MEASURE)
+        let flags = UInt32(FFTW_PATIENT)
+        fftwf_set_timelimit(0.5)
         if size % 2 == 0 {
             let half = Int32(size / 2)
             plans = .half(
@@ -139,9 +142,9 @@ public final class RealFFT: @unchecked Sendable {
     }
 }
 
-/// FFTW's measured plans ("wisdom"), kept between runs: FFTW_MEASURE times candidate
-/// algorithms for about 0.1 s per size, which a command run once per file would pay
-/// every time. The file is `$MELFORGE_CACHE/fftw3f-wisdom` (default
+/// FFTW's measured plans ("wisdom"), kept between runs: planning times candidate
+/// algorithms for up to half a second per size, which a command run once per file would
+/// pay every time. The file is `$MELFORGE_CACHE/fftw3f-wisdom` (default
 /// `$XDG_CACHE_HOME/melforge`, else `~/.cache/melforge`); `MELFORGE_CACHE=off` turns it
 /// off. A missing, unreadable or stale file only means planning again; wisdom from
 /// another machine is still correct, at worst slower.

@@ -50,7 +50,7 @@ void mf_apply_magnitude(const float *magnitude, const float *unit, float *out, i
 
 /// The momentum step and the projection onto unit phase factors, for one frame:
 ///   angles[k] = rebuilt[k] - alpha * previous[k];  angles[k] /= |angles[k]| + tiny
-/// (where the result is 0 the factor becomes 1), then previous[k] = rebuilt[k]. With
+/// (a zero vector stays zero, as in librosa), then previous[k] = rebuilt[k]. With
 /// `measure`, returns sum_k (magnitude[k] - |rebuilt[k]|)^2, the frame's share of the
 /// spectral convergence (else 0, and a square root per bin is saved).
 double mf_momentum_project(const float *rebuilt, float *previous, float *angles, const float *magnitude,
