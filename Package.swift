@@ -53,7 +53,7 @@ let tool: [Target] = [
 
 let tests: [Target] = [
     .target(name: "TestSupport", path: "Tests/TestSupport"),
-    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "TestSupport"]),
+    .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "TestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "AudioIOTests", dependencies: ["AudioIO", "FileFormats", "TestSupport"]),
     .testTarget(
         name: "SpectralTests", dependencies: ["Spectral", "AudioIO", "FileFormats", "TestSupport"],

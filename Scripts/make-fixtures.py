@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Reference arrays from librosa for MelForge's tests (Tests/SpectralTests/Fixtures).
+"""Reference files for MelForge's tests: librosa arrays (Tests/SpectralTests/Fixtures) and a
+safetensors file written by the reference implementation (Tests/FileFormatsTests/Fixtures).
 
-usage: python Scripts/make-fixtures.py      (needs librosa, soundfile, numpy; run from anywhere)
+usage: python Scripts/make-fixtures.py      (needs librosa, soundfile, numpy, safetensors)
 
 Every fixture is NAME.npy (float32) beside NAME.json, which records the exact call that
 made it and the versions of librosa, numpy, soundfile and soxr. Inputs the Swift tests
@@ -17,6 +18,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 import soxr
+import safetensors
+from safetensors.numpy import save_file
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "Tests" / "SpectralTests" / "Fixtures"
@@ -102,6 +105,25 @@ def main():
          "hop_length=128, n_mels=40, power=2.0)")
     save("mel_to_stft_m40_nfft512", librosa.feature.inverse.mel_to_stft(M, sr=16000, n_fft=512, power=2.0),
          "librosa.feature.inverse.mel_to_stft(M, sr=16000, n_fft=512, power=2.0)")
+
+    # A checkpoint-like file from the safetensors reference implementation, several dtypes.
+    st_out = ROOT / "Tests" / "FileFormatsTests" / "Fixtures"
+    st_out.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        "generator.conv1.weight": (np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2) * 0.5 - 3),
+        "generator.conv1.bias": np.array([1.5, -2.25], dtype=np.float32),
+        "scalar": np.array(7.0, dtype=np.float32),
+        "half": np.array([0.5, -1.0, 65504.0], dtype=np.float16),
+        "double": np.array([[1e-3, 2.0]], dtype=np.float64),
+        "empty": np.zeros((0, 4), dtype=np.float32),
+    }
+    meta = {"config": '{"model": "gan", "latent": 100}', "writer": f"safetensors {safetensors.__version__}"}
+    save_file(tensors, str(st_out / "reference.safetensors"), metadata=meta)
+    (st_out / "reference.json").write_text(json.dumps(
+        {"call": "safetensors.numpy.save_file(tensors, path, metadata=meta)", "versions": dict(VERSIONS, safetensors=safetensors.__version__),
+         "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.astype(np.float64).ravel().tolist()}
+                     for k, v in tensors.items()}, "metadata": meta}, indent=1) + "\n")
+    print("reference.safetensors")
 
 
 if __name__ == "__main__":
