@@ -38,7 +38,7 @@ public final class AudioReader {
 
     private var file: OpaquePointer?
     private let resampler: Resampler?
-    /// 16 or 32 when the file holds integer PCM that `decode` converts itself.
+    /// 16 or 32 when the file holds integer PCM that `readMono` converts itself.
     private let integerWidth: Int?
     private var framesRead = 0
     private var scratchBuffer: UnsafeMutableRawPointer?

@@ -78,18 +78,18 @@ public struct GriffinLim: Sendable {
     /// A signal whose STFT magnitude approximates `magnitude` (`[bins, frames]`).
     /// - Parameter length: the output's length; `nil` gives the iSTFT's natural length.
     public func reconstruct(_ magnitude: Spectrogram, length: Int? = nil) throws -> Result {
-        try validate(magnitude)
+        try validate(magnitude, length: length)
         var workspace = Workspace(stft: stft, magnitude: magnitude, length: length)
         return workspace.run(self)
     }
 
     /// Many magnitudes at once, spread over `threads` workers (one clip per task).
     public func reconstruct(_ magnitudes: [Spectrogram], lengths: [Int?]? = nil, threads: Int = 2) throws -> [Result] {
-        for magnitude in magnitudes { try validate(magnitude) }
         if let lengths, lengths.count != magnitudes.count {
             throw SpectralError.invalidParameter(name: "lengths", value: "\(lengths.count) lengths",
                                                  accepted: "one per magnitude (\(magnitudes.count))")
         }
+        for (i, magnitude) in magnitudes.enumerated() { try validate(magnitude, length: lengths?[i] ?? nil) }
         let results = Mutex<[Result?]>(Array(repeating: nil, count: magnitudes.count))
         let next = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, magnitudes.count))) { _ in
@@ -104,7 +104,10 @@ public struct GriffinLim: Sendable {
         return results.withLock { $0.map { $0! } }
     }
 
-    private func validate(_ magnitude: Spectrogram) throws {
+    private func validate(_ magnitude: Spectrogram, length: Int?) throws {
+        if let length, length < 1 {
+            throw SpectralError.invalidParameter(name: "length", value: "\(length)", accepted: "at least 1 sample")
+        }
         guard magnitude.bins == stft.bins else {
             throw SpectralError.invalidParameter(name: "magnitude bins", value: "\(magnitude.bins)",
                                                  accepted: "nFFT / 2 + 1 = \(stft.bins)")

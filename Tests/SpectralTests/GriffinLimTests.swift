@@ -104,5 +104,10 @@ final class GriffinLimTests: XCTestCase {
         }
         bad[3, 2] = -1
         XCTAssertThrowsError(try griffinLim.reconstruct(bad))
+        let fine = Spectrogram(bins: 257, frames: 4)
+        XCTAssertThrowsError(try griffinLim.reconstruct(fine, length: 0)) {
+            XCTAssertTrue("\($0)".contains("length = 0"), "\($0)")
+        }
+        XCTAssertThrowsError(try griffinLim.reconstruct([fine, fine], lengths: [100]))
     }
 }
