@@ -34,6 +34,10 @@ let libraries: [Target] = [
     .target(name: "CSpectralKernels"),
     .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+    // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
+    .target(name: "Tensors"),
+    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
+    .target(name: "Optimizers", dependencies: ["Tensors", "Layers"]),
 ]
 
 // MARK: - Command-line tool
@@ -59,6 +63,9 @@ let tests: [Target] = [
         name: "SpectralTests", dependencies: ["Spectral", "AudioIO", "FileFormats", "TestSupport"],
         resources: [.copy("Fixtures")]),
     .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
+    .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+    .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
+    .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "TestSupport"]),
 ]

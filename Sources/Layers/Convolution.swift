@@ -1,0 +1,279 @@
+import BLAS
+import Tensors
+
+// Dimension letters: N batch, C input channels, O output channels, H W input height and
+// width, P Q output height and width, K kernel size (K x K), S stride.
+
+/// The geometry of a 2-D convolution from a `[C, H, W]` image to `[., P, Q]`:
+/// P = (H + 2 padding - K) / S + 1. It is also the geometry a transposed convolution runs
+/// backwards (from its output, the "image", to its input, the "grid").
+struct ConvGeometry: Equatable {
+    var channels: Int
+    var height: Int
+    var width: Int
+    var kernel: Int
+    var stride: Int
+    var padding: Int
+
+    var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+    var patchSize: Int { channels * kernel * kernel }
+}
+
+/// im2col for a batch: `cols[(c K + i) K + j, (n P + p) Q + q] = x[n, c, p S - pad + i, q S - pad + j]`
+/// (0 outside the image); x `[N, C, H, W]`, cols `[C K K, N P Q]`, so that the whole batch's
+/// convolution is one matrix product.
+func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, into cols: UnsafeMutablePointer<Float>) {
+    let (p, q) = (g.outHeight, g.outWidth)
+    let columns = batch * p * q
+    for c in 0..<g.channels {
+        for i in 0..<g.kernel {
+            for j in 0..<g.kernel {
+                let row = cols + ((c * g.kernel + i) * g.kernel + j) * columns
+                for n in 0..<batch {
+                    let image = x + (n * g.channels + c) * g.height * g.width
+                    for oh in 0..<p {
+                        let h = oh * g.stride - g.padding + i
+                        let out = row + (n * p + oh) * q
+                        guard h >= 0 && h < g.height else {
+                            for ow in 0..<q { out[ow] = 0 }
+                            continue
+                        }
+                        let line = image + h * g.width
+                        for ow in 0..<q {
+                            let w = ow * g.stride - g.padding + j
+                            out[ow] = w >= 0 && w < g.width ? line[w] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im, the adjoint of `im2col`: adds every column entry back onto the image position it
+/// came from (`x += ...`; positions covered by several patches sum their entries).
+func col2im(_ cols: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, into x: UnsafeMutablePointer<Float>) {
+    let (p, q) = (g.outHeight, g.outWidth)
+    let columns = batch * p * q
+    for c in 0..<g.channels {
+        for i in 0..<g.kernel {
+            for j in 0..<g.kernel {
+                let row = cols + ((c * g.kernel + i) * g.kernel + j) * columns
+                for n in 0..<batch {
+                    let image = x + (n * g.channels + c) * g.height * g.width
+                    for oh in 0..<p {
+                        let h = oh * g.stride - g.padding + i
+                        guard h >= 0 && h < g.height else { continue }
+                        let line = image + h * g.width
+                        let source = row + (n * p + oh) * q
+                        for ow in 0..<q {
+                            let w = ow * g.stride - g.padding + j
+                            if w >= 0 && w < g.width { line[w] += source[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[N, O, L]` <-> `[O, N, L]`: the batch and channel axes swapped (images as rows of the
+/// matrices the products use).
+func swapLeadingAxes(_ x: UnsafePointer<Float>, _ a: Int, _ b: Int, _ inner: Int, into y: UnsafeMutablePointer<Float>) {
+    for i in 0..<a {
+        for j in 0..<b {
+            (y + (j * a + i) * inner).update(from: x + (i * b + j) * inner, count: inner)
+        }
+    }
+}
+
+/// 2-D convolution (cross-correlation, as PyTorch's Conv2d): x `[N, C, H, W]`, weight
+/// `[O, C, K, K]`, bias `[O]`, y `[N, O, P, Q]`. The batch runs as one sgemm over im2col's
+/// columns.
+public final class Conv2D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+
+    /// Weights uniform in +-1/sqrt(C K K) (PyTorch's default), bias likewise.
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                bias: Bool = true, random: inout RandomNumbers) {
+        let bound = 1 / Float(inputChannels * kernelSize * kernelSize).squareRoot()
+        weight = Parameter("weight", random.uniform([outputChannels, inputChannels, kernelSize, kernelSize],
+                                                    low: -bound, high: bound))
+        self.bias = bias ? Parameter("bias", random.uniform([outputChannels], low: -bound, high: bound)) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    var outputChannels: Int { weight.value.shape[0] }
+    var inputChannels: Int { weight.value.shape[1] }
+    var kernelSize: Int { weight.value.shape[2] }
+
+    /// What backward needs: the input's shape and its im2col columns.
+    public struct Cache: Sendable {
+        let inputShape: [Int]
+        let columns: [Float]
+    }
+
+    func geometry(_ shape: [Int]) -> ConvGeometry {
+        precondition(shape.count == 4 && shape[1] == inputChannels, "Conv2D: input \(shape), expected [N, \(inputChannels), H, W]")
+        return ConvGeometry(channels: inputChannels, height: shape[2], width: shape[3], kernel: kernelSize,
+                            stride: stride, padding: padding)
+    }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+        let g = geometry(x.shape)
+        let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
+        let columns = n * p * q
+        var cols = [Float](repeating: 0, count: g.patchSize * columns)
+        im2col(x.values, batch: n, g, into: &cols)
+        // Y[O, N P Q] = W[O, C K K] cols[C K K, N P Q], then to [N, O, P, Q] with the bias.
+        var product = [Float](repeating: 0, count: o * columns)
+        BLAS.sgemm(m: o, n: columns, k: g.patchSize, a: weight.value.values, b: cols, c: &product)
+        var y = Tensor.zeros([n, o, p, q])
+        swapLeadingAxes(product, o, n, p * q, into: &y.values)
+        if let bias { addChannelBias(bias.value.values, to: &y) }
+        return (y, Cache(inputShape: x.shape, columns: cols))
+    }
+
+    /// Accumulates dW and db; returns dx.
+    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+        let g = geometry(cache.inputShape)
+        let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
+        let columns = n * p * q
+        var dyMatrix = [Float](repeating: 0, count: o * columns)  // [O, N P Q]
+        swapLeadingAxes(dy.values, n, o, p * q, into: &dyMatrix)
+        // 1. dW[O, C K K] += dY[O, N P Q] cols^T
+        BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: cache.columns, beta: 1,
+                   c: &weight.gradient.values)
+        // 2. db[O] += sum of dY over N, P, Q
+        if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+        // 3. dx = col2im(W^T[C K K, O] dY[O, N P Q])
+        var dcols = [Float](repeating: 0, count: g.patchSize * columns)
+        BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weight.value.values, b: dyMatrix, c: &dcols)
+        var dx = Tensor.zeros(cache.inputShape)
+        col2im(dcols, batch: n, g, into: &dx.values)
+        return dx
+    }
+}
+
+/// Transposed 2-D convolution (PyTorch's ConvTranspose2d): x `[N, C, H, W]`, weight
+/// `[C, O, K, K]`, y `[N, O, P, Q]` with P = (H - 1) S - 2 padding + K + outputPadding. It is
+/// the backward of a convolution from y to x: columns W^T x, then col2im onto y.
+public final class ConvTranspose2D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+    public let outputPadding: Int
+
+    /// Weights uniform in +-1/sqrt(O K K) (PyTorch's default: fan-in of the weight's second axis).
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                outputPadding: Int = 0, bias: Bool = true, random: inout RandomNumbers) {
+        precondition(outputPadding < max(stride, 1), "ConvTranspose2D: outputPadding must be below stride")
+        let bound = 1 / Float(outputChannels * kernelSize * kernelSize).squareRoot()
+        weight = Parameter("weight", random.uniform([inputChannels, outputChannels, kernelSize, kernelSize],
+                                                    low: -bound, high: bound))
+        self.bias = bias ? Parameter("bias", random.uniform([outputChannels], low: -bound, high: bound)) : nil
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    var inputChannels: Int { weight.value.shape[0] }
+    var outputChannels: Int { weight.value.shape[1] }
+    var kernelSize: Int { weight.value.shape[2] }
+
+    public struct Cache: Sendable {
+        let input: Tensor
+    }
+
+    /// The convolution this layer runs backwards: from the output `[O, P, Q]` to the input grid.
+    func geometry(_ inputShape: [Int]) -> ConvGeometry {
+        precondition(inputShape.count == 4 && inputShape[1] == inputChannels,
+                     "ConvTranspose2D: input \(inputShape), expected [N, \(inputChannels), H, W]")
+        let p = (inputShape[2] - 1) * stride - 2 * padding + kernelSize + outputPadding
+        let q = (inputShape[3] - 1) * stride - 2 * padding + kernelSize + outputPadding
+        let g = ConvGeometry(channels: outputChannels, height: p, width: q, kernel: kernelSize, stride: stride,
+                             padding: padding)
+        precondition(g.outHeight == inputShape[2] && g.outWidth == inputShape[3])
+        return g
+    }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+        let g = geometry(x.shape)
+        let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
+        let columns = n * h * w
+        var xMatrix = [Float](repeating: 0, count: c * columns)  // [C, N H W]
+        swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
+        // cols[O K K, N H W] = W^T[O K K, C] x[C, N H W]; y = col2im(cols) + bias
+        var cols = [Float](repeating: 0, count: g.patchSize * columns)
+        BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: c, a: weight.value.values, b: xMatrix, c: &cols)
+        var y = Tensor.zeros([n, outputChannels, g.height, g.width])
+        col2im(cols, batch: n, g, into: &y.values)
+        if let bias { addChannelBias(bias.value.values, to: &y) }
+        return (y, Cache(input: x))
+    }
+
+    /// Accumulates dW and db; returns dx.
+    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+        let x = cache.input
+        let g = geometry(x.shape)
+        let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
+        let columns = n * h * w
+        // 1. dcols[O K K, N H W] = im2col(dy)
+        var dcols = [Float](repeating: 0, count: g.patchSize * columns)
+        im2col(dy.values, batch: n, g, into: &dcols)
+        // 2. dW[C, O K K] += x[C, N H W] dcols^T
+        var xMatrix = [Float](repeating: 0, count: c * columns)
+        swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
+        BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols, beta: 1,
+                   c: &weight.gradient.values)
+        // 3. db[O] += sum of dy over N, P, Q
+        if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+        // 4. dx[C, N H W] = W[C, O K K] dcols, back to [N, C, H, W]
+        var dxMatrix = [Float](repeating: 0, count: c * columns)
+        BLAS.sgemm(m: c, n: columns, k: g.patchSize, a: weight.value.values, b: dcols, c: &dxMatrix)
+        var dx = Tensor.zeros(x.shape)
+        swapLeadingAxes(dxMatrix, c, n, h * w, into: &dx.values)
+        return dx
+    }
+}
+
+/// y[n, o, ...] += bias[o] for an `[N, O, ...]` tensor.
+func addChannelBias(_ bias: [Float], to y: inout Tensor) {
+    let (n, o) = (y.shape[0], y.shape[1])
+    let inner = y.count / max(1, n * o)
+    for b in 0..<n {
+        for channel in 0..<o {
+            let start = (b * o + channel) * inner
+            for i in start..<start + inner { y.values[i] += bias[channel] }
+        }
+    }
+}
+
+/// sums[o] += sum over n and positions of dy[n, o, ...].
+func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
+    let (n, o) = (dy.shape[0], dy.shape[1])
+    let inner = dy.count / max(1, n * o)
+    for b in 0..<n {
+        for channel in 0..<o {
+            let start = (b * o + channel) * inner
+            var total: Float = 0
+            for i in start..<start + inner { total += dy.values[i] }
+            sums[channel] += total
+        }
+    }
+}

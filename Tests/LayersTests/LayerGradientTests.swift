@@ -1,0 +1,120 @@
+import Layers
+import Tensors
+import TestSupport
+import XCTest
+
+/// Every layer's backward against central finite differences (see `assertGradients`).
+final class LayerGradientTests: XCTestCase {
+    var random = RandomNumbers(seed: 42)
+
+    func testDense() {
+        let layer = Dense(inputs: 5, outputs: 3, random: &random)
+        let x = random.normal([4, 5])
+        assertGradients("Dense", input: x, parameters: layer.parameters) { x in
+            let (y, cache) = layer.forward(x)
+            return (y, { layer.backward($0, cache: cache) })
+        }
+    }
+
+    func testConv2DWithStrideAndPadding() {
+        for (stride, padding, kernel) in [(1, 0, 3), (2, 2, 5), (2, 1, 3)] {
+            let layer = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: kernel, stride: stride, padding: padding,
+                               random: &random)
+            let x = random.normal([2, 2, 7, 6])
+            assertGradients("Conv2D k\(kernel) s\(stride) p\(padding)", input: x, parameters: layer.parameters) { x in
+                let (y, cache) = layer.forward(x)
+                return (y, { layer.backward($0, cache: cache) })
+            }
+        }
+    }
+
+    func testConvTranspose2D() {
+        for (stride, padding, outputPadding, kernel) in [(1, 0, 0, 3), (2, 2, 1, 5), (2, 1, 0, 4)] {
+            let layer = ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: kernel, stride: stride,
+                                        padding: padding, outputPadding: outputPadding, random: &random)
+            let x = random.normal([2, 3, 4, 3])
+            assertGradients("ConvTranspose2D k\(kernel) s\(stride) p\(padding) op\(outputPadding)", input: x,
+                            parameters: layer.parameters) { x in
+                let (y, cache) = layer.forward(x)
+                return (y, { layer.backward($0, cache: cache) })
+            }
+        }
+    }
+
+    func testConvTransposeOutputShapesDoubleTheImage() {
+        // DCGAN's generator: k 5, stride 2, padding 2, output padding 1 doubles H and W.
+        let layer = ConvTranspose2D(inputChannels: 4, outputChannels: 2, kernelSize: 5, stride: 2, padding: 2,
+                                    outputPadding: 1, random: &random)
+        XCTAssertEqual(layer.forward(Tensor.zeros([3, 4, 8, 8])).output.shape, [3, 2, 16, 16])
+        let conv = Conv2D(inputChannels: 2, outputChannels: 4, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        XCTAssertEqual(conv.forward(Tensor.zeros([3, 2, 16, 16])).output.shape, [3, 4, 8, 8])
+    }
+
+    func testBatchNormInTraining() {
+        let layer = BatchNorm(channels: 3)
+        layer.weight.value = random.uniform([3], low: 0.5, high: 1.5)
+        layer.bias.value = random.normal([3])
+        let x = random.normal([4, 3, 2, 2], mean: 1, deviation: 2)
+        assertGradients("BatchNorm", input: x, parameters: layer.parameters) { x in
+            let (y, cache) = layer.forward(x, training: true)
+            return (y, { layer.backward($0, cache: cache) })
+        }
+    }
+
+    func testActivations() {
+        // Inputs kept away from ReLU's kink at 0, where the derivative is not defined.
+        var x = random.normal([3, 7])
+        for i in x.values.indices where abs(x.values[i]) < 0.05 { x.values[i] += 0.1 }
+        assertGradients("ReLU", input: x, parameters: []) { x in
+            let (y, cache) = Activation.relu(x)
+            return (y, { Activation.reluBackward($0, cache: cache) })
+        }
+        assertGradients("LeakyReLU", input: x, parameters: []) { x in
+            let (y, cache) = Activation.leakyReLU(x)
+            return (y, { Activation.leakyReLUBackward($0, cache: cache) })
+        }
+        assertGradients("Tanh", input: x, parameters: []) { x in
+            let (y, cache) = Activation.tanh(x)
+            return (y, { Activation.tanhBackward($0, cache: cache) })
+        }
+        assertGradients("Sigmoid", input: x, parameters: []) { x in
+            let (y, cache) = Activation.sigmoid(x)
+            return (y, { Activation.sigmoidBackward($0, cache: cache) })
+        }
+    }
+
+    func testLossGradients() {
+        let x = random.normal([4, 3])
+        let targets = random.uniform([4, 3])
+        // A loss is a layer whose output is one number: check it with r = the upstream 1.
+        func check(_ label: String, _ loss: @escaping (Tensor) -> (value: Float, gradient: Tensor)) {
+            assertGradients(label, input: x, parameters: []) { x in
+                let (value, gradient) = loss(x)
+                return (Tensor(shape: [1], values: [value]), { upstream in
+                    Tensor(shape: gradient.shape, values: gradient.values.map { $0 * upstream.values[0] })
+                })
+            }
+        }
+        check("BCE with logits") { Loss.binaryCrossEntropyWithLogits($0, targets: targets) }
+        check("squared error") { Loss.squaredError($0, targets) }
+        check("mean squared error") { Loss.meanSquaredError($0, targets) }
+        check("mean absolute error") { Loss.meanAbsoluteError($0, targets) }
+        check("hinge generator") { Loss.hingeGenerator(fake: $0) }
+        let logVariance = random.normal([4, 3], deviation: 0.5)
+        check("KL in mu") { let kl = Loss.gaussianKL(mean: $0, logVariance: logVariance); return (kl.value, kl.dMean) }
+        check("KL in logvar") { let kl = Loss.gaussianKL(mean: x, logVariance: $0); return (kl.value, kl.dLogVariance) }
+    }
+
+    func testReparameterization() {
+        let mu = random.normal([2, 4]), eps = random.normal([2, 4])
+        let logVariance = random.normal([2, 4], deviation: 0.5)
+        assertGradients("reparameterisation (mu)", input: mu, parameters: []) { mu in
+            (Reparameterization.sample(mean: mu, logVariance: logVariance, noise: eps),
+             { Reparameterization.backward($0, logVariance: logVariance, noise: eps).dMean })
+        }
+        assertGradients("reparameterisation (logvar)", input: logVariance, parameters: []) { lv in
+            (Reparameterization.sample(mean: mu, logVariance: lv, noise: eps),
+             { Reparameterization.backward($0, logVariance: lv, noise: eps).dLogVariance })
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Tensors
+import XCTest
+
+final class RandomNumbersTests: XCTestCase {
+    func testSameSeedSameStreamAndResumable() {
+        var a = RandomNumbers(seed: 5), b = RandomNumbers(seed: 5)
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
+        // The stored state continues the same stream.
+        var resumed = RandomNumbers(state: a.state)!
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in resumed.next() })
+        XCTAssertNotEqual(RandomNumbers(seed: 6).state, RandomNumbers(seed: 5).state)
+        XCTAssertNil(RandomNumbers(state: [0, 0, 0, 0]))
+    }
+
+    func testDistributionsHaveTheirMoments() {
+        var random = RandomNumbers(seed: 11)
+        let normal = random.normal([100_000], mean: 2, deviation: 3).values
+        let mean = normal.reduce(0, +) / Float(normal.count)
+        let variance = normal.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(normal.count)
+        XCTAssertEqual(mean, 2, accuracy: 0.05)
+        XCTAssertEqual(variance.squareRoot(), 3, accuracy: 0.05)
+        let uniform = random.uniform([100_000], low: -1, high: 1).values
+        XCTAssertTrue(uniform.allSatisfy { $0 >= -1 && $0 < 1 })
+        XCTAssertEqual(uniform.reduce(0, +) / Float(uniform.count), 0, accuracy: 0.01)
+    }
+
+    func testTensorBasics() {
+        var t = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        t.add(Tensor(shape: [2, 3], repeating: 1))
+        XCTAssertEqual(t.values, [2, 3, 4, 5, 6, 7])
+        XCTAssertEqual(t.reshaped([3, 2]).shape, [3, 2])
+        t.zero()
+        XCTAssertEqual(t.squaredNorm, 0)
+    }
+}
