@@ -37,7 +37,7 @@ let libraries: [Target] = [
     // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
     .target(name: "Tensors"),
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
-    .target(name: "Optimizers", dependencies: ["Tensors", "Layers"]),
+    .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats"]),
 ]
 
 // MARK: - Command-line tool
