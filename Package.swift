@@ -38,6 +38,7 @@ let libraries: [Target] = [
     .target(name: "Tensors"),
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
     .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats"]),
+    .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
 ]
 
 // MARK: - Command-line tool
@@ -66,6 +67,7 @@ let tests: [Target] = [
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "TestSupport"]),
 ]

@@ -144,18 +144,20 @@ public final class Conv2D: Module {
         return (y, Cache(inputShape: x.shape, columns: cols))
     }
 
-    /// Accumulates dW and db; returns dx.
-    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+    /// Accumulates dW and db (unless `parameterGradients` is false); returns dx.
+    public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let columns = n * p * q
         var dyMatrix = [Float](repeating: 0, count: o * columns)  // [O, N P Q]
         swapLeadingAxes(dy.values, n, o, p * q, into: &dyMatrix)
-        // 1. dW[O, C K K] += dY[O, N P Q] cols^T
-        BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: cache.columns, beta: 1,
-                   c: &weight.gradient.values)
-        // 2. db[O] += sum of dY over N, P, Q
-        if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+        if parameterGradients {
+            // 1. dW[O, C K K] += dY[O, N P Q] cols^T
+            BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: cache.columns, beta: 1,
+                       c: &weight.gradient.values)
+            // 2. db[O] += sum of dY over N, P, Q
+            if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+        }
         // 3. dx = col2im(W^T[C K K, O] dY[O, N P Q])
         var dcols = [Float](repeating: 0, count: g.patchSize * columns)
         BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weight.value.values, b: dyMatrix, c: &dcols)

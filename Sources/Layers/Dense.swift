@@ -35,14 +35,16 @@ public final class Dense: Module {
         return (y, x)
     }
 
-    /// Accumulates dW and db; returns dx.
-    public func backward(_ dy: Tensor, cache x: Tensor) -> Tensor {
+    /// Accumulates dW and db (unless `parameterGradients` is false); returns dx.
+    public func backward(_ dy: Tensor, cache x: Tensor, parameterGradients: Bool = true) -> Tensor {
         let n = x.shape[0]
         // 1. dW[O, I] += dy^T[O, N] x[N, I]
-        BLAS.sgemm(transposeA: true, m: outputs, n: inputs, k: n, a: dy.values, b: x.values, beta: 1,
-                   c: &weight.gradient.values)
+        if parameterGradients {
+            BLAS.sgemm(transposeA: true, m: outputs, n: inputs, k: n, a: dy.values, b: x.values, beta: 1,
+                       c: &weight.gradient.values)
+        }
         // 2. db[O] += sum over N of dy
-        if let bias {
+        if parameterGradients, let bias {
             for row in 0..<n { for o in 0..<outputs { bias.gradient.values[o] += dy.values[row * outputs + o] } }
         }
         // 3. dx[N, I] = dy[N, O] W[O, I]

@@ -1,0 +1,122 @@
+import Layers
+import Tensors
+
+/// A convolutional VAE (Kingma & Welling 2014): encoder (strided convs + LeakyReLU 0.2) ->
+/// flatten -> Dense to mu and to log-variance `[N, L]`; decoder Dense `[N, L]` ->
+/// `[N, W, 4, 4]` -> ReLU -> transposed convs doubling the size (ReLU between) -> linear
+/// image. With the defaults it is ../shared/bench/bench_train.py's VAE (2,943,361 parameters).
+public final class ConvVAE: Module {
+    public let latentSize: Int
+    public let widths: [Int]
+    let encoder: [Conv2D]
+    let mean: Dense
+    let logVariance: Dense
+    let expand: Dense
+    let decoder: [ConvTranspose2D]
+
+    public init(latentSize: Int = 64, channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256],
+                kernelSize: Int = 5, random: inout RandomNumbers) {
+        precondition(imageSize == 4 << widths.count, "ConvVAE: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        self.latentSize = latentSize
+        self.widths = widths
+        let inputs = [channels] + widths.dropLast()
+        encoder = zip(inputs, widths).map {
+            Conv2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2, padding: kernelSize / 2,
+                   random: &random)
+        }
+        let features = widths.last! * 16
+        mean = Dense(inputs: features, outputs: latentSize, random: &random)
+        logVariance = Dense(inputs: features, outputs: latentSize, random: &random)
+        expand = Dense(inputs: latentSize, outputs: features, random: &random)
+        let reversed = Array(widths.reversed())
+        decoder = zip(reversed, Array(reversed.dropFirst()) + [channels]).map {
+            ConvTranspose2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2,
+                            padding: kernelSize / 2, outputPadding: 1, random: &random)
+        }
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        encoder.indices.flatMap { prefixed("encoder.conv\($0 + 1)", encoder[$0].namedParameters) }
+            + prefixed("encoder.mean", mean.namedParameters)
+            + prefixed("encoder.log_variance", logVariance.namedParameters)
+            + prefixed("decoder.expand", expand.namedParameters)
+            + decoder.indices.flatMap { prefixed("decoder.deconv\($0 + 1)", decoder[$0].namedParameters) }
+    }
+
+    public struct EncoderCache {
+        var convs: [Conv2D.Cache] = []
+        var activations: [Tensor] = []
+        var features: Tensor? = nil
+        var featureShape: [Int] = []
+    }
+
+    public struct DecoderCache {
+        var expand: Tensor? = nil
+        var expanded: Tensor? = nil
+        var deconvs: [ConvTranspose2D.Cache] = []
+        var activations: [Tensor] = []
+    }
+
+    /// mu and log-variance `[N, L]` of q(z | x).
+    public func encode(_ image: Tensor) -> (mean: Tensor, logVariance: Tensor, cache: EncoderCache) {
+        var cache = EncoderCache()
+        var h = image
+        for conv in encoder {
+            let (convolved, convCache) = conv.forward(h)
+            let (activated, activationCache) = Activation.leakyReLU(convolved)
+            cache.convs.append(convCache)
+            cache.activations.append(activationCache)
+            h = activated
+        }
+        cache.featureShape = h.shape
+        let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
+        cache.features = features
+        return (mean.forward(features).output, logVariance.forward(features).output, cache)
+    }
+
+    /// Accumulates the encoder's gradients from dL/dmu and dL/dlogvar; returns dL/d(image).
+    @discardableResult
+    public func encoderBackward(dMean: Tensor, dLogVariance: Tensor, cache: EncoderCache) -> Tensor {
+        var d = mean.backward(dMean, cache: cache.features!)
+        d.add(logVariance.backward(dLogVariance, cache: cache.features!))
+        d = d.reshaped(cache.featureShape)
+        for i in encoder.indices.reversed() {
+            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
+            d = encoder[i].backward(d, cache: cache.convs[i])
+        }
+        return d
+    }
+
+    /// The image `[N, C, S, S]` for latents `[N, L]`.
+    public func decode(_ z: Tensor) -> (output: Tensor, cache: DecoderCache) {
+        var cache = DecoderCache()
+        let (expanded, expandCache) = expand.forward(z)
+        cache.expand = expandCache
+        let (activated, activationCache) = Activation.relu(expanded.reshaped([z.shape[0], widths.last!, 4, 4]))
+        cache.expanded = activationCache
+        var h = activated
+        for (i, deconv) in decoder.enumerated() {
+            let (upsampled, deconvCache) = deconv.forward(h)
+            cache.deconvs.append(deconvCache)
+            if i < decoder.count - 1 {
+                let (next, nextCache) = Activation.relu(upsampled)
+                cache.activations.append(nextCache)
+                h = next
+            } else {
+                h = upsampled
+            }
+        }
+        return (h, cache)
+    }
+
+    /// Accumulates the decoder's gradients from dL/d(image); returns dL/dz.
+    public func decoderBackward(_ dImage: Tensor, cache: DecoderCache) -> Tensor {
+        var d = dImage
+        for i in decoder.indices.reversed() {
+            if i < decoder.count - 1 { d = Activation.reluBackward(d, cache: cache.activations[i]) }
+            d = decoder[i].backward(d, cache: cache.deconvs[i])
+        }
+        d = Activation.reluBackward(d, cache: cache.expanded!)
+        return expand.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.expand!)
+    }
+}

@@ -1,0 +1,144 @@
+import Layers
+import Tensors
+
+// Dimension letters: N batch, Z latent size, C image channels, S image size (S x S).
+
+/// The DCGAN generator (Radford, Metz & Chintala 2016): z `[N, Z]` -> Dense -> `[N, W0, 4, 4]`
+/// -> (BatchNorm, ReLU, transposed conv doubling the size) ... -> tanh image `[N, C, S, S]`.
+/// With the defaults it is ../shared/bench/bench_train.py's generator (1,486,561 parameters):
+/// widths 256, 128, 64, 32, kernel 5, S = 64.
+public final class Generator: Module {
+    public let latentSize: Int
+    public let widths: [Int]
+    let project: Dense
+    let norms: [BatchNorm]
+    let upsamples: [ConvTranspose2D]
+
+    /// - Parameters:
+    ///   - imageSize: 4 * 2^k; `widths` needs k entries (the last up-sampling goes to `channels`).
+    public init(latentSize: Int = 100, channels: Int = 1, imageSize: Int = 64, widths: [Int] = [256, 128, 64, 32],
+                kernelSize: Int = 5, random: inout RandomNumbers) {
+        precondition(imageSize == 4 << widths.count, "Generator: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        self.latentSize = latentSize
+        self.widths = widths
+        project = Dense(inputs: latentSize, outputs: widths[0] * 16, bias: false, random: &random)
+        norms = widths.map { BatchNorm(channels: $0) }
+        let outputs = Array(widths.dropFirst()) + [channels]
+        upsamples = zip(widths, outputs).enumerated().map { index, pair in
+            // Layers before a BatchNorm need no bias (BN's beta is one); the last one has it.
+            ConvTranspose2D(inputChannels: pair.0, outputChannels: pair.1, kernelSize: kernelSize, stride: 2,
+                            padding: kernelSize / 2, outputPadding: 1, bias: index == widths.count - 1, random: &random)
+        }
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var named = prefixed("project", project.namedParameters)
+        for i in widths.indices {
+            named += prefixed("bn\(i + 1)", norms[i].namedParameters)
+            named += prefixed("deconv\(i + 1)", upsamples[i].namedParameters)
+        }
+        return named
+    }
+
+    public var namedBuffers: [(name: String, parameter: Parameter)] {
+        widths.indices.flatMap { prefixed("bn\($0 + 1)", norms[$0].namedBuffers) }
+    }
+
+    public struct Cache {
+        let project: Tensor
+        var norms: [BatchNorm.Cache] = []
+        var activations: [Tensor] = []
+        var upsamples: [ConvTranspose2D.Cache] = []
+        var output: Tensor? = nil
+    }
+
+    public func forward(_ z: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
+        let (projected, projectCache) = project.forward(z)
+        var cache = Cache(project: projectCache)
+        var h = projected.reshaped([z.shape[0], widths[0], 4, 4])
+        for i in widths.indices {
+            let (normalized, normCache) = norms[i].forward(h, training: training)
+            let (activated, activationCache) = Activation.relu(normalized)
+            let (upsampled, upsampleCache) = upsamples[i].forward(activated)
+            cache.norms.append(normCache)
+            cache.activations.append(activationCache)
+            cache.upsamples.append(upsampleCache)
+            h = upsampled
+        }
+        let (image, tanhCache) = Activation.tanh(h)
+        cache.output = tanhCache
+        return (image, cache)
+    }
+
+    /// Accumulates the parameters' gradients from dL/d(image).
+    public func backward(_ dImage: Tensor, cache: Cache) {
+        var d = Activation.tanhBackward(dImage, cache: cache.output!)
+        for i in widths.indices.reversed() {
+            d = upsamples[i].backward(d, cache: cache.upsamples[i])
+            d = Activation.reluBackward(d, cache: cache.activations[i])
+            d = norms[i].backward(d, cache: cache.norms[i])
+        }
+        _ = project.backward(d.reshaped([d.shape[0], widths[0] * 16]), cache: cache.project)
+    }
+}
+
+/// The DCGAN discriminator: image `[N, C, S, S]` -> (conv halving the size, LeakyReLU 0.2) ...
+/// -> flatten -> Dense -> one logit per image `[N, 1]`; no BatchNorm. With the defaults it is
+/// the reference benchmark's (1,080,577 parameters).
+public final class Discriminator: Module {
+    public let widths: [Int]
+    let downsamples: [Conv2D]
+    let classify: Dense
+
+    public init(channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256], kernelSize: Int = 5,
+                random: inout RandomNumbers) {
+        precondition(imageSize == 4 << widths.count, "Discriminator: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        self.widths = widths
+        let inputs = [channels] + widths.dropLast()
+        downsamples = zip(inputs, widths).map {
+            Conv2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2, padding: kernelSize / 2,
+                   random: &random)
+        }
+        classify = Dense(inputs: widths.last! * 16, outputs: 1, random: &random)
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        downsamples.indices.flatMap { prefixed("conv\($0 + 1)", downsamples[$0].namedParameters) }
+            + prefixed("classify", classify.namedParameters)
+    }
+
+    public struct Cache {
+        var downsamples: [Conv2D.Cache] = []
+        var activations: [Tensor] = []
+        var classify: Tensor? = nil
+        var featureShape: [Int] = []
+    }
+
+    public func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
+        var cache = Cache()
+        var h = image
+        for conv in downsamples {
+            let (convolved, convCache) = conv.forward(h)
+            let (activated, activationCache) = Activation.leakyReLU(convolved)
+            cache.downsamples.append(convCache)
+            cache.activations.append(activationCache)
+            h = activated
+        }
+        cache.featureShape = h.shape
+        let (logits, classifyCache) = classify.forward(h.reshaped([h.shape[0], h.count / h.shape[0]]))
+        cache.classify = classifyCache
+        return (logits, cache)
+    }
+
+    /// Returns dL/d(image). With `parameterGradients: false` only the input gradient is
+    /// computed (a generator step needs D's input gradient, not D's weight gradients).
+    public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        var d = classify.backward(dLogits, cache: cache.classify!, parameterGradients: parameterGradients)
+            .reshaped(cache.featureShape)
+        for i in downsamples.indices.reversed() {
+            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
+            d = downsamples[i].backward(d, cache: cache.downsamples[i], parameterGradients: parameterGradients)
+        }
+        return d
+    }
+}

@@ -1,0 +1,82 @@
+import Layers
+import Optimizers
+import Tensors
+
+/// One DCGAN training step with the non-saturating BCE loss, as the reference benchmark
+/// defines it: a discriminator update (real images labelled 1, generated ones 0, the
+/// generator's output taken as data) then a generator update (its images labelled 1, the
+/// gradient flowing through D without changing it).
+public final class GANTrainer {
+    public let generator: Generator
+    public let discriminator: Discriminator
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+
+    public init(generator: Generator, discriminator: Discriminator, learningRate: Float = 2e-4,
+                beta1: Float = 0.5, beta2: Float = 0.999) {
+        self.generator = generator
+        self.discriminator = discriminator
+        generatorOptimizer = Adam(parameters: generator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
+        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: learningRate, beta1: beta1,
+                                      beta2: beta2)
+    }
+
+    /// Returns the discriminator's and the generator's loss.
+    public func step(real: Tensor, random: inout RandomNumbers) -> (discriminator: Float, generator: Float) {
+        let n = real.shape[0]
+        // 1. Discriminator: BCE(D(real), 1) + BCE(D(G(z1)), 0).
+        let (fake, _) = generator.forward(random.normal([n, generator.latentSize]), training: true)
+        discriminator.zeroGradients()
+        let (realLogits, realCache) = discriminator.forward(real)
+        let realLoss = Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
+        _ = discriminator.backward(realLoss.gradient, cache: realCache)
+        let (fakeLogits, fakeCache) = discriminator.forward(fake)
+        let fakeLoss = Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
+        _ = discriminator.backward(fakeLoss.gradient, cache: fakeCache)
+        discriminatorOptimizer.update()
+
+        // 2. Generator: BCE(D(G(z2)), 1), only G changes.
+        generator.zeroGradients()
+        let (images, generatorCache) = generator.forward(random.normal([n, generator.latentSize]), training: true)
+        let (logits, cache) = discriminator.forward(images)
+        let generatorLoss = Loss.binaryCrossEntropyWithLogits(logits, target: 1)
+        let dImages = discriminator.backward(generatorLoss.gradient, cache: cache, parameterGradients: false)
+        generator.backward(dImages, cache: generatorCache)
+        generatorOptimizer.update()
+        return (realLoss.value + fakeLoss.value, generatorLoss.value)
+    }
+}
+
+/// One VAE training step: squared error summed over pixels and averaged over the batch,
+/// plus beta times the KL term (averaged over the batch).
+public final class VAETrainer {
+    public let model: ConvVAE
+    public let optimizer: Adam
+    public var beta: Float
+
+    public init(model: ConvVAE, learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999, beta: Float = 1) {
+        self.model = model
+        self.beta = beta
+        optimizer = Adam(parameters: model.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
+    }
+
+    /// Returns the reconstruction and the KL term.
+    public func step(images: Tensor, random: inout RandomNumbers) -> (reconstruction: Float, kl: Float) {
+        model.zeroGradients()
+        let (mu, logVariance, encoderCache) = model.encode(images)
+        let noise = random.normal(mu.shape)
+        let z = Reparameterization.sample(mean: mu, logVariance: logVariance, noise: noise)
+        let (reconstruction, decoderCache) = model.decode(z)
+        let error = Loss.squaredError(reconstruction, images)
+        let dz = model.decoderBackward(error.gradient, cache: decoderCache)
+        var (dMean, dLogVariance) = Reparameterization.backward(dz, logVariance: logVariance, noise: noise)
+        let kl = Loss.gaussianKL(mean: mu, logVariance: logVariance)
+        for i in 0..<dMean.count {
+            dMean.values[i] += beta * kl.dMean.values[i]
+            dLogVariance.values[i] += beta * kl.dLogVariance.values[i]
+        }
+        model.encoderBackward(dMean: dMean, dLogVariance: dLogVariance, cache: encoderCache)
+        optimizer.update()
+        return (error.value, kl.value)
+    }
+}

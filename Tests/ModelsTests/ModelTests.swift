@@ -1,0 +1,71 @@
+import Foundation
+import Layers
+import Models
+import Tensors
+import TestSupport
+import XCTest
+
+final class ModelTests: XCTestCase {
+    func testReferenceArchitecturesHaveTheReferenceParameterCounts() {
+        var random = RandomNumbers(seed: 0)
+        // ../shared/bench/bench_train.py: G 1,486,561, D 1,080,577, VAE 2,943,361.
+        XCTAssertEqual(Generator(random: &random).parameterCount, 1_486_561)
+        XCTAssertEqual(Discriminator(random: &random).parameterCount, 1_080_577)
+        XCTAssertEqual(ConvVAE(random: &random).parameterCount, 2_943_361)
+    }
+
+    func testShapesFlowThrough() {
+        var random = RandomNumbers(seed: 0)
+        let generator = Generator(latentSize: 8, imageSize: 16, widths: [8, 4], kernelSize: 3, random: &random)
+        let discriminator = Discriminator(imageSize: 16, widths: [4, 8], kernelSize: 3, random: &random)
+        let (images, _) = generator.forward(random.normal([3, 8]), training: true)
+        XCTAssertEqual(images.shape, [3, 1, 16, 16])
+        XCTAssertTrue(images.values.allSatisfy { abs($0) <= 1 })
+        XCTAssertEqual(discriminator.forward(images).output.shape, [3, 1])
+        let vae = ConvVAE(latentSize: 5, imageSize: 16, widths: [4, 8], kernelSize: 3, random: &random)
+        let (mu, logVariance, _) = vae.encode(images)
+        XCTAssertEqual(mu.shape, [3, 5])
+        XCTAssertEqual(logVariance.shape, [3, 5])
+        XCTAssertEqual(vae.decode(mu).output.shape, [3, 1, 16, 16])
+    }
+
+    /// A small VAE on a fixed batch: its reconstruction error falls. A small GAN's
+    /// discriminator learns to tell its data from the generator's early samples.
+    func testSmallModelsLearn() {
+        var random = RandomNumbers(seed: 4)
+        // Structured images (a diagonal wave of one of 8 phases), which a small model can learn.
+        let images = Tensor(shape: [8, 1, 16, 16], values: (0..<8 * 256).map { i in
+            let (n, y, x) = (i / 256, i / 16 % 16, i % 16)
+            return Float(sin(Double(x + y) / 3 + Double(n)))
+        })
+        let vae = VAETrainer(model: ConvVAE(latentSize: 4, imageSize: 16, widths: [8, 16], kernelSize: 3, random: &random),
+                             learningRate: 2e-3, beta1: 0.9)
+        let first = vae.step(images: images, random: &random)
+        var last = first
+        for _ in 0..<60 { last = vae.step(images: images, random: &random) }
+        XCTAssertLessThan(last.reconstruction, 0.5 * first.reconstruction, "\(first) -> \(last)")
+
+        let gan = GANTrainer(generator: Generator(latentSize: 8, imageSize: 16, widths: [16, 8], kernelSize: 3, random: &random),
+                             discriminator: Discriminator(imageSize: 16, widths: [8, 16], kernelSize: 3, random: &random),
+                             learningRate: 1e-3)
+        let start = gan.step(real: images, random: &random)
+        var end = start
+        for _ in 0..<15 { end = gan.step(real: images, random: &random) }
+        XCTAssertTrue(end.discriminator.isFinite && end.generator.isFinite)
+        XCTAssertLessThan(end.discriminator, start.discriminator, "\(start) -> \(end)")
+    }
+
+    func testDiscriminatorInputGradientWithoutWeightGradients() {
+        var random = RandomNumbers(seed: 2)
+        let discriminator = Discriminator(imageSize: 16, widths: [4, 8], kernelSize: 3, random: &random)
+        let images = random.normal([2, 1, 16, 16])
+        let (logits, cache) = discriminator.forward(images)
+        discriminator.zeroGradients()
+        let withWeights = discriminator.backward(Tensor(shape: logits.shape, repeating: 1), cache: cache)
+        XCTAssertGreaterThan(discriminator.parameters.reduce(0) { $0 + $1.gradient.squaredNorm }, 0)
+        discriminator.zeroGradients()
+        let without = discriminator.backward(Tensor(shape: logits.shape, repeating: 1), cache: cache, parameterGradients: false)
+        XCTAssertEqual(without, withWeights)
+        XCTAssertEqual(discriminator.parameters.reduce(0) { $0 + $1.gradient.squaredNorm }, 0)
+    }
+}
