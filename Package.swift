@@ -47,7 +47,7 @@ let tool: [Target] = [
     .executableTarget(
         name: "melforge",
         dependencies: [
-            "AudioIO", "Spectral", "FileFormats", "BLAS",
+            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).

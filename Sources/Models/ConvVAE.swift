@@ -120,3 +120,20 @@ public final class ConvVAE: Module {
         return expand.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.expand!)
     }
 }
+
+extension ConvVAE {
+    /// Forward multiply-adds x 2 for one `imageSize` image (convolutions and dense layers).
+    public func forwardFLOPsPerSample(imageSize: Int) -> Int {
+        var macs = mean.inputs * mean.outputs + logVariance.inputs * logVariance.outputs + expand.inputs * expand.outputs
+        var size = imageSize
+        for conv in encoder {
+            size /= 2
+            macs += size * size * conv.weight.value.count
+        }
+        for deconv in decoder {
+            macs += size * size * deconv.weight.value.count
+            size *= 2
+        }
+        return 2 * macs
+    }
+}

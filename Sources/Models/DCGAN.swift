@@ -142,3 +142,30 @@ public final class Discriminator: Module {
         return d
     }
 }
+
+extension Generator {
+    /// Forward multiply-adds x 2 for one sample (dense and transposed convolutions only;
+    /// BatchNorm and activations are not counted), as the reference benchmark counts.
+    public var forwardFLOPsPerSample: Int {
+        var macs = project.inputs * project.outputs
+        var size = 4
+        for deconv in upsamples {
+            macs += size * size * deconv.weight.value.shape[0] * deconv.weight.value.shape[1] * deconv.weight.value.shape[2] * deconv.weight.value.shape[3]
+            size *= 2
+        }
+        return 2 * macs
+    }
+}
+
+extension Discriminator {
+    /// Forward multiply-adds x 2 for one `imageSize` image (convolutions and the dense layer).
+    public func forwardFLOPsPerSample(imageSize: Int) -> Int {
+        var macs = classify.inputs * classify.outputs
+        var size = imageSize
+        for conv in downsamples {
+            size /= 2
+            macs += size * size * conv.weight.value.count
+        }
+        return 2 * macs
+    }
+}

@@ -1,7 +1,15 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct MelForge: ParsableCommand {
+    static func main() {
+        keepFreedMemory()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "melforge",
         abstract: "Audio synthesis pipeline: audio -> mel spectrogram -> model -> vocoder -> audio.",
@@ -12,5 +20,5 @@ struct MelForge: ParsableCommand {
             Run 'melforge help <subcommand>' for each command's options and defaults.
             """,
         version: "0.1.0",
-        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, DoctorCommand.self])
+        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, BenchCommand.self, DoctorCommand.self])
 }
