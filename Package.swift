@@ -69,7 +69,7 @@ let tests: [Target] = [
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
-        name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "TestSupport"]),
+        name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),
 ]
 
 let package = Package(

@@ -6,6 +6,7 @@ import Glibc
 @main
 struct MelForge: ParsableCommand {
     static func main() {
+        chooseBLASKernel()
         keepFreedMemory()
         main(nil)
     }

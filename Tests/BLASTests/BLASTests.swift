@@ -1,3 +1,4 @@
+import Foundation
 import BLAS
 import TestSupport
 import XCTest
@@ -25,5 +26,27 @@ final class BLASTests: XCTestCase {
     func testKernelIsReported() {
         XCTAssertFalse(BLAS.kernel.isEmpty)
         XCTAssertGreaterThanOrEqual(BLAS.threads, 1)
+    }
+}
+
+final class KernelChoiceTests: XCTestCase {
+    let avx512: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+    let avx2: Set<String> = ["sse3", "avx", "avx2", "fma"]
+
+    func testFallbackKernelIsReplacedByWhatTheCPUCanRun() {
+        // The measured case: OpenBLAS 0.3.21 on an unrecognised AVX-512 CPU picks Prescott.
+        XCTAssertEqual(KernelChoice.recommendation(currentKernel: "Prescott", cpuFlags: avx512, userSetting: nil), "SkylakeX")
+        XCTAssertEqual(KernelChoice.recommendation(currentKernel: "Prescott", cpuFlags: avx2, userSetting: nil), "Haswell")
+        XCTAssertEqual(KernelChoice.recommendation(currentKernel: "Sandybridge", cpuFlags: avx2, userSetting: ""), "Haswell")
+    }
+
+    func testLeavesGoodKernelsUnknownKernelsAndUserSettingsAlone() {
+        XCTAssertNil(KernelChoice.recommendation(currentKernel: "Cooperlake", cpuFlags: avx512, userSetting: nil))
+        XCTAssertNil(KernelChoice.recommendation(currentKernel: "Haswell", cpuFlags: avx2, userSetting: nil))
+        XCTAssertNil(KernelChoice.recommendation(currentKernel: "Prescott", cpuFlags: ["sse3"], userSetting: nil))
+        XCTAssertNil(KernelChoice.recommendation(currentKernel: "Prescott", cpuFlags: avx512, userSetting: "Prescott"))
+        XCTAssertNil(KernelChoice.recommendation(currentKernel: "SomethingNew", cpuFlags: avx512, userSetting: nil))
+        // AVX-512 without all four subsets is not enough for the SkylakeX kernel.
+        XCTAssertEqual(KernelChoice.level(ofCPUFlags: avx2.union(["avx512f"])), .avx2)
     }
 }

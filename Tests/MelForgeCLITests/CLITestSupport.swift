@@ -16,12 +16,13 @@ let melforgeBinary: String = {
 }()
 
 /// Runs `melforge arguments...` to completion with no standard input.
-/// `environment` entries are added to this process's own.
-func runMelforge(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// `environment` entries are added to `replacing` (by default this process's environment).
+func runMelforge(_ arguments: [String], environment: [String: String] = [:],
+                 replacing base: [String: String] = ProcessInfo.processInfo.environment) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: melforgeBinary)
     process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.environment = base.merging(environment) { $1 }
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
     process.standardError = error

@@ -1,3 +1,4 @@
+import BLAS
 import FileFormats
 import Foundation
 import TestSupport
@@ -107,5 +108,20 @@ final class SpectrogramCommandTests: XCTestCase {
         for fragment in ["BLAS kernel", "fftw-3", "libsndfile-1", "libsoxr", "libpng"] {
             XCTAssertTrue(result.standardOutput.contains(fragment), "'\(fragment)' not in: \(result.standardOutput)")
         }
+        // With OPENBLAS_CORETYPE unset, the kernel in use is at the CPU's level: where OpenBLAS
+        // falls back to Prescott, melforge restarts itself with a better kernel.
+        var unset = ProcessInfo.processInfo.environment
+        unset["OPENBLAS_CORETYPE"] = nil
+        let chosen = try runMelforge(["doctor"], environment: [:], replacing: unset)
+        let kernelLine = chosen.standardOutput.split(separator: "\n").first { $0.hasPrefix("BLAS kernel") } ?? ""
+        let kernel = String(kernelLine.split(separator: " ").dropFirst(2).first ?? "")
+        let cpu = KernelChoice.level(ofCPUFlags: KernelChoice.cpuFlags())
+        if let level = KernelChoice.level(ofKernel: kernel) {
+            XCTAssertGreaterThanOrEqual(level, cpu, "kernel \(kernel) below the CPU's level \(cpu): \(kernelLine)")
+        }
+        // A kernel the user chose is kept, whatever the CPU could run.
+        let forced = try runMelforge(["doctor"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertTrue(forced.standardOutput.contains("BLAS kernel   Prescott (set by OPENBLAS_CORETYPE=Prescott"),
+                      forced.standardOutput)
     }
 }
