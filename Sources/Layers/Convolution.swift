@@ -21,9 +21,20 @@ struct ConvGeometry: Equatable {
     var patchSize: Int { channels * kernel * kernel }
 }
 
+/// The output columns q whose input column q S - pad + j falls inside [0, width): the
+/// range the inner loops run without a bounds test (the rest are padding).
+@inline(__always)
+func validColumns(_ g: ConvGeometry, kernelColumn j: Int, outputs q: Int) -> Range<Int> {
+    // q S - pad + j >= 0  <=>  q >= ceil((pad - j) / S);  q S - pad + j < width  <=>  q <= (width - 1 + pad - j) / S
+    let low = max(0, (g.padding - j + g.stride - 1) / g.stride)
+    let highInclusive = g.width - 1 + g.padding - j
+    let high = highInclusive < 0 ? 0 : min(q, highInclusive / g.stride + 1)
+    return low..<max(low, high)
+}
+
 /// im2col for a batch: `cols[(c K + i) K + j, (n P + p) Q + q] = x[n, c, p S - pad + i, q S - pad + j]`
 /// (0 outside the image); x `[N, C, H, W]`, cols `[C K K, N P Q]`, so that the whole batch's
-/// convolution is one matrix product.
+/// convolution is one matrix product. Every entry of cols is written.
 func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, into cols: UnsafeMutablePointer<Float>) {
     let (p, q) = (g.outHeight, g.outWidth)
     let columns = batch * p * q
@@ -31,20 +42,24 @@ func im2col(_ x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, into cols:
         for i in 0..<g.kernel {
             for j in 0..<g.kernel {
                 let row = cols + ((c * g.kernel + i) * g.kernel + j) * columns
+                let valid = validColumns(g, kernelColumn: j, outputs: q)
                 for n in 0..<batch {
                     let image = x + (n * g.channels + c) * g.height * g.width
                     for oh in 0..<p {
                         let h = oh * g.stride - g.padding + i
                         let out = row + (n * p + oh) * q
                         guard h >= 0 && h < g.height else {
-                            for ow in 0..<q { out[ow] = 0 }
+                            out.update(repeating: 0, count: q)
                             continue
                         }
-                        let line = image + h * g.width
-                        for ow in 0..<q {
-                            let w = ow * g.stride - g.padding + j
-                            out[ow] = w >= 0 && w < g.width ? line[w] : 0
+                        let line = image + h * g.width - g.padding + j
+                        for ow in 0..<valid.lowerBound { out[ow] = 0 }
+                        if g.stride == 1 {
+                            (out + valid.lowerBound).update(from: line + valid.lowerBound, count: valid.count)
+                        } else {
+                            for ow in valid { out[ow] = line[ow * g.stride] }
                         }
+                        for ow in valid.upperBound..<q { out[ow] = 0 }
                     }
                 }
             }
@@ -61,16 +76,18 @@ func col2im(_ cols: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry, into x:
         for i in 0..<g.kernel {
             for j in 0..<g.kernel {
                 let row = cols + ((c * g.kernel + i) * g.kernel + j) * columns
+                let valid = validColumns(g, kernelColumn: j, outputs: q)
                 for n in 0..<batch {
                     let image = x + (n * g.channels + c) * g.height * g.width
                     for oh in 0..<p {
                         let h = oh * g.stride - g.padding + i
                         guard h >= 0 && h < g.height else { continue }
-                        let line = image + h * g.width
+                        let line = image + h * g.width - g.padding + j
                         let source = row + (n * p + oh) * q
-                        for ow in 0..<q {
-                            let w = ow * g.stride - g.padding + j
-                            if w >= 0 && w < g.width { line[w] += source[ow] }
+                        if g.stride == 1 {
+                            for ow in valid { line[ow] += source[ow] }
+                        } else {
+                            for ow in valid { line[ow * g.stride] += source[ow] }
                         }
                     }
                 }
@@ -133,10 +150,10 @@ public final class Conv2D: Module {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let columns = n * p * q
-        var cols = [Float](repeating: 0, count: g.patchSize * columns)
+        var cols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
         im2col(x.values, batch: n, g, into: &cols)
         // Y[O, N P Q] = W[O, C K K] cols[C K K, N P Q], then to [N, O, P, Q] with the bias.
-        var product = [Float](repeating: 0, count: o * columns)
+        var product = uninitializedFloats(o * columns)  // sgemm with beta 0 writes every entry
         BLAS.sgemm(m: o, n: columns, k: g.patchSize, a: weight.value.values, b: cols, c: &product)
         var y = Tensor.zeros([n, o, p, q])
         swapLeadingAxes(product, o, n, p * q, into: &y.values)
@@ -149,7 +166,7 @@ public final class Conv2D: Module {
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let columns = n * p * q
-        var dyMatrix = [Float](repeating: 0, count: o * columns)  // [O, N P Q]
+        var dyMatrix = uninitializedFloats(o * columns)  // [O, N P Q], filled by the swap
         swapLeadingAxes(dy.values, n, o, p * q, into: &dyMatrix)
         if parameterGradients {
             // 1. dW[O, C K K] += dY[O, N P Q] cols^T
@@ -159,7 +176,7 @@ public final class Conv2D: Module {
             if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
         }
         // 3. dx = col2im(W^T[C K K, O] dY[O, N P Q])
-        var dcols = [Float](repeating: 0, count: g.patchSize * columns)
+        var dcols = uninitializedFloats(g.patchSize * columns)  // sgemm with beta 0 writes every entry
         BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weight.value.values, b: dyMatrix, c: &dcols)
         var dx = Tensor.zeros(cache.inputShape)
         col2im(dcols, batch: n, g, into: &dx.values)
@@ -218,10 +235,10 @@ public final class ConvTranspose2D: Module {
         let g = geometry(x.shape)
         let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
         let columns = n * h * w
-        var xMatrix = [Float](repeating: 0, count: c * columns)  // [C, N H W]
+        var xMatrix = uninitializedFloats(c * columns)  // [C, N H W], filled by the swap
         swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
         // cols[O K K, N H W] = W^T[O K K, C] x[C, N H W]; y = col2im(cols) + bias
-        var cols = [Float](repeating: 0, count: g.patchSize * columns)
+        var cols = uninitializedFloats(g.patchSize * columns)  // sgemm with beta 0 writes every entry
         BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: c, a: weight.value.values, b: xMatrix, c: &cols)
         var y = Tensor.zeros([n, outputChannels, g.height, g.width])
         col2im(cols, batch: n, g, into: &y.values)
@@ -236,17 +253,17 @@ public final class ConvTranspose2D: Module {
         let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
         let columns = n * h * w
         // 1. dcols[O K K, N H W] = im2col(dy)
-        var dcols = [Float](repeating: 0, count: g.patchSize * columns)
+        var dcols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
         im2col(dy.values, batch: n, g, into: &dcols)
         // 2. dW[C, O K K] += x[C, N H W] dcols^T
-        var xMatrix = [Float](repeating: 0, count: c * columns)
+        var xMatrix = uninitializedFloats(c * columns)  // filled by the swap
         swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
         BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols, beta: 1,
                    c: &weight.gradient.values)
         // 3. db[O] += sum of dy over N, P, Q
         if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
         // 4. dx[C, N H W] = W[C, O K K] dcols, back to [N, C, H, W]
-        var dxMatrix = [Float](repeating: 0, count: c * columns)
+        var dxMatrix = uninitializedFloats(c * columns)  // sgemm with beta 0 writes every entry
         BLAS.sgemm(m: c, n: columns, k: g.patchSize, a: weight.value.values, b: dcols, c: &dxMatrix)
         var dx = Tensor.zeros(x.shape)
         swapLeadingAxes(dxMatrix, c, n, h * w, into: &dx.values)
@@ -278,4 +295,9 @@ func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
             sums[channel] += total
         }
     }
+}
+
+/// An array the caller fills completely before reading: no zero-filling.
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }
