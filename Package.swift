@@ -51,7 +51,7 @@ let tool: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
-    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral"]),
+    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS"]),
 ]
 
 // MARK: - Tests

@@ -8,6 +8,7 @@
 //
 // Scripts/bench-frontend.sh runs these beside the Python references in one go.
 import AudioIO
+import BLAS
 import Dispatch
 import Foundation
 import Spectral
@@ -253,6 +254,32 @@ func parallelMap<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ transfo
     return results.withLock { $0.map { $0! } }
 }
 
+/// OpenBLAS sgemm of size `path`^3 (default 2048), the peak the training steps are measured
+/// against (../shared/bench/bench_gemm.py measures numpy's and torch's the same way).
+func gemmBenchmark(_ options: Options) {
+    let n = Int(options.path) ?? 2_048
+    var random = SplitMixNoise(seed: 1)
+    let a = (0..<n * n).map { _ in random.next() }, b = (0..<n * n).map { _ in random.next() }
+    var c = [Float](repeating: 0, count: n * n)
+    let result = measure(runs: options.runs) { BLAS.sgemm(m: n, n: n, k: n, a: a, b: b, c: &c) }
+    let seconds = median(result.runs.map(\.seconds))
+    print(String(format: "OpenBLAS %@ sgemm %d^3, %d threads: median %.1f GFLOP/s", BLAS.kernel, n, BLAS.threads,
+                 2 * pow(Double(n), 3) / seconds / 1e9))
+}
+
+/// Deterministic values in [-1, 1) for benchmark inputs.
+struct SplitMixNoise {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Float((z ^ (z >> 31)) >> 40) / Float(1 << 23) - 1
+    }
+}
+
 /// One real FFT of size `path` (a number) on the same buffers, repeated: the transform alone.
 func fftBenchmark(_ options: Options) {
     let size = Int(options.path) ?? 1_024
@@ -277,6 +304,7 @@ do {
     case "frontend", "frontend-long": try frontEndBenchmark(options)
     case "fft": fftBenchmark(options)
     case "griffinlim": try griffinLimBenchmark(options)
+    case "gemm": gemmBenchmark(options)
     default: throw Usage()
     }
 } catch {
