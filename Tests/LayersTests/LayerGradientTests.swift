@@ -118,3 +118,62 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 }
+
+final class MoreLayerTests: XCTestCase {
+    var random = RandomNumbers(seed: 77)
+
+    func testDropoutScalesKeepsAndPassesGradientThroughTheMask() {
+        let dropout = Dropout(rate: 0.25)
+        let x = random.normal([200, 50])
+        let (y, mask) = dropout.forward(x, training: true, random: &random)
+        let kept = mask!.values.filter { $0 != 0 }
+        XCTAssertEqual(Float(kept.count) / Float(x.count), 0.75, accuracy: 0.02)
+        XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.75) < 1e-6 })
+        XCTAssertEqual(dropout.backward(Tensor(shape: x.shape, repeating: 1), cache: mask).values, mask!.values)
+        XCTAssertEqual(y.values[0], x.values[0] * mask!.values[0])
+        XCTAssertEqual(dropout.forward(x, training: false, random: &random).output, x)
+    }
+
+    func testEmbeddingGradient() {
+        let embedding = Embedding(classes: 5, dimension: 3, random: &random)
+        let labels = [4, 0, 4, 2]
+        let (y, cache) = embedding.forward(labels)
+        XCTAssertEqual(Array(y.values[0..<3]), Array(embedding.table.value.values[12..<15]))
+        embedding.zeroGradients()
+        embedding.backward(Tensor(shape: y.shape, repeating: 1), cache: cache)
+        XCTAssertEqual(Array(embedding.table.gradient.values[12..<15]), [2, 2, 2])  // label 4 twice
+        XCTAssertEqual(Array(embedding.table.gradient.values[3..<6]), [0, 0, 0])    // label 1 never
+    }
+
+    func testSpectralNormMakesTheLargestSingularValueOneAndHasTheRightGradient() {
+        let layer = Dense(inputs: 6, outputs: 4, bias: false, random: &random)
+        let norm = SpectralNorm(layer.weight, random: &random)
+        for _ in 0..<30 { norm.apply(training: true) }
+        // The largest singular value of W / sigma, by power iteration on (W/sigma)^T (W/sigma).
+        let w = layer.weight.value.values
+        var v = [Float](repeating: 1, count: 6)
+        for _ in 0..<200 {
+            var wv = [Float](repeating: 0, count: 4)
+            for r in 0..<4 { for c in 0..<6 { wv[r] += w[r * 6 + c] * v[c] } }
+            var next = [Float](repeating: 0, count: 6)
+            for r in 0..<4 { for c in 0..<6 { next[c] += w[r * 6 + c] * wv[r] } }
+            let n = next.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            v = next.map { $0 / n }
+        }
+        var wv = [Float](repeating: 0, count: 4)
+        for r in 0..<4 { for c in 0..<6 { wv[r] += w[r * 6 + c] * v[c] } }
+        XCTAssertEqual(wv.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1, accuracy: 1e-3)
+
+        // With u and v fixed (no power iteration), W -> Dense(x; W / sigma(W)) against finite differences.
+        let x = random.normal([3, 6])
+        assertGradients("spectral norm", input: x, parameters: [norm.original]) { x in
+            norm.apply(training: false)
+            let (y, cache) = layer.forward(x)
+            return (y, { dy in
+                let dx = layer.backward(dy, cache: cache)
+                norm.backward()
+                return dx
+            })
+        }
+    }
+}
