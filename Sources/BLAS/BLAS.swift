@@ -18,8 +18,13 @@ public enum BLAS {
     /// or "Prescott" when it did not recognise the CPU and fell back to its slowest.
     public static var kernel: String { String(cString: openblas_get_corename()) }
 
-    /// The threads OpenBLAS uses for one call.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The threads OpenBLAS uses for one call. Setting it affects every later call in the
+    /// process; callers that run several products at once on their own threads set it to 1
+    /// so that the cores are not oversubscribed.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
 
     /// OpenBLAS's build configuration, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY ...".
     public static var configuration: String { String(cString: openblas_get_config()) }

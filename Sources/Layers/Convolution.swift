@@ -146,40 +146,76 @@ public final class Conv2D: Module {
                             stride: stride, padding: padding)
     }
 
+    /// The batch is cut into one share per worker (`Workers`); each runs im2col and one
+    /// single-threaded sgemm on its share. The columns are kept share by share: share s's block
+    /// `[C K K, b P Q]` starts at `C K K * first sample * P Q`.
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
-        let columns = n * p * q
-        var cols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
-        im2col(x.values, batch: n, g, into: &cols)
-        // Y[O, N P Q] = W[O, C K K] cols[C K K, N P Q], then to [N, O, P, Q] with the bias.
-        var product = uninitializedFloats(o * columns)  // sgemm with beta 0 writes every entry
-        BLAS.sgemm(m: o, n: columns, k: g.patchSize, a: weight.value.values, b: cols, c: &product)
-        var y = Tensor.zeros([n, o, p, q])
-        swapLeadingAxes(product, o, n, p * q, into: &y.values)
+        let (pq, image) = (p * q, g.channels * g.height * g.width)
+        var cols = uninitializedFloats(g.patchSize * n * pq)  // im2col writes every entry
+        var y = Tensor(shape: [n, o, p, q], values: uninitializedFloats(n * o * pq))
+        let weights = weight.value.values
+        x.values.withUnsafeBufferPointer { xb in
+            cols.withUnsafeMutableBufferPointer { cb in
+                y.values.withUnsafeMutableBufferPointer { yb in
+                    let (xs, cs, ys) = (xb.baseAddress!, cb.baseAddress!, yb.baseAddress!)
+                    Workers.run(over: n) { _, share in
+                        let block = cs + g.patchSize * share.lowerBound * pq
+                        im2col(xs + share.lowerBound * image, batch: share.count, g, into: block)
+                        // Y[O, b P Q] = W[O, C K K] cols[C K K, b P Q], then to [b, O, P, Q]
+                        var product = uninitializedFloats(o * share.count * pq)  // beta 0: all written
+                        BLAS.sgemm(m: o, n: share.count * pq, k: g.patchSize, a: weights, b: block, c: &product)
+                        swapLeadingAxes(product, o, share.count, pq, into: ys + share.lowerBound * o * pq)
+                    }
+                }
+            }
+        }
         if let bias { addChannelBias(bias.value.values, to: &y) }
         return (y, Cache(inputShape: x.shape, columns: cols))
     }
 
-    /// Accumulates dW and db (unless `parameterGradients` is false); returns dx.
+    /// Accumulates dW and db (unless `parameterGradients` is false); returns dx. Shares as in
+    /// `forward`; their weight gradients are summed after.
     public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
-        let columns = n * p * q
-        var dyMatrix = uninitializedFloats(o * columns)  // [O, N P Q], filled by the swap
-        swapLeadingAxes(dy.values, n, o, p * q, into: &dyMatrix)
+        let (pq, image) = (p * q, g.channels * g.height * g.width)
+        var dx = Tensor.zeros(cache.inputShape)  // col2im accumulates
+        var partials = [[Float]](repeating: [], count: Workers.shares(of: n))
+        let weights = weight.value.values
+        dy.values.withUnsafeBufferPointer { dyb in
+            cache.columns.withUnsafeBufferPointer { cb in
+                dx.values.withUnsafeMutableBufferPointer { dxb in
+                    partials.withUnsafeMutableBufferPointer { pb in
+                        let (dys, cs, dxs, ps) = (dyb.baseAddress!, cb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
+                        Workers.run(over: n) { index, share in
+                            let columns = share.count * pq
+                            let block = cs + g.patchSize * share.lowerBound * pq
+                            var dyMatrix = uninitializedFloats(o * columns)  // [O, b P Q], filled by the swap
+                            swapLeadingAxes(dys + share.lowerBound * o * pq, share.count, o, pq, into: &dyMatrix)
+                            if parameterGradients {
+                                // 1. dW_share[O, C K K] = dY[O, b P Q] cols^T
+                                var partial = uninitializedFloats(o * g.patchSize)  // beta 0: all written
+                                BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: block,
+                                           c: &partial)
+                                ps[index] = partial
+                            }
+                            // 2. dx = col2im(W^T[C K K, O] dY[O, b P Q])
+                            var dcols = uninitializedFloats(g.patchSize * columns)  // beta 0: all written
+                            BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weights, b: dyMatrix,
+                                       c: &dcols)
+                            col2im(dcols, batch: share.count, g, into: dxs + share.lowerBound * image)
+                        }
+                    }
+                }
+            }
+        }
         if parameterGradients {
-            // 1. dW[O, C K K] += dY[O, N P Q] cols^T
-            BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: cache.columns, beta: 1,
-                       c: &weight.gradient.values)
-            // 2. db[O] += sum of dY over N, P, Q
+            for partial in partials { addInto(&weight.gradient.values, partial) }
+            // 3. db[O] += sum of dY over N, P, Q
             if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
         }
-        // 3. dx = col2im(W^T[C K K, O] dY[O, N P Q])
-        var dcols = uninitializedFloats(g.patchSize * columns)  // sgemm with beta 0 writes every entry
-        BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weight.value.values, b: dyMatrix, c: &dcols)
-        var dx = Tensor.zeros(cache.inputShape)
-        col2im(dcols, batch: n, g, into: &dx.values)
         return dx
     }
 }
@@ -231,44 +267,78 @@ public final class ConvTranspose2D: Module {
         return g
     }
 
+    /// Shares of the batch run in parallel (`Workers`), each with its own columns.
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
-        let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
-        let columns = n * h * w
-        var xMatrix = uninitializedFloats(c * columns)  // [C, N H W], filled by the swap
-        swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
-        // cols[O K K, N H W] = W^T[O K K, C] x[C, N H W]; y = col2im(cols) + bias
-        var cols = uninitializedFloats(g.patchSize * columns)  // sgemm with beta 0 writes every entry
-        BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: c, a: weight.value.values, b: xMatrix, c: &cols)
-        var y = Tensor.zeros([n, outputChannels, g.height, g.width])
-        col2im(cols, batch: n, g, into: &y.values)
+        let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
+        let image = outputChannels * g.height * g.width
+        var y = Tensor.zeros([n, outputChannels, g.height, g.width])  // col2im accumulates
+        let weights = weight.value.values
+        x.values.withUnsafeBufferPointer { xb in
+            y.values.withUnsafeMutableBufferPointer { yb in
+                let (xs, ys) = (xb.baseAddress!, yb.baseAddress!)
+                Workers.run(over: n) { _, share in
+                    let columns = share.count * hw
+                    var xMatrix = uninitializedFloats(c * columns)  // [C, b H W], filled by the swap
+                    swapLeadingAxes(xs + share.lowerBound * c * hw, share.count, c, hw, into: &xMatrix)
+                    // cols[O K K, b H W] = W^T[O K K, C] x[C, b H W]; y += col2im(cols)
+                    var cols = uninitializedFloats(g.patchSize * columns)  // beta 0: all written
+                    BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: c, a: weights, b: xMatrix, c: &cols)
+                    col2im(cols, batch: share.count, g, into: ys + share.lowerBound * image)
+                }
+            }
+        }
         if let bias { addChannelBias(bias.value.values, to: &y) }
         return (y, Cache(input: x))
     }
 
-    /// Accumulates dW and db; returns dx.
+    /// Accumulates dW and db; returns dx. Shares as in `forward`; their weight gradients are
+    /// summed after.
     public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
         let x = cache.input
         let g = geometry(x.shape)
-        let n = x.shape[0], (h, w) = (x.shape[2], x.shape[3]), c = inputChannels
-        let columns = n * h * w
-        // 1. dcols[O K K, N H W] = im2col(dy)
-        var dcols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
-        im2col(dy.values, batch: n, g, into: &dcols)
-        // 2. dW[C, O K K] += x[C, N H W] dcols^T
-        var xMatrix = uninitializedFloats(c * columns)  // filled by the swap
-        swapLeadingAxes(x.values, n, c, h * w, into: &xMatrix)
-        BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols, beta: 1,
-                   c: &weight.gradient.values)
-        // 3. db[O] += sum of dy over N, P, Q
+        let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
+        let image = outputChannels * g.height * g.width
+        var dx = Tensor(shape: x.shape, values: uninitializedFloats(x.count))  // every share writes its part
+        var partials = [[Float]](repeating: [], count: Workers.shares(of: n))
+        let weights = weight.value.values
+        x.values.withUnsafeBufferPointer { xb in
+            dy.values.withUnsafeBufferPointer { dyb in
+                dx.values.withUnsafeMutableBufferPointer { dxb in
+                    partials.withUnsafeMutableBufferPointer { pb in
+                        let (xs, dys, dxs, ps) = (xb.baseAddress!, dyb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
+                        Workers.run(over: n) { index, share in
+                            let columns = share.count * hw
+                            // 1. dcols[O K K, b H W] = im2col(dy)
+                            var dcols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
+                            im2col(dys + share.lowerBound * image, batch: share.count, g, into: &dcols)
+                            // 2. dW_share[C, O K K] = x[C, b H W] dcols^T
+                            var xMatrix = uninitializedFloats(c * columns)  // filled by the swap
+                            swapLeadingAxes(xs + share.lowerBound * c * hw, share.count, c, hw, into: &xMatrix)
+                            var partial = uninitializedFloats(c * g.patchSize)  // beta 0: all written
+                            BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols,
+                                       c: &partial)
+                            ps[index] = partial
+                            // 3. dx[C, b H W] = W[C, O K K] dcols, back to [b, C, H, W]
+                            var dxMatrix = uninitializedFloats(c * columns)  // beta 0: all written
+                            BLAS.sgemm(m: c, n: columns, k: g.patchSize, a: weights, b: dcols, c: &dxMatrix)
+                            swapLeadingAxes(dxMatrix, c, share.count, hw, into: dxs + share.lowerBound * c * hw)
+                        }
+                    }
+                }
+            }
+        }
+        for partial in partials { addInto(&weight.gradient.values, partial) }
+        // 4. db[O] += sum of dy over N, P, Q
         if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
-        // 4. dx[C, N H W] = W[C, O K K] dcols, back to [N, C, H, W]
-        var dxMatrix = uninitializedFloats(c * columns)  // sgemm with beta 0 writes every entry
-        BLAS.sgemm(m: c, n: columns, k: g.patchSize, a: weight.value.values, b: dcols, c: &dxMatrix)
-        var dx = Tensor.zeros(x.shape)
-        swapLeadingAxes(dxMatrix, c, n, h * w, into: &dx.values)
         return dx
     }
+}
+
+/// a += b, elementwise.
+func addInto(_ a: inout [Float], _ b: [Float]) {
+    precondition(a.count == b.count)
+    for i in a.indices { a[i] += b[i] }
 }
 
 /// y[n, o, ...] += bias[o] for an `[N, O, ...]` tensor.

@@ -1,0 +1,41 @@
+import BLAS
+import Dispatch
+import Foundation
+
+/// How the core uses the cores: its own workers, one per core, each running single-threaded
+/// matrix products on its share of a batch; OpenBLAS itself is kept to one thread, so the
+/// cores are never oversubscribed and the work between products (im2col, col2im) runs in
+/// parallel too. Measured on 2 cores: OpenBLAS's own threading of these thin products
+/// scaled poorly, and its idle worker spun while the main thread did the serial work.
+public enum Workers {
+    /// Workers per batch; at most the cores. Set before training to use fewer.
+    nonisolated(unsafe) public static var count = ProcessInfo.processInfo.activeProcessorCount
+
+    private static let singleThreadedBLAS: Void = { BLAS.threads = 1 }()
+
+    /// The number of shares `run(over:)` cuts `total` into.
+    static func shares(of total: Int) -> Int { max(1, min(count, total)) }
+
+    /// Runs `body(share, range)` for each of `shares(of: total)` contiguous shares of
+    /// `0..<total` in parallel; share i is [total * i / shares, total * (i + 1) / shares).
+    static func run(over total: Int, _ body: (Int, Range<Int>) -> Void) {
+        _ = singleThreadedBLAS
+        let parts = shares(of: total)
+        if parts == 1 {
+            body(0, 0..<total)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                shared.value(i, (total * i / parts)..<(total * (i + 1) / parts))
+            }
+        }
+    }
+}
+
+/// Wraps a value a concurrentPerform body uses from several threads on disjoint data.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
