@@ -3,44 +3,45 @@ import Tensors
 
 /// Elementwise activations. Each forward returns what its backward needs: the input
 /// (ReLU, LeakyReLU) or the output (Tanh, Sigmoid, whose derivatives are written in it).
+/// Large tensors are shared among the workers (`Workers`).
 public enum Activation {
     /// max(0, x)
     public static func relu(_ x: Tensor) -> (output: Tensor, cache: Tensor) {
-        (Tensor(shape: x.shape, values: x.values.map { max(0, $0) }), x)
+        (Tensor(shape: x.shape, values: Workers.map(x.values) { max(0, $0) }), x)
     }
 
     public static func reluBackward(_ dy: Tensor, cache x: Tensor) -> Tensor {
-        Tensor(shape: x.shape, values: zip(dy.values, x.values).map { $1 > 0 ? $0 : 0 })
+        Tensor(shape: x.shape, values: Workers.map(dy.values, x.values) { $1 > 0 ? $0 : 0 })
     }
 
     /// x for x > 0, slope x otherwise (DCGAN's discriminator: slope 0.2).
     public static func leakyReLU(_ x: Tensor, slope: Float = 0.2) -> (output: Tensor, cache: Tensor) {
-        (Tensor(shape: x.shape, values: x.values.map { $0 > 0 ? $0 : slope * $0 }), x)
+        (Tensor(shape: x.shape, values: Workers.map(x.values) { $0 > 0 ? $0 : slope * $0 }), x)
     }
 
     public static func leakyReLUBackward(_ dy: Tensor, cache x: Tensor, slope: Float = 0.2) -> Tensor {
-        Tensor(shape: x.shape, values: zip(dy.values, x.values).map { $1 > 0 ? $0 : slope * $0 })
+        Tensor(shape: x.shape, values: Workers.map(dy.values, x.values) { $1 > 0 ? $0 : slope * $0 })
     }
 
     /// tanh(x); the cache is the output y, since tanh' = 1 - y^2.
     public static func tanh(_ x: Tensor) -> (output: Tensor, cache: Tensor) {
-        let y = Tensor(shape: x.shape, values: x.values.map { Foundation.tanh($0) })
+        let y = Tensor(shape: x.shape, values: Workers.map(x.values) { Foundation.tanh($0) })
         return (y, y)
     }
 
     public static func tanhBackward(_ dy: Tensor, cache y: Tensor) -> Tensor {
-        Tensor(shape: y.shape, values: zip(dy.values, y.values).map { $0 * (1 - $1 * $1) })
+        Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $0 * (1 - $1 * $1) })
     }
 
     /// 1 / (1 + e^-x), computed without overflow for large |x|; the cache is the output y,
     /// since sigmoid' = y (1 - y).
     public static func sigmoid(_ x: Tensor) -> (output: Tensor, cache: Tensor) {
-        let y = Tensor(shape: x.shape, values: x.values.map(stableSigmoid))
+        let y = Tensor(shape: x.shape, values: Workers.map(x.values, stableSigmoid))
         return (y, y)
     }
 
     public static func sigmoidBackward(_ dy: Tensor, cache y: Tensor) -> Tensor {
-        Tensor(shape: y.shape, values: zip(dy.values, y.values).map { $0 * $1 * (1 - $1) })
+        Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $0 * $1 * (1 - $1) })
     }
 }
 

@@ -35,46 +35,67 @@ public final class BatchNorm: Module {
         let inverseDeviation: [Float]
     }
 
+    /// Channels are shared among the workers (`Workers`).
     public func forward(_ x: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
         precondition(x.rank >= 2 && x.shape[1] == channels, "BatchNorm: input \(x.shape), expected [N, \(channels), ...]")
-        let n = x.shape[0], inner = x.count / max(1, n * channels)
+        let n = x.shape[0], inner = x.count / max(1, n * channels), channels = self.channels
         let perChannel = n * inner
-        var mean = [Float](repeating: 0, count: channels)
-        var variance = [Float](repeating: 0, count: channels)
+        var mean = runningMean.value.values
+        var variance = runningVariance.value.values
         if training {
-            for c in 0..<channels {
-                var sum = 0.0, sumSquares = 0.0
-                for b in 0..<n {
-                    let start = (b * channels + c) * inner
-                    for i in start..<start + inner {
-                        let v = Double(x.values[i])
-                        sum += v
-                        sumSquares += v * v
+            // 1. The batch's mean and (biased) variance per channel, in Double.
+            x.values.withUnsafeBufferPointer { xb in
+                mean.withUnsafeMutableBufferPointer { mb in
+                    variance.withUnsafeMutableBufferPointer { vb in
+                        let (xs, ms, vs) = (xb.baseAddress!, mb.baseAddress!, vb.baseAddress!)
+                        Workers.run(over: channels) { _, share in
+                            for c in share {
+                                var sum = 0.0, sumSquares = 0.0
+                                for b in 0..<n {
+                                    let start = (b * channels + c) * inner
+                                    for i in start..<start + inner {
+                                        let v = Double(xs[i])
+                                        sum += v
+                                        sumSquares += v * v
+                                    }
+                                }
+                                let m = sum / Double(perChannel)
+                                ms[c] = Float(m)
+                                vs[c] = Float(max(0, sumSquares / Double(perChannel) - m * m))
+                            }
+                        }
                     }
                 }
-                let m = sum / Double(perChannel)
-                let v = max(0, sumSquares / Double(perChannel) - m * m)
-                mean[c] = Float(m)
-                variance[c] = Float(v)
-                let unbiased = perChannel > 1 ? v * Double(perChannel) / Double(perChannel - 1) : v
-                runningMean.value.values[c] = (1 - momentum) * runningMean.value.values[c] + momentum * Float(m)
-                runningVariance.value.values[c] = (1 - momentum) * runningVariance.value.values[c] + momentum * Float(unbiased)
             }
-        } else {
-            mean = runningMean.value.values
-            variance = runningVariance.value.values
-        }
-        let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var normalized = Tensor.zeros(like: x)
-        var y = Tensor.zeros(like: x)
-        for b in 0..<n {
+            // 2. Running statistics move towards them (unbiased variance, as PyTorch).
+            let unbias = perChannel > 1 ? Float(perChannel) / Float(perChannel - 1) : 1
             for c in 0..<channels {
-                let start = (b * channels + c) * inner
-                let (g, beta) = (weight.value.values[c], bias.value.values[c])
-                for i in start..<start + inner {
-                    let xHat = (x.values[i] - mean[c]) * inverse[c]
-                    normalized.values[i] = xHat
-                    y.values[i] = g * xHat + beta
+                runningMean.value.values[c] = (1 - momentum) * runningMean.value.values[c] + momentum * mean[c]
+                runningVariance.value.values[c] = (1 - momentum) * runningVariance.value.values[c]
+                    + momentum * variance[c] * unbias
+            }
+        }
+        // 3. y = gamma (x - mean) / sqrt(var + eps) + beta
+        let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        var normalized = Tensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: x.count) { $1 = x.count })
+        var y = normalized
+        let (gamma, beta) = (weight.value.values, bias.value.values)
+        x.values.withUnsafeBufferPointer { xb in
+            normalized.values.withUnsafeMutableBufferPointer { nb in
+                y.values.withUnsafeMutableBufferPointer { yb in
+                    let (xs, ns, ys) = (xb.baseAddress!, nb.baseAddress!, yb.baseAddress!)
+                    Workers.run(over: channels) { _, share in
+                        for c in share {
+                            for b in 0..<n {
+                                let start = (b * channels + c) * inner
+                                for i in start..<start + inner {
+                                    let xHat = (xs[i] - mean[c]) * inverse[c]
+                                    ns[i] = xHat
+                                    ys[i] = gamma[c] * xHat + beta[c]
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -39,3 +39,41 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }
+
+extension Workers {
+    /// Element counts below this run on the calling thread (dispatching costs more).
+    static let elementwiseThreshold = 1 << 15
+
+    /// `f` applied to every value, shared among the workers for large arrays.
+    static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
+        guard x.count >= elementwiseThreshold else { return x.map(f) }
+        return [Float](unsafeUninitializedCapacity: x.count) { output, initialized in
+            let out = output.baseAddress!
+            x.withUnsafeBufferPointer { input in
+                let source = input.baseAddress!
+                run(over: x.count) { _, share in
+                    for i in share { out[i] = f(source[i]) }
+                }
+            }
+            initialized = x.count
+        }
+    }
+
+    /// `f` applied to every pair of values, shared among the workers for large arrays.
+    static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+        precondition(a.count == b.count)
+        guard a.count >= elementwiseThreshold else { return zip(a, b).map(f) }
+        return [Float](unsafeUninitializedCapacity: a.count) { output, initialized in
+            let out = output.baseAddress!
+            a.withUnsafeBufferPointer { first in
+                b.withUnsafeBufferPointer { second in
+                    let (x, y) = (first.baseAddress!, second.baseAddress!)
+                    run(over: a.count) { _, share in
+                        for i in share { out[i] = f(x[i], y[i]) }
+                    }
+                }
+            }
+            initialized = a.count
+        }
+    }
+}
