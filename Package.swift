@@ -10,6 +10,7 @@
 //   CSpectralKernels                (its vectorised hot loops, in C)
 //   CPNG            -> FileFormats  .npy arrays, PNG pictures, atomic file output
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
+//   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //
 // Audio modules know nothing of neural networks; only the `melforge` executable
 // (the one target that imports ArgumentParser) wires them together.
@@ -23,6 +24,7 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
     .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 ]
 
 // MARK: - Libraries
@@ -39,6 +41,8 @@ let libraries: [Target] = [
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
     .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
+    // Image data sets for the models (MNIST IDX files, folders of PNGs): tensors, no audio.
+    .target(name: "Datasets", dependencies: ["Tensors", "FileFormats", "CZlib"]),
 ]
 
 // MARK: - Command-line tool
@@ -67,6 +71,7 @@ let tests: [Target] = [
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),

@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev   # sgemm
   libsoxr-dev       # resampling
   libpng-dev        # pictures
+  zlib1g-dev        # gzip'd MNIST files
   espeak-ng sox     # Scripts/make-digits.sh: the spoken-digit corpus
 )
 
