@@ -8,7 +8,7 @@ import Tensors
 public final class ConvVAE: Module {
     public let latentSize: Int
     public let widths: [Int]
-    let encoder: [Conv2D]
+    let encoder: DownsamplingStack
     let mean: Dense
     let logVariance: Dense
     let expand: Dense
@@ -19,11 +19,7 @@ public final class ConvVAE: Module {
         precondition(imageSize == 4 << widths.count, "ConvVAE: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
         self.latentSize = latentSize
         self.widths = widths
-        let inputs = [channels] + widths.dropLast()
-        encoder = zip(inputs, widths).map {
-            Conv2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2, padding: kernelSize / 2,
-                   random: &random)
-        }
+        encoder = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
         let features = widths.last! * 16
         mean = Dense(inputs: features, outputs: latentSize, random: &random)
         logVariance = Dense(inputs: features, outputs: latentSize, random: &random)
@@ -36,7 +32,7 @@ public final class ConvVAE: Module {
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        encoder.indices.flatMap { prefixed("encoder.conv\($0 + 1)", encoder[$0].namedParameters) }
+        prefixed("encoder", encoder.namedParameters)
             + prefixed("encoder.mean", mean.namedParameters)
             + prefixed("encoder.log_variance", logVariance.namedParameters)
             + prefixed("decoder.expand", expand.namedParameters)
@@ -44,10 +40,9 @@ public final class ConvVAE: Module {
     }
 
     public struct EncoderCache {
-        var convs: [Conv2D.Cache] = []
-        var activations: [Tensor] = []
-        var features: Tensor? = nil
-        var featureShape: [Int] = []
+        let body: DownsamplingStack.Cache
+        let features: Tensor
+        let featureShape: [Int]
     }
 
     public struct DecoderCache {
@@ -59,32 +54,18 @@ public final class ConvVAE: Module {
 
     /// mu and log-variance `[N, L]` of q(z | x).
     public func encode(_ image: Tensor) -> (mean: Tensor, logVariance: Tensor, cache: EncoderCache) {
-        var cache = EncoderCache()
-        var h = image
-        for conv in encoder {
-            let (convolved, convCache) = conv.forward(h)
-            let (activated, activationCache) = Activation.leakyReLU(convolved)
-            cache.convs.append(convCache)
-            cache.activations.append(activationCache)
-            h = activated
-        }
-        cache.featureShape = h.shape
+        let (h, bodyCache) = encoder.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
-        cache.features = features
+        let cache = EncoderCache(body: bodyCache, features: features, featureShape: h.shape)
         return (mean.forward(features).output, logVariance.forward(features).output, cache)
     }
 
     /// Accumulates the encoder's gradients from dL/dmu and dL/dlogvar; returns dL/d(image).
     @discardableResult
     public func encoderBackward(dMean: Tensor, dLogVariance: Tensor, cache: EncoderCache) -> Tensor {
-        var d = mean.backward(dMean, cache: cache.features!)
-        d.add(logVariance.backward(dLogVariance, cache: cache.features!))
-        d = d.reshaped(cache.featureShape)
-        for i in encoder.indices.reversed() {
-            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
-            d = encoder[i].backward(d, cache: cache.convs[i])
-        }
-        return d
+        var d = mean.backward(dMean, cache: cache.features)
+        d.add(logVariance.backward(dLogVariance, cache: cache.features))
+        return encoder.backward(d.reshaped(cache.featureShape), cache: cache.body)
     }
 
     /// The image `[N, C, S, S]` for latents `[N, L]`.
@@ -125,15 +106,11 @@ extension ConvVAE {
     /// Forward multiply-adds x 2 for one `imageSize` image (convolutions and dense layers).
     public func forwardFLOPsPerSample(imageSize: Int) -> Int {
         var macs = mean.inputs * mean.outputs + logVariance.inputs * logVariance.outputs + expand.inputs * expand.outputs
-        var size = imageSize
-        for conv in encoder {
-            size /= 2
-            macs += size * size * conv.weight.value.count
-        }
+        var size = imageSize >> encoder.convolutions.count
         for deconv in decoder {
             macs += size * size * deconv.weight.value.count
             size *= 2
         }
-        return 2 * macs
+        return encoder.forwardFLOPsPerSample(imageSize: imageSize) + 2 * macs
     }
 }

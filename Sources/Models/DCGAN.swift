@@ -87,59 +87,39 @@ public final class Generator: Module {
 /// the reference benchmark's (1,080,577 parameters).
 public final class Discriminator: Module {
     public let widths: [Int]
-    let downsamples: [Conv2D]
+    let body: DownsamplingStack
     let classify: Dense
 
     public init(channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256], kernelSize: Int = 5,
                 random: inout RandomNumbers) {
         precondition(imageSize == 4 << widths.count, "Discriminator: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
         self.widths = widths
-        let inputs = [channels] + widths.dropLast()
-        downsamples = zip(inputs, widths).map {
-            Conv2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2, padding: kernelSize / 2,
-                   random: &random)
-        }
+        body = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
         classify = Dense(inputs: widths.last! * 16, outputs: 1, random: &random)
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        downsamples.indices.flatMap { prefixed("conv\($0 + 1)", downsamples[$0].namedParameters) }
-            + prefixed("classify", classify.namedParameters)
+        body.namedParameters + prefixed("classify", classify.namedParameters)
     }
 
     public struct Cache {
-        var downsamples: [Conv2D.Cache] = []
-        var activations: [Tensor] = []
-        var classify: Tensor? = nil
-        var featureShape: [Int] = []
+        let body: DownsamplingStack.Cache
+        let features: Tensor
+        let featureShape: [Int]
     }
 
     public func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
-        var cache = Cache()
-        var h = image
-        for conv in downsamples {
-            let (convolved, convCache) = conv.forward(h)
-            let (activated, activationCache) = Activation.leakyReLU(convolved)
-            cache.downsamples.append(convCache)
-            cache.activations.append(activationCache)
-            h = activated
-        }
-        cache.featureShape = h.shape
-        let (logits, classifyCache) = classify.forward(h.reshaped([h.shape[0], h.count / h.shape[0]]))
-        cache.classify = classifyCache
-        return (logits, cache)
+        let (h, bodyCache) = body.forward(image)
+        let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
+        let (logits, _) = classify.forward(features)
+        return (logits, Cache(body: bodyCache, features: features, featureShape: h.shape))
     }
 
     /// Returns dL/d(image). With `parameterGradients: false` only the input gradient is
     /// computed (a generator step needs D's input gradient, not D's weight gradients).
     public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
-        var d = classify.backward(dLogits, cache: cache.classify!, parameterGradients: parameterGradients)
-            .reshaped(cache.featureShape)
-        for i in downsamples.indices.reversed() {
-            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
-            d = downsamples[i].backward(d, cache: cache.downsamples[i], parameterGradients: parameterGradients)
-        }
-        return d
+        let d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
+        return body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
     }
 }
 
@@ -160,12 +140,6 @@ extension Generator {
 extension Discriminator {
     /// Forward multiply-adds x 2 for one `imageSize` image (convolutions and the dense layer).
     public func forwardFLOPsPerSample(imageSize: Int) -> Int {
-        var macs = classify.inputs * classify.outputs
-        var size = imageSize
-        for conv in downsamples {
-            size /= 2
-            macs += size * size * conv.weight.value.count
-        }
-        return 2 * macs
+        body.forwardFLOPsPerSample(imageSize: imageSize) + 2 * classify.inputs * classify.outputs
     }
 }

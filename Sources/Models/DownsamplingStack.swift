@@ -1,0 +1,59 @@
+import Layers
+import Tensors
+
+/// Strided convolutions, each followed by LeakyReLU 0.2, each halving the image: the DCGAN
+/// discriminator's body and the VAE's encoder. `[N, C, S, S]` -> `[N, widths.last, S / 2^k, S / 2^k]`.
+final class DownsamplingStack: Module {
+    let convolutions: [Conv2D]
+
+    init(channels: Int, widths: [Int], kernelSize: Int, random: inout RandomNumbers) {
+        let inputs = [channels] + widths.dropLast()
+        convolutions = zip(inputs, widths).map {
+            Conv2D(inputChannels: $0, outputChannels: $1, kernelSize: kernelSize, stride: 2, padding: kernelSize / 2,
+                   random: &random)
+        }
+    }
+
+    /// "conv1.weight", "conv1.bias", ...
+    var namedParameters: [(name: String, parameter: Parameter)] {
+        convolutions.indices.flatMap { prefixed("conv\($0 + 1)", convolutions[$0].namedParameters) }
+    }
+
+    struct Cache {
+        var convolutions: [Conv2D.Cache] = []
+        var activations: [Tensor] = []
+    }
+
+    func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
+        var cache = Cache()
+        var h = image
+        for conv in convolutions {
+            let (convolved, convCache) = conv.forward(h)
+            let (activated, activationCache) = Activation.leakyReLU(convolved)
+            cache.convolutions.append(convCache)
+            cache.activations.append(activationCache)
+            h = activated
+        }
+        return (h, cache)
+    }
+
+    /// Returns dL/d(image); accumulates the weights' gradients unless `parameterGradients` is false.
+    func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        var d = dOutput
+        for i in convolutions.indices.reversed() {
+            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
+            d = convolutions[i].backward(d, cache: cache.convolutions[i], parameterGradients: parameterGradients)
+        }
+        return d
+    }
+
+    /// Forward multiply-adds x 2 for one `imageSize` image.
+    func forwardFLOPsPerSample(imageSize: Int) -> Int {
+        var (macs, size) = (0, imageSize)
+        for conv in convolutions {
+            size /= 2
+            macs += size * size * conv.weight.value.count
+        }
+        return 2 * macs
+    }
+}
