@@ -3,11 +3,13 @@ import Tensors
 
 /// A convolutional VAE (Kingma & Welling 2014): encoder (strided convs + LeakyReLU 0.2) ->
 /// flatten -> Dense to mu and to log-variance `[N, L]`; decoder Dense `[N, L]` ->
-/// `[N, W, 4, 4]` -> ReLU -> transposed convs doubling the size (ReLU between) -> linear
+/// `[N, W, B, B]` -> ReLU -> transposed convs doubling the size (ReLU between) -> linear
 /// image. With the defaults it is ../shared/bench/bench_train.py's VAE (2,943,361 parameters).
 public final class ConvVAE: Module {
     public let latentSize: Int
     public let widths: [Int]
+    /// B, the side of the smallest feature map (S = B 2^k).
+    public let baseSize: Int
     let encoder: DownsamplingStack
     let mean: Dense
     let logVariance: Dense
@@ -16,11 +18,11 @@ public final class ConvVAE: Module {
 
     public init(latentSize: Int = 64, channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256],
                 kernelSize: Int = 5, random: inout RandomNumbers) {
-        precondition(imageSize == 4 << widths.count, "ConvVAE: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        baseSize = baseSide(imageSize: imageSize, stages: widths.count)
         self.latentSize = latentSize
         self.widths = widths
         encoder = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
-        let features = widths.last! * 16
+        let features = widths.last! * baseSize * baseSize
         mean = Dense(inputs: features, outputs: latentSize, random: &random)
         logVariance = Dense(inputs: features, outputs: latentSize, random: &random)
         expand = Dense(inputs: latentSize, outputs: features, random: &random)
@@ -73,7 +75,7 @@ public final class ConvVAE: Module {
         var cache = DecoderCache()
         let (expanded, expandCache) = expand.forward(z)
         cache.expand = expandCache
-        let (activated, activationCache) = Activation.relu(expanded.reshaped([z.shape[0], widths.last!, 4, 4]))
+        let (activated, activationCache) = Activation.relu(expanded.reshaped([z.shape[0], widths.last!, baseSize, baseSize]))
         cache.expanded = activationCache
         var h = activated
         for (i, deconv) in decoder.enumerated() {

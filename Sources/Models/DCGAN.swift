@@ -3,25 +3,28 @@ import Tensors
 
 // Dimension letters: N batch, Z latent size, C image channels, S image size (S x S).
 
-/// The DCGAN generator (Radford, Metz & Chintala 2016): z `[N, Z]` -> Dense -> `[N, W0, 4, 4]`
-/// -> (BatchNorm, ReLU, transposed conv doubling the size) ... -> tanh image `[N, C, S, S]`.
+/// The DCGAN generator (Radford, Metz & Chintala 2016): z `[N, Z]` -> Dense -> `[N, W0, B, B]`
+/// -> (BatchNorm, ReLU, transposed conv doubling the size) ... -> tanh image `[N, C, S, S]`,
+/// S = B 2^k for k widths (B = 4 for 64x64 mel images, 7 for 28x28 MNIST digits).
 /// With the defaults it is ../shared/bench/bench_train.py's generator (1,486,561 parameters):
 /// widths 256, 128, 64, 32, kernel 5, S = 64.
 public final class Generator: Module {
     public let latentSize: Int
     public let widths: [Int]
+    /// B, the side of the first feature map.
+    public let baseSize: Int
     let project: Dense
     let norms: [BatchNorm]
     let upsamples: [ConvTranspose2D]
 
     /// - Parameters:
-    ///   - imageSize: 4 * 2^k; `widths` needs k entries (the last up-sampling goes to `channels`).
+    ///   - imageSize: B 2^k with k = `widths.count` (the last up-sampling goes to `channels`).
     public init(latentSize: Int = 100, channels: Int = 1, imageSize: Int = 64, widths: [Int] = [256, 128, 64, 32],
                 kernelSize: Int = 5, random: inout RandomNumbers) {
-        precondition(imageSize == 4 << widths.count, "Generator: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        baseSize = baseSide(imageSize: imageSize, stages: widths.count)
         self.latentSize = latentSize
         self.widths = widths
-        project = Dense(inputs: latentSize, outputs: widths[0] * 16, bias: false, random: &random)
+        project = Dense(inputs: latentSize, outputs: widths[0] * baseSize * baseSize, bias: false, random: &random)
         norms = widths.map { BatchNorm(channels: $0) }
         let outputs = Array(widths.dropFirst()) + [channels]
         upsamples = zip(widths, outputs).enumerated().map { index, pair in
@@ -55,7 +58,7 @@ public final class Generator: Module {
     public func forward(_ z: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
         let (projected, projectCache) = project.forward(z)
         var cache = Cache(project: projectCache)
-        var h = projected.reshaped([z.shape[0], widths[0], 4, 4])
+        var h = projected.reshaped([z.shape[0], widths[0], baseSize, baseSize])
         for i in widths.indices {
             let (normalized, normCache) = norms[i].forward(h, training: training)
             let (activated, activationCache) = Activation.relu(normalized)
@@ -78,7 +81,7 @@ public final class Generator: Module {
             d = Activation.reluBackward(d, cache: cache.activations[i])
             d = norms[i].backward(d, cache: cache.norms[i])
         }
-        _ = project.backward(d.reshaped([d.shape[0], widths[0] * 16]), cache: cache.project)
+        _ = project.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.project)
     }
 }
 
@@ -92,10 +95,10 @@ public final class Discriminator: Module {
 
     public init(channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256], kernelSize: Int = 5,
                 random: inout RandomNumbers) {
-        precondition(imageSize == 4 << widths.count, "Discriminator: image size \(imageSize) needs \(imageSize / 4) = 2^\(widths.count)")
+        let base = baseSide(imageSize: imageSize, stages: widths.count)
         self.widths = widths
         body = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
-        classify = Dense(inputs: widths.last! * 16, outputs: 1, random: &random)
+        classify = Dense(inputs: widths.last! * base * base, outputs: 1, random: &random)
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
@@ -128,7 +131,7 @@ extension Generator {
     /// BatchNorm and activations are not counted), as the reference benchmark counts.
     public var forwardFLOPsPerSample: Int {
         var macs = project.inputs * project.outputs
-        var size = 4
+        var size = baseSize
         for deconv in upsamples {
             macs += size * size * deconv.weight.value.shape[0] * deconv.weight.value.shape[1] * deconv.weight.value.shape[2] * deconv.weight.value.shape[3]
             size *= 2
@@ -142,4 +145,12 @@ extension Discriminator {
     public func forwardFLOPsPerSample(imageSize: Int) -> Int {
         body.forwardFLOPsPerSample(imageSize: imageSize) + 2 * classify.inputs * classify.outputs
     }
+}
+
+/// B for an image of side S = B 2^stages; B must be a whole number of at least 2.
+func baseSide(imageSize: Int, stages: Int) -> Int {
+    let base = imageSize >> stages
+    precondition(base >= 2 && base << stages == imageSize,
+                 "image size \(imageSize) is not B * 2^\(stages) with B >= 2 (e.g. \(4 << stages) or \(7 << stages))")
+    return base
 }

@@ -29,6 +29,17 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(vae.decode(mu).output.shape, [3, 1, 16, 16])
     }
 
+    func testMNISTSizedModels() {
+        // 28 = 7 * 2^2: the first feature map is 7x7.
+        var random = RandomNumbers(seed: 1)
+        let generator = Generator(latentSize: 10, imageSize: 28, widths: [16, 8], random: &random)
+        let images = generator.forward(random.normal([2, 10]), training: false).output
+        XCTAssertEqual(images.shape, [2, 1, 28, 28])
+        XCTAssertEqual(Discriminator(imageSize: 28, widths: [8, 16], random: &random).forward(images).output.shape, [2, 1])
+        let vae = ConvVAE(latentSize: 3, imageSize: 28, widths: [8, 16], random: &random)
+        XCTAssertEqual(vae.decode(vae.encode(images).mean).output.shape, [2, 1, 28, 28])
+    }
+
     /// A small VAE on a fixed batch: its reconstruction error falls. A small GAN's
     /// discriminator learns to tell its data from the generator's early samples.
     func testSmallModelsLearn() {
