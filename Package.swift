@@ -41,6 +41,8 @@ let libraries: [Target] = [
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
     .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
+    // Reproducible, resumable training runs over a set of images.
+    .target(name: "Training", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "FileFormats"]),
     // Image data sets for the models (MNIST IDX files, folders of PNGs): tensors, no audio.
     .target(name: "Datasets", dependencies: ["Tensors", "FileFormats", "CZlib"]),
 ]
@@ -71,6 +73,7 @@ let tests: [Target] = [
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(

@@ -1,0 +1,179 @@
+import FileFormats
+import Foundation
+import Layers
+import Models
+import Optimizers
+import Tensors
+
+/// What a training run trains, and how: everything needed to rebuild it from a checkpoint.
+public struct TrainingConfiguration: Codable, Equatable, Sendable {
+    public enum Model: String, Codable, CaseIterable, Sendable { case gan, vae }
+
+    public var model: Model
+    /// Images `[C, S, S]` the model sees.
+    public var channels: Int
+    public var imageSize: Int
+    public var latentSize: Int
+    /// Feature widths from the smallest image outwards (the discriminator's / encoder's order).
+    public var widths: [Int]
+    public var kernelSize = 5
+    public var batchSize: Int
+    public var learningRate: Float
+    public var beta1: Float = 0.5
+    public var beta2: Float = 0.999
+    /// The VAE's KL weight.
+    public var beta: Float = 1
+    public var seed: UInt64
+
+    public init(model: Model, channels: Int, imageSize: Int, latentSize: Int, widths: [Int], batchSize: Int,
+                learningRate: Float, seed: UInt64) {
+        self.model = model
+        self.channels = channels
+        self.imageSize = imageSize
+        self.latentSize = latentSize
+        self.widths = widths
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+    }
+}
+
+/// A model being trained on a fixed set of images `[N, C, S, S]` in [-1, 1].
+///
+/// Reproducible and resumable: the batches of epoch e are a permutation drawn from
+/// `seed` and e alone, and all other randomness (latents, VAE noise) comes from one
+/// generator whose state is saved with the weights and Adam's moments; so a run resumed from
+/// a checkpoint continues exactly as the uninterrupted run would have.
+public final class TrainingRun {
+    public let configuration: TrainingConfiguration
+    public let data: Tensor
+    public private(set) var step = 0
+    var random: RandomNumbers
+    let gan: GANTrainer?
+    let vae: VAETrainer?
+
+    public init(configuration: TrainingConfiguration, data: Tensor) {
+        precondition(data.rank == 4 && data.shape[1] == configuration.channels && data.shape[2] == configuration.imageSize)
+        self.configuration = configuration
+        self.data = data
+        var weights = RandomNumbers(seed: configuration.seed)
+        let c = configuration
+        switch c.model {
+        case .gan:
+            let generator = Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
+                                      widths: c.widths.reversed(), kernelSize: c.kernelSize, random: &weights)
+            let discriminator = Discriminator(channels: c.channels, imageSize: c.imageSize, widths: c.widths,
+                                              kernelSize: c.kernelSize, random: &weights)
+            gan = GANTrainer(generator: generator, discriminator: discriminator, learningRate: c.learningRate,
+                             beta1: c.beta1, beta2: c.beta2)
+            vae = nil
+        case .vae:
+            vae = VAETrainer(model: ConvVAE(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
+                                            widths: c.widths, kernelSize: c.kernelSize, random: &weights),
+                             learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, beta: c.beta)
+            gan = nil
+        }
+        random = RandomNumbers(seed: configuration.seed &+ 1)
+    }
+
+    public var batchesPerEpoch: Int { max(1, data.shape[0] / configuration.batchSize) }
+
+    /// The losses of one step, by name ("discriminator", "generator" or "reconstruction", "kl").
+    public func trainStep() -> [String: Float] {
+        let batch = nextBatch()
+        step += 1
+        if let gan {
+            let (d, g) = gan.step(real: batch, random: &random)
+            return ["discriminator": d, "generator": g]
+        }
+        let (reconstruction, kl) = vae!.step(images: batch, random: &random)
+        return ["reconstruction": reconstruction, "kl": kl]
+    }
+
+    /// Batch `step` of the run: epoch = step / batchesPerEpoch, its own permutation of the data.
+    func nextBatch() -> Tensor {
+        let (epoch, index) = (step / batchesPerEpoch, step % batchesPerEpoch)
+        var shuffle = RandomNumbers(seed: configuration.seed ^ (0xA5A5_5A5A_0000_0000 &+ UInt64(epoch)))
+        var order = Array(0..<data.shape[0])
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+        let per = data.count / data.shape[0]
+        let size = min(configuration.batchSize, data.shape[0])
+        var values = [Float](repeating: 0, count: size * per)
+        for b in 0..<size {
+            let source = order[(index * configuration.batchSize + b) % order.count]
+            for i in 0..<per { values[b * per + i] = data.values[source * per + i] }
+        }
+        return Tensor(shape: [size] + Array(data.shape.dropFirst()), values: values)
+    }
+
+    /// `count` images from the model: the generator from fixed latents (the same every time,
+    /// so sample grids show progress), or the VAE's decoder from the prior.
+    public func samples(count: Int) -> Tensor {
+        var fixed = RandomNumbers(seed: configuration.seed &+ 2)
+        let z = fixed.normal([count, configuration.latentSize])
+        if let gan { return gan.generator.forward(z, training: false).output }
+        return vae!.model.decode(z).output
+    }
+
+    // MARK: Checkpoints
+
+    var modules: [(prefix: String, module: Module)] {
+        if let gan { return [("generator", gan.generator), ("discriminator", gan.discriminator)] }
+        return [("vae", vae!.model)]
+    }
+
+    var optimizers: [(prefix: String, adam: Adam, module: Module)] {
+        if let gan {
+            return [("optimizer.generator", gan.generatorOptimizer, gan.generator),
+                    ("optimizer.discriminator", gan.discriminatorOptimizer, gan.discriminator)]
+        }
+        return [("optimizer.vae", vae!.optimizer, vae!.model)]
+    }
+
+    /// Writes weights, buffers, Adam's state, the step, the random state and `extra` metadata.
+    public func save(to path: String, metadata extra: [String: String] = [:]) throws {
+        var tensors: [NamedTensor] = []
+        for (prefix, adam, module) in optimizers {
+            tensors += adam.state(names: module.namedParameters.map(\.name)).map {
+                NamedTensor(name: prefix + "." + $0.name, shape: $0.shape, values: $0.values)
+            }
+        }
+        var metadata = extra
+        metadata["format"] = "melforge-checkpoint/1"
+        metadata["training"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
+        metadata["step"] = String(step)
+        metadata["random_state"] = random.state.map { String($0) }.joined(separator: ",")
+        try Checkpoint.save(modules, extra: tensors, metadata: metadata, to: path)
+    }
+
+    /// Restores a run saved by `save` onto this run (built with the same configuration).
+    public func restore(from file: SafeTensors, path: String) throws {
+        guard let stepText = file.metadata["step"], let savedStep = Int(stepText), savedStep >= 0,
+              let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
+              let restoredRandom = RandomNumbers(state: state)
+        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ step/random_state") }
+        for (prefix, module) in modules { try Checkpoint.restore(module, prefix: prefix, from: file, path: path) }
+        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (prefix, adam, module) in optimizers {
+            var own: [String: NamedTensor] = [:]
+            for (name, tensor) in byName where name.hasPrefix(prefix + ".") {
+                own[String(name.dropFirst(prefix.count + 1))] = tensor
+            }
+            do {
+                try adam.restore(own, names: module.namedParameters.map(\.name))
+            } catch {
+                throw CheckpointError.missingTensor(path: path, name: "\(prefix): \(error)")
+            }
+        }
+        step = savedStep
+        random = restoredRandom
+    }
+
+    /// The configuration a checkpoint was made with.
+    public static func configuration(of file: SafeTensors, path: String) throws -> TrainingConfiguration {
+        guard let text = file.metadata["training"],
+              let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(text.utf8))
+        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ training (not a MelForge training checkpoint)") }
+        return configuration
+    }
+}

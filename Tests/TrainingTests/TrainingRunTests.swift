@@ -1,0 +1,60 @@
+import FileFormats
+import Foundation
+import Tensors
+import TestSupport
+import Training
+import XCTest
+
+final class TrainingRunTests: XCTestCase {
+    func images() -> Tensor {
+        Tensor(shape: [12, 1, 16, 16], values: (0..<12 * 256).map { i in
+            let (n, y, x) = (i / 256, i / 16 % 16, i % 16)
+            return Float(sin(Double(x * (n % 3 + 1) + y) / 4 + Double(n)))
+        })
+    }
+
+    func configuration(_ model: TrainingConfiguration.Model) -> TrainingConfiguration {
+        var c = TrainingConfiguration(model: model, channels: 1, imageSize: 16, latentSize: 6, widths: [4, 8],
+                                      batchSize: 4, learningRate: 1e-3, seed: 21)
+        c.kernelSize = 3
+        return c
+    }
+
+    /// Killed after 3 steps and resumed from the checkpoint, a run continues with the same
+    /// losses as the uninterrupted one (float tolerance 1e-5 relative).
+    func testResumedRunContinuesTheSameRun() throws {
+        let folder = try makeTemporaryFolder(self)
+        for model in TrainingConfiguration.Model.allCases {
+            let whole = TrainingRun(configuration: configuration(model), data: images())
+            let expected = (0..<6).map { _ in whole.trainStep() }
+
+            let first = TrainingRun(configuration: configuration(model), data: images())
+            for _ in 0..<3 { _ = first.trainStep() }
+            try first.save(to: folder + "/\(model).safetensors", metadata: ["note": "test"])
+
+            let file = try SafeTensors.read(folder + "/\(model).safetensors")
+            let resumed = TrainingRun(configuration: try TrainingRun.configuration(of: file, path: "c"), data: images())
+            try resumed.restore(from: file, path: "c")
+            XCTAssertEqual(resumed.step, 3)
+            XCTAssertEqual(file.metadata["note"], "test")
+            for i in 3..<6 {
+                let losses = resumed.trainStep()
+                for (name, value) in expected[i] {
+                    XCTAssertEqual(losses[name]!, value, accuracy: 1e-5 * max(1, abs(value)), "\(model) step \(i + 1) \(name)")
+                }
+            }
+        }
+    }
+
+    func testSamplesHaveTheImageShapeAndCheckpointsOfOtherModelsAreRefused() throws {
+        let run = TrainingRun(configuration: configuration(.gan), data: images())
+        XCTAssertEqual(run.samples(count: 5).shape, [5, 1, 16, 16])
+        let folder = try makeTemporaryFolder(self)
+        try run.save(to: folder + "/gan.safetensors")
+        let vae = TrainingRun(configuration: configuration(.vae), data: images())
+        XCTAssertThrowsError(try vae.restore(from: try SafeTensors.read(folder + "/gan.safetensors"), path: "gan.safetensors")) {
+            XCTAssertTrue("\($0)".contains("gan.safetensors") && "\($0)".contains("vae."), "\($0)")
+        }
+        XCTAssertThrowsError(try TrainingRun.configuration(of: SafeTensors(tensors: []), path: "x"))
+    }
+}
