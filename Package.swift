@@ -53,7 +53,8 @@ let tool: [Target] = [
     .executableTarget(
         name: "melforge",
         dependencies: [
-            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models",
+            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training",
+            "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).

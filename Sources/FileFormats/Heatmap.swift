@@ -44,3 +44,23 @@ public enum Heatmap {
         (max(1, (minimum + columns - 1) / columns), max(1, (minimum + rows - 1) / rows))
     }
 }
+
+extension Heatmap {
+    /// Same-sized RGB pictures side by side, `columns` per row, `gap` dark pixels between.
+    public static func grid(_ tiles: [PixelImage], columns: Int, gap: Int = 2) -> PixelImage {
+        precondition(!tiles.isEmpty && columns >= 1)
+        let (w, h) = (tiles[0].width, tiles[0].height)
+        precondition(tiles.allSatisfy { $0.width == w && $0.height == h && $0.channels == .rgb })
+        let rows = (tiles.count + columns - 1) / columns
+        let width = columns * w + (columns + 1) * gap, height = rows * h + (rows + 1) * gap
+        var pixels = [UInt8](repeating: 24, count: width * height * 3)
+        for (index, tile) in tiles.enumerated() {
+            let (left, top) = (gap + (index % columns) * (w + gap), gap + (index / columns) * (h + gap))
+            for y in 0..<h {
+                let destination = ((top + y) * width + left) * 3
+                pixels.replaceSubrange(destination..<destination + w * 3, with: tile.pixels[(y * w * 3)..<((y + 1) * w * 3)])
+            }
+        }
+        return PixelImage(width: width, height: height, channels: .rgb, pixels: pixels)
+    }
+}

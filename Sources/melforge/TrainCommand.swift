@@ -1,0 +1,252 @@
+import ArgumentParser
+import AudioIO
+import Datasets
+import FileFormats
+import Foundation
+import Spectral
+import Tensors
+import Training
+
+extension TrainingConfiguration.Model: ExpressibleByArgument {}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a convolutional GAN or VAE on audio clips (as log-mel images) or on images.",
+        discussion: """
+            --data DIR: every audio file under DIR, cut or padded to 16,128 samples at 16 kHz and \
+            turned into a 64-band x 64-frame log-mel image, normalised to [-1, 1] over the \
+            top 80 dB of the whole set (the range is stored in the checkpoint). \
+            --images PATH: an MNIST IDX file (plain or .gz) or a folder of PNGs.
+
+            RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, \
+            configuration; written atomically every --checkpoint-every steps), log.jsonl (one line \
+            per logged step), samples.png (a grid from fixed latents) and losses.svg. --resume \
+            continues a killed run from its last checkpoint, with the same losses as an \
+            uninterrupted run. A NaN or infinite loss stops training and keeps the last good \
+            checkpoint.
+            """)
+
+    @Argument(help: "gan or vae.")
+    var model: TrainingConfiguration.Model
+
+    @Option(help: "A folder of audio clips (searched recursively).")
+    var data: String?
+
+    @Option(help: "An MNIST IDX image file (plain or .gz) or a folder of PNG pictures.")
+    var images: String?
+
+    @Option(help: "The run's folder.")
+    var out: String
+
+    @Option(help: "Training steps (one batch each).")
+    var steps: Int?
+
+    @Option(help: "Passes over the data (instead of --steps).")
+    var epochs: Int?
+
+    @Option(help: "Images per step.")
+    var batchSize = 64
+
+    @Option(help: "Adam's learning rate.")
+    var lr: Float = 2e-4
+
+    @Option(help: "Seed of the weights, the batches and the latents.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Latent size (default: 100 for the GAN, 64 for the VAE).")
+    var latentSize: Int?
+
+    @Option(help: "Feature widths from the image inwards, comma-separated (default: 32 doubling per stage, at most 256).")
+    var widths: String?
+
+    @Option(help: "Save a checkpoint, samples and the loss curve every this many steps.")
+    var checkpointEvery = 200
+
+    @Option(help: "Write a log line every this many steps.")
+    var logEvery = 10
+
+    @Flag(help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    func validate() throws {
+        guard (data == nil) != (images == nil) else { throw ValidationError("give exactly one of --data DIR and --images PATH") }
+        guard (steps == nil) || (epochs == nil) else { throw ValidationError("give --steps or --epochs, not both") }
+        if let steps, steps < 1 { throw ValidationError("--steps \(steps) is not accepted; expected 1 or more") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) is not accepted; expected 1 or more") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) is not accepted; expected 1 or more") }
+        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr \(lr) is not accepted; expected a positive number") }
+        guard checkpointEvery >= 1, logEvery >= 1 else {
+            throw ValidationError("--checkpoint-every and --log-every must be 1 or more")
+        }
+        if let widths, parseWidths(widths) == nil {
+            throw ValidationError("--widths '\(widths)' is not accepted; expected positive integers separated by commas")
+        }
+    }
+
+    func run() throws {
+        let (dataset, normalization) = try loadData()
+        let checkpointPath = out + "/checkpoint.safetensors"
+        let existing = FileManager.default.fileExists(atPath: checkpointPath)
+        if existing && !resume {
+            throw ValidationError("'\(out)' already holds a run; pass --resume to continue it, or choose another --out")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+
+        let training: TrainingRun
+        var log: [String]
+        if resume && existing {
+            let file = try SafeTensors.read(checkpointPath)
+            let configuration = try TrainingRun.configuration(of: file, path: checkpointPath)
+            guard configuration.imageSize == dataset.shape[2], configuration.channels == dataset.shape[1] else {
+                throw InputError(file: checkpointPath, problem: "was trained on \(configuration.channels)x\(configuration.imageSize)x\(configuration.imageSize) images, the data is \(dataset.shape.dropFirst().map(String.init).joined(separator: "x"))")
+            }
+            training = TrainingRun(configuration: configuration, data: dataset)
+            try training.restore(from: file, path: checkpointPath)
+            log = readLog().filter { (decodeStep($0) ?? Int.max) <= training.step }
+            print("resuming \(out) at step \(training.step)")
+        } else {
+            training = TrainingRun(configuration: try makeConfiguration(dataset), data: dataset)
+            log = []
+        }
+        let total = steps ?? (epochs.map { $0 * training.batchesPerEpoch } ?? 2_000)
+        var metadata = ["data": data ?? images!]
+        if let normalization {
+            metadata["normalization"] = String(decoding: try JSONEncoder().encode(normalization), as: UTF8.self)
+            metadata["front_end"] = String(decoding: try JSONEncoder().encode(Self.frontEnd), as: UTF8.self)
+        }
+        let progress = ProgressBar(total: total, label: "train \(model.rawValue)")
+        let started = Date()
+        let firstStep = training.step
+        while training.step < total {
+            let losses = training.trainStep()
+            if let bad = losses.first(where: { !$0.value.isFinite }) {
+                progress.finish()
+                throw TrainingError.diverged(step: training.step, loss: bad.key, value: bad.value, checkpoint: checkpointPath)
+            }
+            let rate = Double((training.step - firstStep) * training.configuration.batchSize) / Date().timeIntervalSince(started)
+            progress.update(training.step, note: losses.sorted { $0.key < $1.key }
+                .map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: "  ") + String(format: "  %.0f samples/s", rate))
+            if training.step % logEvery == 0 || training.step == total {
+                log.append(logLine(step: training.step, losses: losses, rate: rate))
+            }
+            if training.step % checkpointEvery == 0 || training.step == total {
+                try training.save(to: checkpointPath, metadata: metadata)
+                try AtomicFile.write(Array((log.joined(separator: "\n") + "\n").utf8), to: out + "/log.jsonl")
+                try writeSamples(training, normalized: normalization != nil)
+                try LossCurve.write(log: log, to: out + "/losses.svg")
+            }
+        }
+        progress.finish()
+        print("\(out): \(training.step) steps; checkpoint, log.jsonl, samples.png and losses.svg written")
+    }
+
+    // MARK: Data
+
+    /// The front end for --data: 64 mel bands, 64 frames of 16,128 samples at 16 kHz.
+    static let frontEnd: FrontEndConfiguration = {
+        var c = FrontEndConfiguration()
+        c.nMels = 64
+        return c
+    }()
+    static let clipSamples = 63 * 256
+
+    func loadData() throws -> (Tensor, LogMelNormalization?) {
+        if let images {
+            return (isDirectory(images) ? try ImageFolder(folder: images).images : try IDX.images(images), nil)
+        }
+        let folder = data!
+        guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
+        let extensions: Set<String> = ["wav", "flac", "ogg", "oga", "aiff", "aif"]
+        let files = (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? [])
+            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !files.isEmpty else { throw InputError(file: folder, problem: "holds no audio files (\(extensions.sorted().joined(separator: ", ")))") }
+        let frontEnd = try MelFrontEnd(Self.frontEnd)
+        var values: [Float] = []
+        var skipped = 0
+        for name in files {
+            do {
+                var samples = try AudioFile.read(folder + "/" + name, sampleRate: Self.frontEnd.sampleRate).samples
+                samples = Array(samples.prefix(Self.clipSamples)) + [Float](repeating: 0, count: max(0, Self.clipSamples - samples.count))
+                values += try frontEnd.features(samples, threads: 1).values
+            } catch {
+                skipped += 1
+                FileHandle.standardError.write(Data("skipping: \(error)\n".utf8))
+            }
+        }
+        let count = files.count - skipped
+        guard count > 0 else { throw InputError(file: folder, problem: "has no readable audio file") }
+        // The top 80 dB of the whole set map to [-1, 1]; quieter cells are clamped to -1.
+        let peak = values.max() ?? 0
+        let normalization = try LogMelNormalization(minDB: peak - 80, maxDB: peak)
+        normalization.normalize(&values)
+        print("\(count) clips from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
+        return (Tensor(shape: [count, 1, 64, 64], values: values), normalization)
+    }
+
+    func makeConfiguration(_ dataset: Tensor) throws -> TrainingConfiguration {
+        let size = dataset.shape[2]
+        guard dataset.shape[3] == size else { throw ValidationError("images must be square; got \(dataset.shape[2])x\(dataset.shape[3])") }
+        let chosen = widths.flatMap(parseWidths) ?? defaultWidths(imageSize: size)
+        guard let chosen, chosen.count >= 1, (size >> chosen.count) >= 2, (size >> chosen.count) << chosen.count == size else {
+            throw ValidationError("image side \(size) is not B * 2^k with B >= 2 for \(widths.map { "--widths \($0)" } ?? "any stage count"); use 28, 32, 56, 64, ...")
+        }
+        return TrainingConfiguration(model: model, channels: dataset.shape[1], imageSize: size,
+                                     latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,
+                                     batchSize: batchSize, learningRate: lr, seed: seed)
+    }
+
+    /// 32 doubling per stage (at most 256) for as many stages as halve the image down to 4..7.
+    func defaultWidths(imageSize: Int) -> [Int]? {
+        var stages = 0
+        while (imageSize >> (stages + 1)) >= 4 && (imageSize >> (stages + 1)) << (stages + 1) == imageSize { stages += 1 }
+        return stages == 0 ? nil : (0..<stages).map { min(256, 32 << $0) }
+    }
+
+    func parseWidths(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return parts.map { $0! }
+    }
+
+    // MARK: Outputs
+
+    func logLine(step: Int, losses: [String: Float], rate: Double) -> String {
+        let fields = losses.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }
+        return "{\"step\": \(step), " + fields.joined(separator: ", ") + ", \"samples_per_s\": \(String(format: "%.1f", rate))}"
+    }
+
+    func readLog() -> [String] {
+        guard let text = try? String(contentsOfFile: out + "/log.jsonl", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    func decodeStep(_ line: String) -> Int? {
+        (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
+    }
+
+    func writeSamples(_ training: TrainingRun, normalized audio: Bool) throws {
+        let samples = training.samples(count: 16)
+        let (h, w) = (samples.shape[2], samples.shape[3])
+        var tiles: [PixelImage] = []
+        for n in 0..<samples.shape[0] {
+            let values = Array(samples.values[(n * samples.count / 16)..<((n + 1) * samples.count / 16)].prefix(h * w))
+            tiles.append(Heatmap.render(values, rows: h, columns: w, range: -1...1, colorMap: audio ? .magma : .gray,
+                                        lowRowAtBottom: audio, cellSize: (max(1, 96 / w), max(1, 96 / h))))
+        }
+        try PNG.write(Heatmap.grid(tiles, columns: 4), to: out + "/samples.png")
+    }
+}
+
+enum TrainingError: Error, CustomStringConvertible {
+    case diverged(step: Int, loss: String, value: Float, checkpoint: String)
+
+    var description: String {
+        switch self {
+        case .diverged(let step, let loss, let value, let checkpoint):
+            let kept = FileManager.default.fileExists(atPath: checkpoint)
+                ? "the last good checkpoint is '\(checkpoint)'" : "no checkpoint had been written yet"
+            return "training diverged at step \(step): the \(loss) loss is \(value); stopped, \(kept) (try a lower --lr)"
+        }
+    }
+}

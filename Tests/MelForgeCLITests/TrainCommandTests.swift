@@ -1,0 +1,79 @@
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `melforge train` end to end on tiny data and tiny models.
+final class TrainCommandTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+        // 16 MNIST-format images 28x28: a bright bar whose position depends on the image.
+        var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 16, 0, 0, 0, 28, 0, 0, 0, 28]
+        for n in 0..<16 { for y in 0..<28 { for x in 0..<28 { bytes.append(abs(x - n - 6) < 2 || y == n + 6 ? 255 : 0) } } }
+        try AtomicFile.write(bytes, to: folder + "/train-images-idx3-ubyte")
+    }
+
+    private func train(_ extra: [String], out: String) throws -> CommandResult {
+        try runMelforge(["train", "vae", "--images", folder + "/train-images-idx3-ubyte", "--out", out, "--batch-size", "4",
+                         "--widths", "4,8", "--latent-size", "4", "--lr", "1e-3", "--log-every", "1",
+                         "--checkpoint-every", "3", "--seed", "5"] + extra)
+    }
+
+    private func losses(_ out: String) throws -> [[String: Double]] {
+        try String(contentsOfFile: out + "/log.jsonl", encoding: .utf8).split(separator: "\n").map {
+            var entry = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Double]
+            entry["samples_per_s"] = nil
+            return entry
+        }
+    }
+
+    /// A run killed after its step-3 checkpoint and resumed gives the uninterrupted run's losses.
+    func testResumeContinuesTheSameRun() throws {
+        let whole = try train(["--steps", "6"], out: folder + "/whole")
+        XCTAssertEqual(whole.status, 0, whole.standardError)
+        let part = try train(["--steps", "3"], out: folder + "/part")
+        XCTAssertEqual(part.status, 0, part.standardError)
+        let again = try train(["--steps", "3"], out: folder + "/part")
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.standardError.contains("pass --resume"), again.standardError)
+        let resumed = try train(["--steps", "6", "--resume"], out: folder + "/part")
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("resuming"), resumed.standardOutput)
+
+        let (expected, actual) = (try losses(folder + "/whole"), try losses(folder + "/part"))
+        XCTAssertEqual(expected.count, 6)
+        XCTAssertEqual(actual.count, 6)
+        for (a, e) in zip(actual, expected) {
+            XCTAssertEqual(a["step"], e["step"])
+            for key in ["reconstruction", "kl"] {
+                XCTAssertEqual(a[key]!, e[key]!, accuracy: 1e-5 * max(1, abs(e[key]!)), "step \(e["step"]!) \(key)")
+            }
+        }
+        for name in ["checkpoint.safetensors", "log.jsonl", "samples.png", "losses.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/part/" + name), name)
+        }
+        XCTAssertEqual(try PNG.read(folder + "/part/samples.png", as: .rgb).width, 4 * 84 + 5 * 2)  // 28 px x 3
+        XCTAssertTrue(try String(contentsOfFile: folder + "/part/losses.svg", encoding: .utf8).contains("<polyline"))
+    }
+
+    func testDivergenceStopsAndBadInputIsNamed() throws {
+        let diverged = try train(["--steps", "20", "--lr", "1e30"], out: folder + "/nan")
+        XCTAssertNotEqual(diverged.status, 0)
+        XCTAssertTrue(diverged.standardError.contains("diverged at step"), diverged.standardError)
+        let cases: [([String], String)] = [
+            (["train", "gan", "--out", folder + "/x"], "exactly one of --data"),
+            (["train", "gan", "--data", folder + "/nowhere", "--out", folder + "/x"], "nowhere"),
+            (["train", "gan", "--images", folder + "/none-idx3", "--out", folder + "/x"], "none-idx3' does not exist"),
+            (["train", "gan", "--images", folder + "/train-images-idx3-ubyte", "--out", folder + "/x", "--widths", "4,x"], "--widths"),
+            (["train", "gan", "--images", folder + "/train-images-idx3-ubyte", "--out", folder + "/x", "--widths", "4,8,16"],
+             "not B * 2^k"),
+        ]
+        for (arguments, fragment) in cases {
+            let result = try runMelforge(arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.standardError.contains(fragment), "'\(fragment)' not in: \(result.standardError)")
+        }
+    }
+}
