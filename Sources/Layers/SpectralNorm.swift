@@ -15,7 +15,8 @@ import Tensors
 public final class SpectralNorm {
     public let original: Parameter
     public let u: Parameter
-    let target: Parameter
+    /// The layer's weight, which holds W / sigma.
+    public let target: Parameter
     let rows: Int
     let columns: Int
     var sigma: Float = 1

@@ -92,17 +92,34 @@ public final class Discriminator: Module {
     public let widths: [Int]
     let body: DownsamplingStack
     let classify: Dense
+    /// One per convolution then the dense layer, when built with `spectralNorm` (Miyato et
+    /// al. 2018: keeps D 1-Lipschitz, what makes hinge-loss GANs train stably); else empty.
+    let spectralNorms: [SpectralNorm]
 
     public init(channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256], kernelSize: Int = 5,
-                random: inout RandomNumbers) {
+                spectralNorm: Bool = false, random: inout RandomNumbers) {
         let base = baseSide(imageSize: imageSize, stages: widths.count)
         self.widths = widths
         body = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
         classify = Dense(inputs: widths.last! * base * base, outputs: 1, random: &random)
+        let weights = body.convolutions.map(\.weight) + [classify.weight]
+        spectralNorms = spectralNorm ? weights.map { SpectralNorm($0, random: &random) } : []
     }
 
+    /// PyTorch's names; with spectral normalisation each "X.weight" is "X.weight_orig" (the
+    /// trained tensor) with the power iteration's "X.weight_u" among the buffers.
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        body.namedParameters + prefixed("classify", classify.namedParameters)
+        let named = body.namedParameters + prefixed("classify", classify.namedParameters)
+        guard !spectralNorms.isEmpty else { return named }
+        return named.map { entry in
+            guard let norm = spectralNorms.first(where: { $0.target === entry.parameter }) else { return entry }
+            return (entry.name + "_orig", norm.original)
+        }
+    }
+
+    public var namedBuffers: [(name: String, parameter: Parameter)] {
+        let names = body.namedParameters.map(\.name).filter { $0.hasSuffix(".weight") } + ["classify.weight"]
+        return zip(names, spectralNorms).map { ($0 + "_u", $1.u) }
     }
 
     public struct Cache {
@@ -111,7 +128,9 @@ public final class Discriminator: Module {
         let featureShape: [Int]
     }
 
-    public func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
+    /// Logits `[N, 1]`. With spectral normalisation, `training` advances the power iteration.
+    public func forward(_ image: Tensor, training: Bool = true) -> (output: Tensor, cache: Cache) {
+        for norm in spectralNorms { norm.apply(training: training) }
         let (h, bodyCache) = body.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
         let (logits, _) = classify.forward(features)
@@ -122,7 +141,9 @@ public final class Discriminator: Module {
     /// computed (a generator step needs D's input gradient, not D's weight gradients).
     public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
         let d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
-        return body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
+        let dImage = body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
+        if parameterGradients { for norm in spectralNorms { norm.backward() } }
+        return dImage
     }
 }
 

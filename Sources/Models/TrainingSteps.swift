@@ -2,20 +2,30 @@ import Layers
 import Optimizers
 import Tensors
 
-/// One DCGAN training step with the non-saturating BCE loss, as the reference benchmark
-/// defines it: a discriminator update (real images labelled 1, generated ones 0, the
-/// generator's output taken as data) then a generator update (its images labelled 1, the
-/// gradient flowing through D without changing it).
+/// The loss a GAN trains with.
+public enum GANLoss: String, Codable, CaseIterable, Sendable {
+    /// Non-saturating binary cross-entropy (Goodfellow et al. 2014; DCGAN's).
+    case bce
+    /// Hinge (Lim & Ye 2017), used with spectral normalisation in the discriminator
+    /// (Miyato et al. 2018): the stable choice for spectrograms.
+    case hinge
+}
+
+/// One DCGAN training step: a discriminator update (real images against generated ones, the
+/// generator's output taken as data) then a generator update (the gradient flowing through D
+/// without changing it). With `.bce` it is the reference benchmark's step.
 public final class GANTrainer {
     public let generator: Generator
     public let discriminator: Discriminator
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
+    public let loss: GANLoss
 
-    public init(generator: Generator, discriminator: Discriminator, learningRate: Float = 2e-4,
+    public init(generator: Generator, discriminator: Discriminator, loss: GANLoss = .bce, learningRate: Float = 2e-4,
                 beta1: Float = 0.5, beta2: Float = 0.999) {
         self.generator = generator
         self.discriminator = discriminator
+        self.loss = loss
         generatorOptimizer = Adam(parameters: generator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
         discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: learningRate, beta1: beta1,
                                       beta2: beta2)
@@ -24,26 +34,36 @@ public final class GANTrainer {
     /// Returns the discriminator's and the generator's loss.
     public func step(real: Tensor, random: inout RandomNumbers) -> (discriminator: Float, generator: Float) {
         let n = real.shape[0]
-        // 1. Discriminator: BCE(D(real), 1) + BCE(D(G(z1)), 0).
+        // 1. Discriminator: BCE(D(real), 1) + BCE(D(G(z1)), 0), or the hinge loss.
         let (fake, _) = generator.forward(random.normal([n, generator.latentSize]), training: true)
         discriminator.zeroGradients()
         let (realLogits, realCache) = discriminator.forward(real)
-        let realLoss = Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
-        _ = discriminator.backward(realLoss.gradient, cache: realCache)
         let (fakeLogits, fakeCache) = discriminator.forward(fake)
-        let fakeLoss = Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
-        _ = discriminator.backward(fakeLoss.gradient, cache: fakeCache)
+        let discriminatorLoss: Float
+        switch loss {
+        case .bce:
+            let realLoss = Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
+            let fakeLoss = Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
+            _ = discriminator.backward(realLoss.gradient, cache: realCache)
+            _ = discriminator.backward(fakeLoss.gradient, cache: fakeCache)
+            discriminatorLoss = realLoss.value + fakeLoss.value
+        case .hinge:
+            let hinge = Loss.hingeDiscriminator(real: realLogits, fake: fakeLogits)
+            _ = discriminator.backward(hinge.dReal, cache: realCache)
+            _ = discriminator.backward(hinge.dFake, cache: fakeCache)
+            discriminatorLoss = hinge.value
+        }
         discriminatorOptimizer.update()
 
-        // 2. Generator: BCE(D(G(z2)), 1), only G changes.
+        // 2. Generator: BCE(D(G(z2)), 1) or -mean(D(G(z2))); only G changes.
         generator.zeroGradients()
         let (images, generatorCache) = generator.forward(random.normal([n, generator.latentSize]), training: true)
-        let (logits, cache) = discriminator.forward(images)
-        let generatorLoss = Loss.binaryCrossEntropyWithLogits(logits, target: 1)
+        let (logits, cache) = discriminator.forward(images, training: false)
+        let generatorLoss = loss == .bce ? Loss.binaryCrossEntropyWithLogits(logits, target: 1) : Loss.hingeGenerator(fake: logits)
         let dImages = discriminator.backward(generatorLoss.gradient, cache: cache, parameterGradients: false)
         generator.backward(dImages, cache: generatorCache)
         generatorOptimizer.update()
-        return (realLoss.value + fakeLoss.value, generatorLoss.value)
+        return (discriminatorLoss, generatorLoss.value)
     }
 }
 

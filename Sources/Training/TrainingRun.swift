@@ -23,6 +23,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var beta2: Float = 0.999
     /// The VAE's KL weight.
     public var beta: Float = 1
+    /// The GAN's loss; hinge comes with spectral normalisation in the discriminator.
+    public var loss = GANLoss.bce
     public var seed: UInt64
 
     public init(model: Model, channels: Int, imageSize: Int, latentSize: Int, widths: [Int], batchSize: Int,
@@ -63,9 +65,9 @@ public final class TrainingRun {
             let generator = Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
                                       widths: c.widths.reversed(), kernelSize: c.kernelSize, random: &weights)
             let discriminator = Discriminator(channels: c.channels, imageSize: c.imageSize, widths: c.widths,
-                                              kernelSize: c.kernelSize, random: &weights)
-            gan = GANTrainer(generator: generator, discriminator: discriminator, learningRate: c.learningRate,
-                             beta1: c.beta1, beta2: c.beta2)
+                                              kernelSize: c.kernelSize, spectralNorm: c.loss == .hinge, random: &weights)
+            gan = GANTrainer(generator: generator, discriminator: discriminator, loss: c.loss,
+                             learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2)
             vae = nil
         case .vae:
             vae = VAETrainer(model: ConvVAE(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,

@@ -3,11 +3,13 @@ import AudioIO
 import Datasets
 import FileFormats
 import Foundation
+import Models
 import Spectral
 import Tensors
 import Training
 
 extension TrainingConfiguration.Model: ExpressibleByArgument {}
+extension GANLoss: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,6 +52,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Adam's learning rate.")
     var lr: Float = 2e-4
+
+    @Option(help: "GAN loss: hinge (with spectral normalisation; the default for --data) or bce (the default for --images).")
+    var loss: GANLoss?
 
     @Option(help: "Seed of the weights, the batches and the latents.")
     var seed: UInt64 = 0
@@ -191,9 +196,11 @@ struct TrainCommand: ParsableCommand {
         guard let chosen, chosen.count >= 1, (size >> chosen.count) >= 2, (size >> chosen.count) << chosen.count == size else {
             throw ValidationError("image side \(size) is not B * 2^k with B >= 2 for \(widths.map { "--widths \($0)" } ?? "any stage count"); use 28, 32, 56, 64, ...")
         }
-        return TrainingConfiguration(model: model, channels: dataset.shape[1], imageSize: size,
-                                     latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,
-                                     batchSize: batchSize, learningRate: lr, seed: seed)
+        var configuration = TrainingConfiguration(model: model, channels: dataset.shape[1], imageSize: size,
+                                                  latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,
+                                                  batchSize: batchSize, learningRate: lr, seed: seed)
+        configuration.loss = loss ?? (data != nil ? .hinge : .bce)
+        return configuration
     }
 
     /// 32 doubling per stage (at most 256) for as many stages as halve the image down to 4..7.

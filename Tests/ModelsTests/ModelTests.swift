@@ -80,3 +80,23 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(discriminator.parameters.reduce(0) { $0 + $1.gradient.squaredNorm }, 0)
     }
 }
+
+final class SpectralGANTests: XCTestCase {
+    func testHingeGANWithSpectralNormTrainsAndNamesItsTensorsAsPyTorch() {
+        var random = RandomNumbers(seed: 8)
+        let discriminator = Discriminator(imageSize: 16, widths: [8, 16], kernelSize: 3, spectralNorm: true, random: &random)
+        let names = discriminator.namedParameters.map(\.name)
+        XCTAssertTrue(names.contains("conv1.weight_orig") && names.contains("classify.weight_orig"), "\(names)")
+        XCTAssertFalse(names.contains("conv1.weight"))
+        XCTAssertEqual(discriminator.namedBuffers.map(\.name), ["conv1.weight_u", "conv2.weight_u", "classify.weight_u"])
+        let gan = GANTrainer(generator: Generator(latentSize: 8, imageSize: 16, widths: [16, 8], kernelSize: 3, random: &random),
+                             discriminator: discriminator, loss: .hinge, learningRate: 1e-3)
+        let images = random.uniform([8, 1, 16, 16], low: -1, high: 1)
+        let before = discriminator.namedParameters[0].parameter.value
+        var losses: [(discriminator: Float, generator: Float)] = []
+        for _ in 0..<10 { losses.append(gan.step(real: images, random: &random)) }
+        XCTAssertTrue(losses.allSatisfy { $0.discriminator.isFinite && $0.generator.isFinite })
+        XCTAssertNotEqual(discriminator.namedParameters[0].parameter.value, before, "weight_orig must be trained")
+        XCTAssertLessThan(losses.last!.discriminator, losses.first!.discriminator)
+    }
+}
