@@ -23,7 +23,8 @@ struct TrainCommand: ParsableCommand {
 
             RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, \
             configuration; written atomically every --checkpoint-every steps), log.jsonl (one line \
-            per logged step), samples.png (a grid from fixed latents) and losses.svg. --resume \
+            per logged step), samples.png (a grid from fixed latents) and losses.svg; for audio also \
+            samples/sample-N.npy with their JSON, which 'melforge invert' turns into WAV files. --resume \
             continues a killed run from its last checkpoint, with the same losses as an \
             uninterrupted run. A NaN or infinite loss stops training and keeps the last good \
             checkpoint.
@@ -138,7 +139,7 @@ struct TrainCommand: ParsableCommand {
             if training.step % checkpointEvery == 0 || training.step == total {
                 try training.save(to: checkpointPath, metadata: metadata)
                 try AtomicFile.write(Array((log.joined(separator: "\n") + "\n").utf8), to: out + "/log.jsonl")
-                try writeSamples(training, normalized: normalization != nil)
+                try writeSamples(training, normalization: normalization)
                 try LossCurve.write(log: log, to: out + "/losses.svg")
             }
         }
@@ -232,7 +233,10 @@ struct TrainCommand: ParsableCommand {
         (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
     }
 
-    func writeSamples(_ training: TrainingRun, normalized audio: Bool) throws {
+    /// samples.png, and for audio the first four samples as normalised log-mel .npy files with
+    /// their sidecar JSON, which `melforge invert` turns into sound.
+    func writeSamples(_ training: TrainingRun, normalization: LogMelNormalization?) throws {
+        let audio = normalization != nil
         let samples = training.samples(count: 16)
         let (h, w) = (samples.shape[2], samples.shape[3])
         var tiles: [PixelImage] = []
@@ -242,6 +246,15 @@ struct TrainCommand: ParsableCommand {
                                         lowRowAtBottom: audio, cellSize: (max(1, 96 / w), max(1, 96 / h))))
         }
         try PNG.write(Heatmap.grid(tiles, columns: 4), to: out + "/samples.png")
+        guard let normalization else { return }
+        try FileManager.default.createDirectory(atPath: out + "/samples", withIntermediateDirectories: true)
+        for n in 0..<4 {
+            let path = out + "/samples/sample-\(n + 1).npy"
+            let values = Array(samples.values[(n * h * w)..<((n + 1) * h * w)])
+            try NPY.write(NumPyArray(shape: [h, w], values: values), to: path)
+            try FeatureSidecar(frontEnd: Self.frontEnd, normalization: normalization, samples: Self.clipSamples, source: nil)
+                .write(to: FeatureSidecar.path(forArray: path))
+        }
     }
 }
 
