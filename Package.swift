@@ -64,7 +64,7 @@ let tool: [Target] = [
 // MARK: - Tests
 
 let tests: [Target] = [
-    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .target(name: "TestSupport", dependencies: ["Layers", "Tensors"], path: "Tests/TestSupport"),
     .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "TestSupport"], resources: [.copy("Fixtures")]),
     .testTarget(name: "AudioIOTests", dependencies: ["AudioIO", "FileFormats", "TestSupport"]),
     .testTarget(
@@ -74,7 +74,7 @@ let tests: [Target] = [
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "Tensors", "FileFormats", "TestSupport"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(

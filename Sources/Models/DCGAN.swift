@@ -13,18 +13,23 @@ public final class Generator: Module {
     public let widths: [Int]
     /// B, the side of the first feature map.
     public let baseSize: Int
+    /// With classes: z is concatenated with a label embedding before the projection.
+    let conditioning: LabelConcatenation?
     let project: Dense
     let norms: [BatchNorm]
     let upsamples: [ConvTranspose2D]
 
     /// - Parameters:
     ///   - imageSize: B 2^k with k = `widths.count` (the last up-sampling goes to `channels`).
+    ///   - classes: > 0 makes the generator conditional on a label in 0..<classes.
     public init(latentSize: Int = 100, channels: Int = 1, imageSize: Int = 64, widths: [Int] = [256, 128, 64, 32],
-                kernelSize: Int = 5, random: inout RandomNumbers) {
+                kernelSize: Int = 5, classes: Int = 0, random: inout RandomNumbers) {
         baseSize = baseSide(imageSize: imageSize, stages: widths.count)
         self.latentSize = latentSize
         self.widths = widths
-        project = Dense(inputs: latentSize, outputs: widths[0] * baseSize * baseSize, bias: false, random: &random)
+        conditioning = classes > 0 ? LabelConcatenation(classes: classes, dimension: min(50, latentSize), random: &random) : nil
+        project = Dense(inputs: latentSize + (conditioning?.dimension ?? 0), outputs: widths[0] * baseSize * baseSize,
+                        bias: false, random: &random)
         norms = widths.map { BatchNorm(channels: $0) }
         let outputs = Array(widths.dropFirst()) + [channels]
         upsamples = zip(widths, outputs).enumerated().map { index, pair in
@@ -35,7 +40,7 @@ public final class Generator: Module {
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        var named = prefixed("project", project.namedParameters)
+        var named = (conditioning?.namedParameters ?? []) + prefixed("project", project.namedParameters)
         for i in widths.indices {
             named += prefixed("bn\(i + 1)", norms[i].namedParameters)
             named += prefixed("deconv\(i + 1)", upsamples[i].namedParameters)
@@ -49,15 +54,19 @@ public final class Generator: Module {
 
     public struct Cache {
         let project: Tensor
+        let labels: [Int]?
         var norms: [BatchNorm.Cache] = []
         var activations: [Tensor] = []
         var upsamples: [ConvTranspose2D.Cache] = []
         var output: Tensor? = nil
     }
 
-    public func forward(_ z: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
-        let (projected, projectCache) = project.forward(z)
-        var cache = Cache(project: projectCache)
+    /// Images for latents `[N, Z]` (and, for a conditional generator, one label per row).
+    public func forward(_ z: Tensor, labels: [Int]? = nil, training: Bool) -> (output: Tensor, cache: Cache) {
+        precondition((conditioning == nil) == (labels == nil), "Generator: labels must be given exactly when conditional")
+        let input = conditioning.map { $0.forward(z, labels: labels!) } ?? z
+        let (projected, projectCache) = project.forward(input)
+        var cache = Cache(project: projectCache, labels: labels)
         var h = projected.reshaped([z.shape[0], widths[0], baseSize, baseSize])
         for i in widths.indices {
             let (normalized, normCache) = norms[i].forward(h, training: training)
@@ -81,8 +90,11 @@ public final class Generator: Module {
             d = Activation.reluBackward(d, cache: cache.activations[i])
             d = norms[i].backward(d, cache: cache.norms[i])
         }
-        _ = project.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.project)
+        let dInput = project.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.project)
+        if let conditioning, let labels = cache.labels { _ = conditioning.backward(dInput, labels: labels) }
     }
+
+    public var isConditional: Bool { conditioning != nil }
 }
 
 /// The DCGAN discriminator: image `[N, C, S, S]` -> (conv halving the size, LeakyReLU 0.2) ...
@@ -95,21 +107,33 @@ public final class Discriminator: Module {
     /// One per convolution then the dense layer, when built with `spectralNorm` (Miyato et
     /// al. 2018: keeps D 1-Lipschitz, what makes hinge-loss GANs train stably); else empty.
     let spectralNorms: [SpectralNorm]
+    /// With classes: the projection discriminator's label embedding (Miyato & Koyama 2018),
+    /// logit = classify(phi) + <E(y), phi> for the features phi.
+    let projection: Embedding?
 
     public init(channels: Int = 1, imageSize: Int = 64, widths: [Int] = [32, 64, 128, 256], kernelSize: Int = 5,
-                spectralNorm: Bool = false, random: inout RandomNumbers) {
+                spectralNorm: Bool = false, classes: Int = 0, random: inout RandomNumbers) {
         let base = baseSide(imageSize: imageSize, stages: widths.count)
         self.widths = widths
         body = DownsamplingStack(channels: channels, widths: widths, kernelSize: kernelSize, random: &random)
         classify = Dense(inputs: widths.last! * base * base, outputs: 1, random: &random)
         let weights = body.convolutions.map(\.weight) + [classify.weight]
         spectralNorms = spectralNorm ? weights.map { SpectralNorm($0, random: &random) } : []
+        if classes > 0 {
+            let embedding = Embedding(classes: classes, dimension: widths.last! * base * base, random: &random)
+            // Small at the start, so that the projection term does not swamp the logit.
+            for i in embedding.table.value.values.indices { embedding.table.value.values[i] *= 0.01 }
+            projection = embedding
+        } else {
+            projection = nil
+        }
     }
 
     /// PyTorch's names; with spectral normalisation each "X.weight" is "X.weight_orig" (the
     /// trained tensor) with the power iteration's "X.weight_u" among the buffers.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         let named = body.namedParameters + prefixed("classify", classify.namedParameters)
+            + (projection.map { prefixed("projection", $0.namedParameters) } ?? [])
         guard !spectralNorms.isEmpty else { return named }
         return named.map { entry in
             guard let norm = spectralNorms.first(where: { $0.target === entry.parameter }) else { return entry }
@@ -126,21 +150,47 @@ public final class Discriminator: Module {
         let body: DownsamplingStack.Cache
         let features: Tensor
         let featureShape: [Int]
+        let labels: [Int]?
     }
 
-    /// Logits `[N, 1]`. With spectral normalisation, `training` advances the power iteration.
-    public func forward(_ image: Tensor, training: Bool = true) -> (output: Tensor, cache: Cache) {
+    /// Logits `[N, 1]` (for a conditional discriminator, of each image with its label). With
+    /// spectral normalisation, `training` advances the power iteration.
+    public func forward(_ image: Tensor, labels: [Int]? = nil, training: Bool = true) -> (output: Tensor, cache: Cache) {
+        precondition((projection == nil) == (labels == nil), "Discriminator: labels must be given exactly when conditional")
         for norm in spectralNorms { norm.apply(training: training) }
         let (h, bodyCache) = body.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
-        let (logits, _) = classify.forward(features)
-        return (logits, Cache(body: bodyCache, features: features, featureShape: h.shape))
+        var (logits, _) = classify.forward(features)
+        if let projection, let labels {
+            let (embedded, _) = projection.forward(labels)
+            let f = features.shape[1]
+            for row in 0..<labels.count {
+                var dot: Float = 0
+                for j in 0..<f { dot += embedded.values[row * f + j] * features.values[row * f + j] }
+                logits.values[row] += dot
+            }
+        }
+        return (logits, Cache(body: bodyCache, features: features, featureShape: h.shape, labels: labels))
     }
 
     /// Returns dL/d(image). With `parameterGradients: false` only the input gradient is
     /// computed (a generator step needs D's input gradient, not D's weight gradients).
     public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
-        let d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
+        var d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
+        if let projection, let labels = cache.labels {
+            // d phi += dlogit E(y);  dE(y) += dlogit phi
+            let (embedded, _) = projection.forward(labels)
+            let f = cache.features.shape[1]
+            var dEmbedded = Tensor.zeros([labels.count, f])
+            for row in 0..<labels.count {
+                let g = dLogits.values[row]
+                for j in 0..<f {
+                    d.values[row * f + j] += g * embedded.values[row * f + j]
+                    dEmbedded.values[row * f + j] = g * cache.features.values[row * f + j]
+                }
+            }
+            if parameterGradients { projection.backward(dEmbedded, cache: labels) }
+        }
         let dImage = body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
         if parameterGradients { for norm in spectralNorms { norm.backward() } }
         return dImage

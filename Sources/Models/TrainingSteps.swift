@@ -31,14 +31,20 @@ public final class GANTrainer {
                                       beta2: beta2)
     }
 
-    /// Returns the discriminator's and the generator's loss.
-    public func step(real: Tensor, random: inout RandomNumbers) -> (discriminator: Float, generator: Float) {
+    /// Returns the discriminator's and the generator's loss. A conditional pair takes the real
+    /// images' `labels` (`classes` of them); its fakes get random labels.
+    public func step(real: Tensor, labels: [Int]? = nil, classes: Int = 0,
+                     random: inout RandomNumbers) -> (discriminator: Float, generator: Float) {
         let n = real.shape[0]
+        func fakeLabels() -> [Int]? {
+            labels == nil ? nil : (0..<n).map { _ in Int(random.next() % UInt64(max(1, classes))) }
+        }
         // 1. Discriminator: BCE(D(real), 1) + BCE(D(G(z1)), 0), or the hinge loss.
-        let (fake, _) = generator.forward(random.normal([n, generator.latentSize]), training: true)
+        let labels1 = fakeLabels()
+        let (fake, _) = generator.forward(random.normal([n, generator.latentSize]), labels: labels1, training: true)
         discriminator.zeroGradients()
-        let (realLogits, realCache) = discriminator.forward(real)
-        let (fakeLogits, fakeCache) = discriminator.forward(fake)
+        let (realLogits, realCache) = discriminator.forward(real, labels: labels)
+        let (fakeLogits, fakeCache) = discriminator.forward(fake, labels: labels1)
         let discriminatorLoss: Float
         switch loss {
         case .bce:
@@ -57,8 +63,10 @@ public final class GANTrainer {
 
         // 2. Generator: BCE(D(G(z2)), 1) or -mean(D(G(z2))); only G changes.
         generator.zeroGradients()
-        let (images, generatorCache) = generator.forward(random.normal([n, generator.latentSize]), training: true)
-        let (logits, cache) = discriminator.forward(images, training: false)
+        let labels2 = fakeLabels()
+        let (images, generatorCache) = generator.forward(random.normal([n, generator.latentSize]), labels: labels2,
+                                                         training: true)
+        let (logits, cache) = discriminator.forward(images, labels: labels2, training: false)
         let generatorLoss = loss == .bce ? Loss.binaryCrossEntropyWithLogits(logits, target: 1) : Loss.hingeGenerator(fake: logits)
         let dImages = discriminator.backward(generatorLoss.gradient, cache: cache, parameterGradients: false)
         generator.backward(dImages, cache: generatorCache)
@@ -81,12 +89,12 @@ public final class VAETrainer {
     }
 
     /// Returns the reconstruction and the KL term.
-    public func step(images: Tensor, random: inout RandomNumbers) -> (reconstruction: Float, kl: Float) {
+    public func step(images: Tensor, labels: [Int]? = nil, random: inout RandomNumbers) -> (reconstruction: Float, kl: Float) {
         model.zeroGradients()
-        let (mu, logVariance, encoderCache) = model.encode(images)
+        let (mu, logVariance, encoderCache) = model.encode(images, labels: labels)
         let noise = random.normal(mu.shape)
         let z = Reparameterization.sample(mean: mu, logVariance: logVariance, noise: noise)
-        let (reconstruction, decoderCache) = model.decode(z)
+        let (reconstruction, decoderCache) = model.decode(z, labels: labels)
         let error = Loss.squaredError(reconstruction, images)
         let dz = model.decoderBackward(error.gradient, cache: decoderCache)
         var (dMean, dLogVariance) = Reparameterization.backward(dz, logVariance: logVariance, noise: noise)

@@ -25,6 +25,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var beta: Float = 1
     /// The GAN's loss; hinge comes with spectral normalisation in the discriminator.
     public var loss = GANLoss.bce
+    /// Class names for a conditional model (label i is classes[i]); nil for an unconditional one.
+    public var classes: [String]? = nil
     public var seed: UInt64
 
     public init(model: Model, channels: Int, imageSize: Int, latentSize: Int, widths: [Int], batchSize: Int,
@@ -49,29 +51,36 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 public final class TrainingRun {
     public let configuration: TrainingConfiguration
     public let data: Tensor
+    /// Each image's class index, for a conditional model.
+    public let labels: [Int]?
     public private(set) var step = 0
     var random: RandomNumbers
     let gan: GANTrainer?
     let vae: VAETrainer?
 
-    public init(configuration: TrainingConfiguration, data: Tensor) {
+    public init(configuration: TrainingConfiguration, data: Tensor, labels: [Int]? = nil) {
         precondition(data.rank == 4 && data.shape[1] == configuration.channels && data.shape[2] == configuration.imageSize)
+        precondition((configuration.classes == nil) == (labels == nil) && (labels?.count ?? data.shape[0]) == data.shape[0],
+                     "TrainingRun: a conditional run needs one label per image")
         self.configuration = configuration
         self.data = data
+        self.labels = labels
+        let classes = configuration.classes?.count ?? 0
         var weights = RandomNumbers(seed: configuration.seed)
         let c = configuration
         switch c.model {
         case .gan:
             let generator = Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
-                                      widths: c.widths.reversed(), kernelSize: c.kernelSize, random: &weights)
+                                      widths: c.widths.reversed(), kernelSize: c.kernelSize, classes: classes, random: &weights)
             let discriminator = Discriminator(channels: c.channels, imageSize: c.imageSize, widths: c.widths,
-                                              kernelSize: c.kernelSize, spectralNorm: c.loss == .hinge, random: &weights)
+                                              kernelSize: c.kernelSize, spectralNorm: c.loss == .hinge, classes: classes,
+                                              random: &weights)
             gan = GANTrainer(generator: generator, discriminator: discriminator, loss: c.loss,
                              learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2)
             vae = nil
         case .vae:
             vae = VAETrainer(model: ConvVAE(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
-                                            widths: c.widths, kernelSize: c.kernelSize, random: &weights),
+                                            widths: c.widths, kernelSize: c.kernelSize, classes: classes, random: &weights),
                              learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, beta: c.beta)
             gan = nil
         }
@@ -82,18 +91,18 @@ public final class TrainingRun {
 
     /// The losses of one step, by name ("discriminator", "generator" or "reconstruction", "kl").
     public func trainStep() -> [String: Float] {
-        let batch = nextBatch()
+        let (batch, batchLabels) = nextBatch()
         step += 1
         if let gan {
-            let (d, g) = gan.step(real: batch, random: &random)
+            let (d, g) = gan.step(real: batch, labels: batchLabels, classes: configuration.classes?.count ?? 0, random: &random)
             return ["discriminator": d, "generator": g]
         }
-        let (reconstruction, kl) = vae!.step(images: batch, random: &random)
+        let (reconstruction, kl) = vae!.step(images: batch, labels: batchLabels, random: &random)
         return ["reconstruction": reconstruction, "kl": kl]
     }
 
     /// Batch `step` of the run: epoch = step / batchesPerEpoch, its own permutation of the data.
-    func nextBatch() -> Tensor {
+    func nextBatch() -> (Tensor, [Int]?) {
         let (epoch, index) = (step / batchesPerEpoch, step % batchesPerEpoch)
         var shuffle = RandomNumbers(seed: configuration.seed ^ (0xA5A5_5A5A_0000_0000 &+ UInt64(epoch)))
         var order = Array(0..<data.shape[0])
@@ -101,20 +110,25 @@ public final class TrainingRun {
         let per = data.count / data.shape[0]
         let size = min(configuration.batchSize, data.shape[0])
         var values = [Float](repeating: 0, count: size * per)
+        var batchLabels: [Int] = []
         for b in 0..<size {
             let source = order[(index * configuration.batchSize + b) % order.count]
             for i in 0..<per { values[b * per + i] = data.values[source * per + i] }
+            if let labels { batchLabels.append(labels[source]) }
         }
-        return Tensor(shape: [size] + Array(data.shape.dropFirst()), values: values)
+        return (Tensor(shape: [size] + Array(data.shape.dropFirst()), values: values), labels == nil ? nil : batchLabels)
     }
 
     /// `count` images from the model: the generator from fixed latents (the same every time,
-    /// so sample grids show progress), or the VAE's decoder from the prior.
-    public func samples(count: Int) -> Tensor {
+    /// so sample grids show progress), or the VAE's decoder from the prior. A conditional model
+    /// draws image i of class `labels?[i]`, or of class i mod classes when none are given.
+    public func samples(count: Int, labels: [Int]? = nil) -> Tensor {
         var fixed = RandomNumbers(seed: configuration.seed &+ 2)
         let z = fixed.normal([count, configuration.latentSize])
-        if let gan { return gan.generator.forward(z, training: false).output }
-        return vae!.model.decode(z).output
+        let classes = configuration.classes?.count ?? 0
+        let sampleLabels = classes == 0 ? nil : (labels ?? (0..<count).map { $0 % classes })
+        if let gan { return gan.generator.forward(z, labels: sampleLabels, training: false).output }
+        return vae!.model.decode(z, labels: sampleLabels).output
     }
 
     // MARK: Checkpoints

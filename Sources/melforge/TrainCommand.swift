@@ -60,6 +60,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of the weights, the batches and the latents.")
     var seed: UInt64 = 0
 
+    @Flag(help: "Condition the model on class labels: each clip's or picture's parent folder, or an IDX labels file.")
+    var conditional = false
+
+    @Option(help: "With --conditional and an IDX image file: its labels file (default: the images file's name with 'images-idx3' -> 'labels-idx1').")
+    var labels: String?
+
     @Option(help: "Latent size (default: 100 for the GAN, 64 for the VAE).")
     var latentSize: Int?
 
@@ -91,7 +97,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (dataset, normalization) = try loadData()
+        let (dataset, normalization, folderLabels) = try loadData()
+        let (labelIndices, classNames) = try conditional ? classLabels(folderLabels, count: dataset.shape[0]) : (nil, nil)
         let checkpointPath = out + "/checkpoint.safetensors"
         let existing = FileManager.default.fileExists(atPath: checkpointPath)
         if existing && !resume {
@@ -107,12 +114,17 @@ struct TrainCommand: ParsableCommand {
             guard configuration.imageSize == dataset.shape[2], configuration.channels == dataset.shape[1] else {
                 throw InputError(file: checkpointPath, problem: "was trained on \(configuration.channels)x\(configuration.imageSize)x\(configuration.imageSize) images, the data is \(dataset.shape.dropFirst().map(String.init).joined(separator: "x"))")
             }
-            training = TrainingRun(configuration: configuration, data: dataset)
+            guard (configuration.classes == nil) == (classNames == nil) else {
+                throw InputError(file: checkpointPath, problem: "is \(configuration.classes == nil ? "an unconditional" : "a conditional") run; \(conditional ? "drop" : "add") --conditional to resume it")
+            }
+            training = TrainingRun(configuration: configuration, data: dataset, labels: labelIndices)
             try training.restore(from: file, path: checkpointPath)
             log = readLog().filter { (decodeStep($0) ?? Int.max) <= training.step }
             print("resuming \(out) at step \(training.step)")
         } else {
-            training = TrainingRun(configuration: try makeConfiguration(dataset), data: dataset)
+            var configuration = try makeConfiguration(dataset)
+            configuration.classes = classNames
+            training = TrainingRun(configuration: configuration, data: dataset, labels: labelIndices)
             log = []
         }
         let total = steps ?? (epochs.map { $0 * training.batchesPerEpoch } ?? 2_000)
@@ -157,9 +169,15 @@ struct TrainCommand: ParsableCommand {
     }()
     static let clipSamples = 63 * 256
 
-    func loadData() throws -> (Tensor, LogMelNormalization?) {
+    /// The images, the normalisation (audio only) and each image's class name (its parent
+    /// folder's; nil for IDX files, whose labels are a file of their own).
+    func loadData() throws -> (Tensor, LogMelNormalization?, [String]?) {
         if let images {
-            return (isDirectory(images) ? try ImageFolder(folder: images).images : try IDX.images(images), nil)
+            if isDirectory(images) {
+                let folder = try ImageFolder(folder: images)
+                return (folder.images, nil, folder.labels.map { folder.classes[$0] })
+            }
+            return (try IDX.images(images), nil, nil)
         }
         let folder = data!
         guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
@@ -169,12 +187,15 @@ struct TrainCommand: ParsableCommand {
         guard !files.isEmpty else { throw InputError(file: folder, problem: "holds no audio files (\(extensions.sorted().joined(separator: ", ")))") }
         let frontEnd = try MelFrontEnd(Self.frontEnd)
         var values: [Float] = []
+        var names: [String] = []
         var skipped = 0
         for name in files {
             do {
                 var samples = try AudioFile.read(folder + "/" + name, sampleRate: Self.frontEnd.sampleRate).samples
                 samples = Array(samples.prefix(Self.clipSamples)) + [Float](repeating: 0, count: max(0, Self.clipSamples - samples.count))
                 values += try frontEnd.features(samples, threads: 1).values
+                let parts = name.split(separator: "/")
+                names.append(parts.count > 1 ? String(parts[parts.count - 2]) : "")
             } catch {
                 skipped += 1
                 FileHandle.standardError.write(Data("skipping: \(error)\n".utf8))
@@ -187,7 +208,28 @@ struct TrainCommand: ParsableCommand {
         let normalization = try LogMelNormalization(minDB: peak - 80, maxDB: peak)
         normalization.normalize(&values)
         print("\(count) clips from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
-        return (Tensor(shape: [count, 1, 64, 64], values: values), normalization)
+        return (Tensor(shape: [count, 1, 64, 64], values: values), normalization, names)
+    }
+
+    /// Class indices and sorted class names: from the folders, or from the IDX labels file.
+    func classLabels(_ folderNames: [String]?, count: Int) throws -> ([Int], [String]) {
+        if let folderNames {
+            let classes = Array(Set(folderNames)).sorted()
+            guard classes.count >= 2 else {
+                throw ValidationError("--conditional needs clips or pictures in at least two folders (one per class); found \(classes.count)")
+            }
+            return (folderNames.map { classes.firstIndex(of: $0)! }, classes)
+        }
+        let path = labels ?? images!.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
+        guard path != images, FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("--conditional with an IDX file needs its labels: pass --labels FILE")
+        }
+        let values = try IDX.labels(path)
+        guard values.count == count else {
+            throw InputError(file: path, problem: "holds \(values.count) labels for \(count) images")
+        }
+        let classes = Array(Set(values)).sorted()
+        return (values.map { classes.firstIndex(of: $0)! }, classes.map(String.init))
     }
 
     func makeConfiguration(_ dataset: Tensor) throws -> TrainingConfiguration {

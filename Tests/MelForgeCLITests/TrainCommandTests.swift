@@ -77,3 +77,30 @@ final class TrainCommandTests: XCTestCase {
         }
     }
 }
+
+final class ConditionalTrainCommandTests: XCTestCase {
+    /// Audio/digits has one folder per digit: a conditional GAN learns ten classes, named in its checkpoint.
+    func testConditionalTrainingOnTheBundledDigits() throws {
+        let folder = try makeTemporaryFolder(self)
+        let result = try runMelforge(["train", "gan", "--data", repositoryRoot + "/Audio/digits", "--out", folder + "/run",
+                                      "--conditional", "--steps", "2", "--batch-size", "4", "--widths", "4,4,8,8",
+                                      "--latent-size", "8", "--checkpoint-every", "2"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let file = try SafeTensors.read(folder + "/run/checkpoint.safetensors")
+        let training = try XCTUnwrap(file.metadata["training"])
+        XCTAssertTrue(training.contains("\"seven\""), training)
+        XCTAssertTrue(training.contains("\"hinge\""), training)
+        XCTAssertNotNil(file["discriminator.projection.weight"])
+        XCTAssertNotNil(file["generator.label_embedding.weight"])
+        XCTAssertNotNil(file["discriminator.conv1.weight_orig"])
+
+        // An IDX image file with no labels file beside it cannot be trained conditionally.
+        var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]
+        bytes += [UInt8](repeating: 7, count: 2 * 28 * 28)
+        try AtomicFile.write(bytes, to: folder + "/my-images-idx3-ubyte")
+        let unlabelled = try runMelforge(["train", "vae", "--images", folder + "/my-images-idx3-ubyte", "--out", folder + "/x",
+                                          "--conditional"])
+        XCTAssertNotEqual(unlabelled.status, 0)
+        XCTAssertTrue(unlabelled.standardError.contains("--labels FILE"), unlabelled.standardError)
+    }
+}

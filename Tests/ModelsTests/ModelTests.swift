@@ -100,3 +100,37 @@ final class SpectralGANTests: XCTestCase {
         XCTAssertLessThan(losses.last!.discriminator, losses.first!.discriminator)
     }
 }
+
+final class ConditionalModelTests: XCTestCase {
+    func testProjectionDiscriminatorGradients() {
+        var random = RandomNumbers(seed: 12)
+        let discriminator = Discriminator(imageSize: 8, widths: [3], kernelSize: 3, classes: 4, random: &random)
+        // Make the projection term as large as the rest, so that an error in it would show.
+        let table = discriminator.namedParameters.first { $0.name == "projection.weight" }!.parameter
+        for i in table.value.values.indices { table.value.values[i] *= 100 }
+        let labels = [3, 0, 3]
+        assertGradients("projection discriminator", input: random.normal([3, 1, 8, 8]),
+                        parameters: discriminator.parameters, allowedKinks: 6) { x in
+            let (logits, cache) = discriminator.forward(x, labels: labels)
+            return (logits, { discriminator.backward($0, cache: cache) })
+        }
+    }
+
+    func testConditionalGeneratorAndVAEGradientsAndLabelsMatter() {
+        var random = RandomNumbers(seed: 13)
+        let generator = Generator(latentSize: 4, imageSize: 8, widths: [4], kernelSize: 3, classes: 3, random: &random)
+        XCTAssertTrue(generator.namedParameters.contains { $0.name == "label_embedding.weight" })
+        let z = random.normal([2, 4])
+        let a = generator.forward(z, labels: [0, 0], training: false).output
+        let b = generator.forward(z, labels: [2, 1], training: false).output
+        XCTAssertNotEqual(a, b, "the label must change the image")
+        let vae = ConvVAE(latentSize: 3, imageSize: 8, widths: [4], kernelSize: 3, classes: 3, random: &random)
+        let labels = [1, 2]
+        assertGradients("conditional VAE decoder", input: random.normal([2, 3]), parameters: vae.parameters.filter {
+            $0.name == "weight" && $0.value.rank == 2
+        }, allowedKinks: 6) { z in
+            let (image, cache) = vae.decode(z, labels: labels)
+            return (image, { vae.decoderBackward($0, cache: cache) })
+        }
+    }
+}

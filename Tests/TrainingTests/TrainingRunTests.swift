@@ -2,24 +2,27 @@ import FileFormats
 import Foundation
 import Tensors
 import TestSupport
+import Models
 import Training
 import XCTest
 
+/// 12 structured 16x16 images.
+func images() -> Tensor {
+    Tensor(shape: [12, 1, 16, 16], values: (0..<12 * 256).map { i in
+        let (n, y, x) = (i / 256, i / 16 % 16, i % 16)
+        return Float(sin(Double(x * (n % 3 + 1) + y) / 4 + Double(n)))
+    })
+}
+
+/// A tiny model's configuration.
+func configuration(_ model: TrainingConfiguration.Model) -> TrainingConfiguration {
+    var c = TrainingConfiguration(model: model, channels: 1, imageSize: 16, latentSize: 6, widths: [4, 8],
+                                  batchSize: 4, learningRate: 1e-3, seed: 21)
+    c.kernelSize = 3
+    return c
+}
+
 final class TrainingRunTests: XCTestCase {
-    func images() -> Tensor {
-        Tensor(shape: [12, 1, 16, 16], values: (0..<12 * 256).map { i in
-            let (n, y, x) = (i / 256, i / 16 % 16, i % 16)
-            return Float(sin(Double(x * (n % 3 + 1) + y) / 4 + Double(n)))
-        })
-    }
-
-    func configuration(_ model: TrainingConfiguration.Model) -> TrainingConfiguration {
-        var c = TrainingConfiguration(model: model, channels: 1, imageSize: 16, latentSize: 6, widths: [4, 8],
-                                      batchSize: 4, learningRate: 1e-3, seed: 21)
-        c.kernelSize = 3
-        return c
-    }
-
     /// Killed after 3 steps and resumed from the checkpoint, a run continues with the same
     /// losses as the uninterrupted one (float tolerance 1e-5 relative).
     func testResumedRunContinuesTheSameRun() throws {
@@ -56,5 +59,34 @@ final class TrainingRunTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("gan.safetensors") && "\($0)".contains("vae."), "\($0)")
         }
         XCTAssertThrowsError(try TrainingRun.configuration(of: SafeTensors(tensors: []), path: "x"))
+    }
+}
+
+final class ConditionalTrainingTests: XCTestCase {
+    func testConditionalRunsResumeAndSampleEachClass() throws {
+        let folder = try makeTemporaryFolder(self)
+        let data = images()
+        let labels = (0..<12).map { $0 % 3 }
+        for model in TrainingConfiguration.Model.allCases {
+            var configuration = configuration(model)
+            configuration.classes = ["a", "b", "c"]
+            configuration.loss = .hinge
+            let whole = TrainingRun(configuration: configuration, data: data, labels: labels)
+            let expected = (0..<4).map { _ in whole.trainStep() }
+            let first = TrainingRun(configuration: configuration, data: data, labels: labels)
+            for _ in 0..<2 { _ = first.trainStep() }
+            try first.save(to: folder + "/c.safetensors")
+            let file = try SafeTensors.read(folder + "/c.safetensors")
+            let saved = try TrainingRun.configuration(of: file, path: "c")
+            XCTAssertEqual(saved.classes, ["a", "b", "c"])
+            let resumed = TrainingRun(configuration: saved, data: data, labels: labels)
+            try resumed.restore(from: file, path: "c")
+            for i in 2..<4 {
+                for (name, value) in resumed.trainStep() {
+                    XCTAssertEqual(value, expected[i][name]!, accuracy: 1e-5 * max(1, abs(value)), "\(model) \(name)")
+                }
+            }
+            XCTAssertEqual(resumed.samples(count: 3, labels: [2, 1, 0]).shape, [3, 1, 16, 16])
+        }
     }
 }
