@@ -33,7 +33,7 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "gan or vae.")
     var model: TrainingConfiguration.Model
 
-    @Option(help: "A folder of audio clips (searched recursively).")
+    @Option(help: "A folder of audio clips, or of log-mel .npy files from 'melforge spectrogram --n-mels 64' (searched recursively).")
     var data: String?
 
     @Option(help: "An MNIST IDX image file (plain or .gz) or a folder of PNG pictures.")
@@ -181,19 +181,24 @@ struct TrainCommand: ParsableCommand {
         }
         let folder = data!
         guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
-        let extensions: Set<String> = ["wav", "flac", "ogg", "oga", "aiff", "aif"]
-        let files = (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? [])
-            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-        guard !files.isEmpty else { throw InputError(file: folder, problem: "holds no audio files (\(extensions.sorted().joined(separator: ", ")))") }
+        let audioExtensions: Set<String> = ["wav", "flac", "ogg", "oga", "aiff", "aif"]
+        let all = (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? []).sorted()
+        let audio = all.filter { audioExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+        let arrays = all.filter { ($0 as NSString).pathExtension.lowercased() == "npy" }
+        guard !audio.isEmpty || !arrays.isEmpty else {
+            throw InputError(file: folder, problem: "holds no audio files (\(audioExtensions.sorted().joined(separator: ", "))) and no .npy features")
+        }
+        // Audio files when there are any; otherwise precomputed features (melforge spectrogram's
+        // .npy files with their JSON), which must come from the same front end.
+        let useArrays = audio.isEmpty
+        let files = useArrays ? arrays : audio
         let frontEnd = try MelFrontEnd(Self.frontEnd)
         var values: [Float] = []
         var names: [String] = []
         var skipped = 0
         for name in files {
             do {
-                var samples = try AudioFile.read(folder + "/" + name, sampleRate: Self.frontEnd.sampleRate).samples
-                samples = Array(samples.prefix(Self.clipSamples)) + [Float](repeating: 0, count: max(0, Self.clipSamples - samples.count))
-                values += try frontEnd.features(samples, threads: 1).values
+                values += useArrays ? try featuresFromArray(folder + "/" + name) : try featuresFromAudio(folder + "/" + name, frontEnd)
                 let parts = name.split(separator: "/")
                 names.append(parts.count > 1 ? String(parts[parts.count - 2]) : "")
             } catch {
@@ -202,13 +207,43 @@ struct TrainCommand: ParsableCommand {
             }
         }
         let count = files.count - skipped
-        guard count > 0 else { throw InputError(file: folder, problem: "has no readable audio file") }
+        guard count > 0 else { throw InputError(file: folder, problem: "has no readable \(useArrays ? "feature array" : "audio file")") }
         // The top 80 dB of the whole set map to [-1, 1]; quieter cells are clamped to -1.
         let peak = values.max() ?? 0
         let normalization = try LogMelNormalization(minDB: peak - 80, maxDB: peak)
         normalization.normalize(&values)
-        print("\(count) clips from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
+        print("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
         return (Tensor(shape: [count, 1, 64, 64], values: values), normalization, names)
+    }
+
+    /// A clip cut or padded to 16,128 samples, as a 64x64 log-mel image in dB.
+    func featuresFromAudio(_ path: String, _ frontEnd: MelFrontEnd) throws -> [Float] {
+        var samples = try AudioFile.read(path, sampleRate: Self.frontEnd.sampleRate).samples
+        samples = Array(samples.prefix(Self.clipSamples)) + [Float](repeating: 0, count: max(0, Self.clipSamples - samples.count))
+        return try frontEnd.features(samples, threads: 1).values
+    }
+
+    /// A precomputed log-mel `[64, frames]` in dB (its JSON must show the training front end
+    /// and no normalisation), cut or padded with its floor to 64 frames.
+    func featuresFromArray(_ path: String) throws -> [Float] {
+        let sidecarPath = FeatureSidecar.path(forArray: path)
+        guard FileManager.default.fileExists(atPath: sidecarPath) else {
+            throw InputError(file: path, problem: "has no JSON beside it to say how it was made (melforge spectrogram writes one)")
+        }
+        let sidecar = try FeatureSidecar.read(sidecarPath)
+        var expected = Self.frontEnd
+        expected.fMax = sidecar.frontEnd.fMax
+        guard sidecar.frontEnd == expected, sidecar.normalization == nil else {
+            throw InputError(file: path, problem: "was made with other front-end settings; training needs melforge spectrogram --n-mels 64 with the other defaults and no --normalize")
+        }
+        let array = try NPY.read(path, float32Only: true)
+        guard array.shape.count == 2, array.shape[0] == 64, array.shape[1] >= 1 else {
+            throw InputError(file: path, problem: "has shape \(array.shape); expected [64, frames]")
+        }
+        let frames = array.shape[1], floor = array.values.min() ?? 0
+        return (0..<64).flatMap { band in
+            (0..<64).map { t in t < frames ? array.values[band * frames + t] : floor }
+        }
     }
 
     /// Class indices and sorted class names: from the folders, or from the IDX labels file.

@@ -104,3 +104,25 @@ final class ConditionalTrainCommandTests: XCTestCase {
         XCTAssertTrue(unlabelled.standardError.contains("--labels FILE"), unlabelled.standardError)
     }
 }
+
+final class FeatureFolderTrainCommandTests: XCTestCase {
+    /// Precomputed features train like the clips they came from; features made with other
+    /// front-end settings are skipped with their reason.
+    func testTrainsOnSpectrogramArrays() throws {
+        let folder = try makeTemporaryFolder(self)
+        for digit in ["one", "two"] {
+            for voice in ["en-us+f2", "en-us+m1"] {
+                let clip = repositoryRoot + "/Audio/digits/\(digit)/\(voice)_s165_p50.wav"
+                XCTAssertEqual(try runMelforge(["spectrogram", clip, "-o", folder + "/features/\(digit)/\(voice).npy",
+                                                "--n-mels", "64"]).status, 0)
+            }
+        }
+        let odd = repositoryRoot + "/Audio/digits/one/en-gb_s165_p50.wav"
+        XCTAssertEqual(try runMelforge(["spectrogram", odd, "-o", folder + "/features/one/eighty.npy"]).status, 0)
+        let result = try runMelforge(["train", "vae", "--data", folder + "/features", "--out", folder + "/run", "--steps", "2",
+                                      "--batch-size", "2", "--widths", "4,4,8,8", "--conditional"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("4 feature arrays"), result.standardOutput)
+        XCTAssertTrue(result.standardError.contains("eighty.npy' was made with other front-end settings"), result.standardError)
+    }
+}
