@@ -82,6 +82,13 @@ struct InvertCommand: ParsableCommand {
     }
 }
 
+/// A problem with how a command was asked to run, found while running (after parsing):
+/// named like a validation error, without the usage text.
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// A problem with the content of an input file.
 struct InputError: Error, CustomStringConvertible {
     var file: String

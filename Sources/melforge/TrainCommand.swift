@@ -102,7 +102,7 @@ struct TrainCommand: ParsableCommand {
         let checkpointPath = out + "/checkpoint.safetensors"
         let existing = FileManager.default.fileExists(atPath: checkpointPath)
         if existing && !resume {
-            throw ValidationError("'\(out)' already holds a run; pass --resume to continue it, or choose another --out")
+            throw CommandError("'\(out)' already holds a run; pass --resume to continue it, or choose another --out")
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
@@ -251,13 +251,13 @@ struct TrainCommand: ParsableCommand {
         if let folderNames {
             let classes = Array(Set(folderNames)).sorted()
             guard classes.count >= 2 else {
-                throw ValidationError("--conditional needs clips or pictures in at least two folders (one per class); found \(classes.count)")
+                throw CommandError("--conditional needs clips or pictures in at least two folders (one per class); found \(classes.count)")
             }
             return (folderNames.map { classes.firstIndex(of: $0)! }, classes)
         }
         let path = labels ?? images!.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
         guard path != images, FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("--conditional with an IDX file needs its labels: pass --labels FILE")
+            throw CommandError("--conditional with an IDX file needs its labels: pass --labels FILE")
         }
         let values = try IDX.labels(path)
         guard values.count == count else {
@@ -269,10 +269,10 @@ struct TrainCommand: ParsableCommand {
 
     func makeConfiguration(_ dataset: Tensor) throws -> TrainingConfiguration {
         let size = dataset.shape[2]
-        guard dataset.shape[3] == size else { throw ValidationError("images must be square; got \(dataset.shape[2])x\(dataset.shape[3])") }
+        guard dataset.shape[3] == size else { throw CommandError("images must be square; got \(dataset.shape[2])x\(dataset.shape[3])") }
         let chosen = widths.flatMap(parseWidths) ?? defaultWidths(imageSize: size)
         guard let chosen, chosen.count >= 1, (size >> chosen.count) >= 2, (size >> chosen.count) << chosen.count == size else {
-            throw ValidationError("image side \(size) is not B * 2^k with B >= 2 for \(widths.map { "--widths \($0)" } ?? "any stage count"); use 28, 32, 56, 64, ...")
+            throw CommandError("image side \(size) is not B * 2^k with B >= 2 for \(widths.map { "--widths \($0)" } ?? "any stage count"); use 28, 32, 56, 64, ...")
         }
         var configuration = TrainingConfiguration(model: model, channels: dataset.shape[1], imageSize: size,
                                                   latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,

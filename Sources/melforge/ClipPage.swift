@@ -1,0 +1,68 @@
+import FileFormats
+import Foundation
+import Training
+
+/// index.html for a folder of generated clips: every clip's spectrogram with an audio player,
+/// the model's configuration and, when the run's folder is known, its last losses and loss
+/// curve. Self-contained: inline style, the SVG inlined, clips and pictures by relative path,
+/// nothing from the network; it works opened from disk.
+struct ClipPage {
+    struct Entry {
+        var name: String
+        var label: String?
+        var convergence: Float
+    }
+
+    var entries: [Entry]
+    var configuration: TrainingConfiguration
+    var checkpoint: String
+    var runFolder: String?
+
+    func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let config = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+        var metrics = ""
+        if let runFolder {
+            if let log = try? String(contentsOfFile: runFolder + "/log.jsonl", encoding: .utf8),
+               let last = log.split(separator: "\n").last {
+                metrics += "<h2>Training</h2><p>Last logged step: <code>\(escape(String(last)))</code></p>"
+            }
+            if let svg = try? String(contentsOfFile: runFolder + "/losses.svg", encoding: .utf8) { metrics += svg }
+        }
+        let cards = entries.map { entry in
+            """
+            <figure><img src="\(entry.name).png" alt="spectrogram of \(entry.name)">
+            <figcaption>\(entry.name)\(entry.label.map { " &middot; " + escape($0) } ?? "") &middot; SC \(String(format: "%.3f", entry.convergence))</figcaption>
+            <audio controls preload="metadata" src="\(entry.name).wav"></audio></figure>
+            """
+        }.joined(separator: "\n")
+        let html = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>MelForge samples</title>
+            <style>
+            body { font-family: sans-serif; margin: 2em; background: #fafafa; color: #222; }
+            .clips { display: flex; flex-wrap: wrap; gap: 1em; }
+            figure { margin: 0; padding: 0.5em; background: white; border: 1px solid #ddd; }
+            figure img { display: block; width: 256px; image-rendering: pixelated; }
+            audio { width: 256px; }
+            pre { background: white; border: 1px solid #ddd; padding: 0.5em; }
+            </style></head><body>
+            <h1>\(entries.count) clips from \(escape(configuration.model.rawValue.uppercased()))</h1>
+            <p>Checkpoint: <code>\(escape(checkpoint))</code></p>
+            <div class="clips">
+            \(cards)
+            </div>
+            <h2>Model</h2><pre>\(escape(config))</pre>
+            \(metrics)
+            </body></html>
+
+            """
+        try AtomicFile.write(Array(html.utf8), to: path)
+    }
+
+    func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

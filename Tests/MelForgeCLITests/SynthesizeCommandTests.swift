@@ -1,0 +1,71 @@
+import AudioIO
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `melforge synthesize` from tiny models trained for two steps.
+final class SynthesizeCommandTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+    }
+
+    private func trainTiny(_ model: String, extra: [String] = []) throws -> String {
+        let run = folder + "/run-\(model)"
+        let result = try runMelforge(["train", model, "--data", repositoryRoot + "/Audio/digits", "--out", run,
+                                      "--steps", "2", "--batch-size", "4", "--widths", "4,4,8,8", "--latent-size", "8",
+                                      "--checkpoint-every", "2"] + extra)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        return run
+    }
+
+    func testClipsPicturesAndPage() throws {
+        let run = try trainTiny("gan", extra: ["--conditional"])
+        let out = folder + "/clips"
+        let result = try runMelforge(["synthesize", "--checkpoint", run, "-o", out, "--count", "3", "--label", "seven",
+                                      "--n-iter", "4", "--truncation", "1.5"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("clips/s"), result.standardOutput)
+        for n in 1...3 {
+            let clip = try AudioFile.read(out + String(format: "/clip-%03d.wav", n))
+            XCTAssertEqual(clip.sampleRate, 16_000)
+            XCTAssertEqual(clip.source.encoding, "Signed 16 bit PCM")
+            XCTAssertGreaterThan(clip.samples.count, 15_000)
+            XCTAssertLessThanOrEqual(clip.samples.map(abs).max()!, 0.9)  // peak-normalised
+            XCTAssertNoThrow(try PNG.read(out + String(format: "/clip-%03d.png", n), as: .rgb))
+        }
+        let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        for fragment in ["clip-001.wav", "clip-003.png", "<audio controls", "seven", "latentSize", "<svg"] {
+            XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
+        }
+        // Nothing is loaded from the network (the SVG's xmlns is a name, not a request).
+        XCTAssertFalse(page.contains("src=\"http") || page.contains("href=\"http") || page.contains("url(http"),
+                       "the page must need no network")
+    }
+
+    func testVAEAndBadRequests() throws {
+        let run = try trainTiny("vae")
+        let ok = try runMelforge(["synthesize", "--checkpoint", run + "/checkpoint.safetensors", "-o", folder + "/v",
+                                  "--count", "2", "--n-iter", "2"])
+        XCTAssertEqual(ok.status, 0, ok.standardError)
+        try AtomicFile.write(Array("not a checkpoint".utf8), to: folder + "/bad.safetensors")
+        let cases: [([String], String)] = [
+            (["--checkpoint", run, "-o", folder + "/v"], "already holds"),
+            (["--checkpoint", run, "-o", folder + "/w", "--label", "seven"], "trained without classes"),
+            (["--checkpoint", folder + "/missing", "-o", folder + "/w"], "missing' does not exist"),
+            (["--checkpoint", folder + "/bad.safetensors", "-o", folder + "/w"], "bad.safetensors"),
+            (["--checkpoint", run, "-o", folder + "/w", "--count", "0"], "--count 0"),
+        ]
+        for (arguments, fragment) in cases {
+            let result = try runMelforge(["synthesize"] + arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.standardError.contains(fragment), "'\(fragment)' not in: \(result.standardError)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/w"))
+        let overwrite = try runMelforge(["synthesize", "--checkpoint", run, "-o", folder + "/v", "--count", "1",
+                                         "--n-iter", "1", "--overwrite"])
+        XCTAssertEqual(overwrite.status, 0, overwrite.standardError)
+    }
+}
