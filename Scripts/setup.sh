@@ -2,8 +2,10 @@
 # Installs what MelForge needs on Debian 12 and builds it in release mode. Idempotent:
 # packages already installed are not touched, and apt-get runs only if one is missing.
 #
-#   Scripts/setup.sh            install + release build
-#   Scripts/setup.sh --no-build install only
+#   Scripts/setup.sh              install + release build
+#   Scripts/setup.sh --no-build   install only
+#   Scripts/setup.sh --for-tests  install only, with what the tests need besides (Chromium and
+#                                 python3, for the synthesize page's check in a real browser)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,8 @@ packages=(
   zlib1g-dev        # gzip'd MNIST files
   espeak-ng sox     # Scripts/make-digits.sh: the spoken-digit corpus
 )
+
+[[ "${1:-}" == --for-tests ]] && packages+=(chromium python3)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -35,7 +39,7 @@ if ! command -v swift >/dev/null; then
   exit 1
 fi
 
-if [[ "${1:-}" != --no-build ]]; then
+if [[ "${1:-}" != --no-build && "${1:-}" != --for-tests ]]; then
   swift build -c release --product melforge
   echo "setup: built $(swift build -c release --show-bin-path)/melforge"
 fi

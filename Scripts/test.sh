@@ -3,7 +3,7 @@
 # tiny data only, no timings: speed lives in Scripts/bench-frontend.sh and BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/setup.sh --no-build
+Scripts/setup.sh --for-tests
 swift build --build-tests
 # XCTest only: its "Executed N tests" summary is then the closing line (no empty Swift Testing run after it).
 swift test --skip-build --disable-swift-testing "$@"

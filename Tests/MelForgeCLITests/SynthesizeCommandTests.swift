@@ -43,6 +43,22 @@ final class SynthesizeCommandTests: XCTestCase {
         // Nothing is loaded from the network (the SVG's xmlns is a name, not a request).
         XCTAssertFalse(page.contains("src=\"http") || page.contains("href=\"http") || page.contains("url(http"),
                        "the page must need no network")
+
+        // In a real browser: the page from disk has its players, and every clip and picture decodes.
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: repositoryRoot + "/Scripts/check-page.sh")
+        check.arguments = [out]
+        let report = Pipe()
+        check.standardOutput = report
+        check.standardError = report
+        try check.run()
+        let text = String(decoding: report.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        if text.contains("Chromium is not installed") && ProcessInfo.processInfo.environment["CI"] == nil {
+            throw XCTSkip("Chromium is not installed (Scripts/test.sh installs it)")
+        }
+        XCTAssertEqual(check.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("3 audio players for 3 clips"), text)
     }
 
     func testVAEAndBadRequests() throws {
