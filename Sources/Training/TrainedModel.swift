@@ -42,6 +42,12 @@ public final class TrainedModel {
         return vae!.decode(latents, labels: labels).output
     }
 
+    /// The VAE's posterior means for images `[N, C, S, S]` in [-1, 1]; nil for a GAN, which has
+    /// no encoder.
+    public func encode(_ images: Tensor, labels: [Int]? = nil) -> Tensor? {
+        vae?.encode(images, labels: labels).mean
+    }
+
     /// `count` latents from N(0, 1), each value redrawn while |z| > `truncation` (the
     /// truncation trick: less variety, fewer odd samples); seeded.
     public func latents(count: Int, truncation: Float? = nil, seed: UInt64) -> Tensor {

@@ -21,5 +21,6 @@ struct MelForge: ParsableCommand {
             Run 'melforge help <subcommand>' for each command's options and defaults.
             """,
         version: "0.1.0",
-        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, TrainCommand.self, SynthesizeCommand.self, BenchCommand.self, DoctorCommand.self])
+        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, TrainCommand.self, SynthesizeCommand.self, ReconstructCommand.self, InterpolateCommand.self,
+                      BenchCommand.self, DoctorCommand.self])
 }

@@ -83,5 +83,23 @@ final class SynthesizeCommandTests: XCTestCase {
         let overwrite = try runMelforge(["synthesize", "--checkpoint", run, "-o", folder + "/v", "--count", "1",
                                          "--n-iter", "1", "--overwrite"])
         XCTAssertEqual(overwrite.status, 0, overwrite.standardError)
+
+        // The VAE's extras: a clip through the model, and walks between two clips or two seeds.
+        let seven = repositoryRoot + "/Audio/digits/seven/en-us+f2_s165_p50.wav"
+        let reconstruct = try runMelforge(["reconstruct", "--checkpoint", run, seven, "-o", folder + "/r/seven.wav", "--n-iter", "2"])
+        XCTAssertEqual(reconstruct.status, 0, reconstruct.standardError)
+        XCTAssertGreaterThan(try AudioFile.read(folder + "/r/seven.wav").samples.count, 15_000)
+        XCTAssertNoThrow(try PNG.read(folder + "/r/seven.png", as: .rgb))
+        let walk = try runMelforge(["interpolate", "--checkpoint", run, "--from", seven, "--to",
+                                    repositoryRoot + "/Audio/digits/one/en-us+m1_s165_p50.wav", "--steps", "3",
+                                    "-o", folder + "/walk", "--n-iter", "2"])
+        XCTAssertEqual(walk.status, 0, walk.standardError)
+        XCTAssertEqual(listFolder(folder + "/walk").filter { $0.hasSuffix(".wav") }, ["step-01.wav", "step-02.wav", "step-03.wav"])
+        let seeds = try runMelforge(["interpolate", "--checkpoint", run, "--seeds", "1", "2", "--steps", "2", "-o", folder + "/seeds",
+                                     "--n-iter", "2"])
+        XCTAssertEqual(seeds.status, 0, seeds.standardError)
+        let gan = try trainTiny("gan")
+        let refused = try runMelforge(["reconstruct", "--checkpoint", gan, seven, "-o", folder + "/g.wav"])
+        XCTAssertTrue(refused.standardError.contains("holds a GAN, which has no encoder"), refused.standardError)
     }
 }

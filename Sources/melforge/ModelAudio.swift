@@ -1,0 +1,98 @@
+import AudioIO
+import FileFormats
+import Foundation
+import Spectral
+import Tensors
+import Training
+
+/// How a model trained on audio sees sound, from its checkpoint's metadata: the front end
+/// and normalisation that made its 64x64 log-mel images, and the vocoder back.
+struct ModelAudio {
+    let frontEnd: FrontEndConfiguration
+    let normalization: LogMelNormalization
+    let vocoder: Vocoder
+
+    /// nil when the model was trained on images (no audio metadata).
+    init?(_ model: TrainedModel, vocoder options: VocoderOptions) throws {
+        guard let normalizationText = model.metadata["normalization"], let frontEndText = model.metadata["front_end"] else {
+            return nil
+        }
+        normalization = try JSONDecoder().decode(LogMelNormalization.self, from: Data(normalizationText.utf8))
+        frontEnd = try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(frontEndText.utf8))
+        vocoder = try options.vocoder(for: frontEnd)
+    }
+
+    /// A clip as the model's input: cut or padded to its length, log-mel, normalised; `[1, 1, H, W]`.
+    func image(ofClip path: String, size: Int) throws -> Tensor {
+        var samples = try AudioFile.read(path, sampleRate: frontEnd.sampleRate).samples
+        let length = (size - 1) * frontEnd.hopLength
+        samples = Array(samples.prefix(length)) + [Float](repeating: 0, count: max(0, length - samples.count))
+        var features = try MelFrontEnd(frontEnd).features(samples, threads: 1)
+        guard features.bins == size, features.frames == size else {
+            throw InputError(file: path, problem: "gives \(features.bins)x\(features.frames) features; the model takes \(size)x\(size)")
+        }
+        normalization.normalize(&features.values)
+        return Tensor(shape: [1, 1, size, size], values: features.values)
+    }
+
+    struct Written {
+        var name: String
+        var convergence: Float
+    }
+
+    /// Vocodes images `[N, 1, H, W]` (normalised log-mel) on all cores and writes NAME.wav
+    /// (peak-normalised to -1 dBFS when louder) and NAME.png for each `names[i]` into `folder`.
+    func write(_ images: Tensor, names: [String], into folder: String) throws -> [Written] {
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        let features = (0..<n).map { i in
+            Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
+        }
+        let magnitudes = try features.map {
+            try vocoder.magnitude(fromMel: vocoder.melSpectrogram(fromFeatures: $0, normalization: normalization))
+        }
+        let clips = try vocoder.griffinLim.reconstruct(magnitudes, threads: ProcessInfo.processInfo.activeProcessorCount)
+        var written: [Written] = []
+        for (i, clip) in clips.enumerated() {
+            let peak = clip.samples.map(abs).max() ?? 0
+            let gain: Float = peak > 0.891 ? 0.891 / peak : 1
+            try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: frontEnd.sampleRate, to: folder + "/\(names[i]).wav")
+            var db = features[i].values
+            normalization.denormalize(&db)
+            let picture = Heatmap.render(db, rows: h, columns: w, range: normalization.minDB...normalization.maxDB,
+                                         colorMap: .magma, cellSize: Heatmap.cellSize(rows: h, columns: w, minimum: 192))
+            try PNG.write(picture, to: folder + "/\(names[i]).png")
+            written.append(Written(name: names[i], convergence: clip.finalConvergence))
+        }
+        return written
+    }
+}
+
+/// Resolves RUN_DIR to its checkpoint file.
+func checkpointPath(_ argument: String) -> String {
+    isDirectory(argument) ? argument + "/checkpoint.safetensors" : argument
+}
+
+/// Creates `folder`, refusing one that holds files unless `overwrite`.
+func prepareOutputFolder(_ folder: String, overwrite: Bool) throws {
+    if FileManager.default.fileExists(atPath: folder) && !isDirectory(folder) {
+        throw CommandError("--output '\(folder)' is a file, not a folder")
+    }
+    let existing = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    if !existing.isEmpty && !overwrite {
+        throw CommandError("--output '\(folder)' already holds \(existing.count) files; choose an empty folder or pass --overwrite")
+    }
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+}
+
+/// The label index for `--label NAME` of a model (nil for an unconditional model without one).
+func labelIndex(_ label: String?, of model: TrainedModel) throws -> Int? {
+    guard let classes = model.configuration.classes else {
+        if let label { throw CommandError("--label '\(label)': this model was trained without classes (train with --conditional)") }
+        return nil
+    }
+    guard let label else { return nil }
+    guard let index = classes.firstIndex(of: label) else {
+        throw CommandError("--label '\(label)' is not a class of this model; its classes: \(classes.joined(separator: ", "))")
+    }
+    return index
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import FileFormats
+import Foundation
+import Tensors
+import Training
+
+/// `melforge reconstruct`: a clip through a trained VAE (encode to the posterior mean, decode,
+/// vocode), to hear what the model keeps of it.
+struct ReconstructCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconstruct",
+        abstract: "Encode an audio clip with a trained VAE, decode it and write the result as WAV (and PNG).")
+
+    @Option(help: "A VAE run folder or checkpoint file.")
+    var checkpoint: String
+
+    @Argument(help: "An audio file.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output WAV file; its spectrogram goes beside it as .png.")
+    var output: String
+
+    @Option(help: "For a conditional VAE: the clip's class.")
+    var label: String?
+
+    @OptionGroup(title: "Vocoder")
+    var vocoder: VocoderOptions
+
+    func validate() throws { try requireWAVOutput(output) }
+
+    func run() throws {
+        let model = try TrainedModel(checkpoint: checkpointPath(checkpoint))
+        guard model.configuration.model == .vae else {
+            throw CommandError("'\(checkpoint)' holds a GAN, which has no encoder; reconstruct needs a VAE")
+        }
+        guard let audio = try ModelAudio(model, vocoder: vocoder) else {
+            throw CommandError("'\(checkpoint)' was trained on images, not audio")
+        }
+        let label = try labelIndex(label, of: model)
+        if model.configuration.classes != nil && label == nil {
+            throw CommandError("this VAE is conditional: pass --label (one of \(model.configuration.classes!.joined(separator: ", ")))")
+        }
+        let image = try audio.image(ofClip: input, size: model.configuration.imageSize)
+        let labels = label.map { [$0] }
+        let reconstruction = model.images(latents: model.encode(image, labels: labels)!, labels: labels)
+        let folder = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
+        try createParentFolder(of: output)
+        let name = ((output as NSString).lastPathComponent as NSString).deletingPathExtension
+        let written = try audio.write(reconstruction, names: [name], into: folder)
+        print("\(output): '\(input)' through the VAE, SC \(String(format: "%.4f", written[0].convergence)) against the decoded magnitude")
+    }
+}
+
+/// `melforge interpolate`: a walk through the latent space, between two clips (VAE) or two seeds.
+struct InterpolateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "interpolate",
+        abstract: "Decode evenly spaced points between two latents: of two clips (VAE) or of two seeds.")
+
+    @Option(help: "A run folder or checkpoint file.")
+    var checkpoint: String
+
+    @Option(help: "First clip (VAE only).")
+    var from: String?
+
+    @Option(help: "Last clip (VAE only).")
+    var to: String?
+
+    @Option(parsing: .upToNextOption, help: "Two seeds whose latents are the ends.")
+    var seeds: [UInt64] = []
+
+    @Option(help: "Points, ends included.")
+    var steps = 8
+
+    @Option(help: "For a conditional model: the class of every point.")
+    var label: String?
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String
+
+    @Flag(help: "Write into an output folder that already holds files.")
+    var overwrite = false
+
+    @OptionGroup(title: "Vocoder")
+    var vocoder: VocoderOptions
+
+    func validate() throws {
+        let clips = from != nil || to != nil
+        guard clips != !seeds.isEmpty else { throw ValidationError("give --from A.wav --to B.wav, or --seeds S1 S2") }
+        if clips && (from == nil || to == nil) { throw ValidationError("--from and --to go together") }
+        if !clips && seeds.count != 2 { throw ValidationError("--seeds takes exactly two seeds; got \(seeds.count)") }
+        guard steps >= 2 else { throw ValidationError("--steps \(steps) is not accepted; expected 2 or more") }
+    }
+
+    func run() throws {
+        let model = try TrainedModel(checkpoint: checkpointPath(checkpoint))
+        guard let audio = try ModelAudio(model, vocoder: vocoder) else {
+            throw CommandError("'\(checkpoint)' was trained on images, not audio")
+        }
+        let label = try labelIndex(label, of: model)
+        if model.configuration.classes != nil && label == nil {
+            throw CommandError("this model is conditional: pass --label (one of \(model.configuration.classes!.joined(separator: ", ")))")
+        }
+        let labels = label.map { [Int](repeating: $0, count: steps) }
+        let ends: (Tensor, Tensor)
+        if let from, let to {
+            guard model.configuration.model == .vae else {
+                throw CommandError("'\(checkpoint)' holds a GAN, which cannot encode clips; use --seeds")
+            }
+            let size = model.configuration.imageSize
+            ends = (model.encode(try audio.image(ofClip: from, size: size), labels: label.map { [$0] })!,
+                    model.encode(try audio.image(ofClip: to, size: size), labels: label.map { [$0] })!)
+        } else {
+            ends = (model.latents(count: 1, seed: seeds[0]), model.latents(count: 1, seed: seeds[1]))
+        }
+        try prepareOutputFolder(output, overwrite: overwrite)
+        let size = ends.0.count
+        var values: [Float] = []
+        for i in 0..<steps {
+            let t = Float(i) / Float(steps - 1)
+            values += (0..<size).map { (1 - t) * ends.0.values[$0] + t * ends.1.values[$0] }
+        }
+        let images = model.images(latents: Tensor(shape: [steps, size], values: values), labels: labels)
+        let names = (1...steps).map { String(format: "step-%02d", $0) }
+        let written = try audio.write(images, names: names, into: output)
+        try ClipPage(entries: written.map { .init(name: $0.name, label: nil, convergence: $0.convergence) },
+                     configuration: model.configuration, checkpoint: checkpointPath(checkpoint), runFolder: nil)
+            .write(to: output + "/index.html")
+        print("\(output): \(steps) points (step-NN.wav, step-NN.png, index.html)")
+    }
+}
