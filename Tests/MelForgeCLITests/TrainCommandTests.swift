@@ -56,6 +56,13 @@ final class TrainCommandTests: XCTestCase {
         }
         XCTAssertEqual(try PNG.read(folder + "/part/samples.png", as: .rgb).width, 4 * 84 + 5 * 2)  // 28 px x 3
         XCTAssertTrue(try String(contentsOfFile: folder + "/part/losses.svg", encoding: .utf8).contains("<polyline"))
+
+        // A model of images synthesizes pictures and a grid, not sound.
+        let pictures = try runMelforge(["synthesize", "--checkpoint", folder + "/part", "-o", folder + "/pictures", "--count", "5"])
+        XCTAssertEqual(pictures.status, 0, pictures.standardError)
+        XCTAssertEqual(listFolder(folder + "/pictures"), ["grid.png", "image-001.png", "image-002.png", "image-003.png",
+                                                          "image-004.png", "image-005.png"])
+        XCTAssertEqual(try PNG.read(folder + "/pictures/image-001.png", as: .gray).width, 84)
     }
 
     func testDivergenceStopsAndBadInputIsNamed() throws {
