@@ -6,11 +6,14 @@
 // `systemLibrary` shim, and each shim is imported by exactly one Swift module:
 //
 //   CSndFile, CSoxr -> AudioIO      read/resample/write audio (libsndfile, libsoxr)
-//   CFFTW,          -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling
-//   CSpectralKernels                (its vectorised hot loops, in C)
-//   CPNG            -> FileFormats  .npy arrays, PNG pictures, atomic file output
+//   CFFTW,          -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling, and the
+//   CSpectralKernels                vocoder (NNLS mel inversion, Griffin-Lim); C hot loops
+//   CPNG            -> FileFormats  .npy, safetensors, PNG pictures, atomic file output
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
+//
+// The generative core sees tensors [N, C, H, W] and nothing about audio:
+//   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE) -> Training (resumable runs)
 //
 // Audio modules know nothing of neural networks; only the `melforge` executable
 // (the one target that imports ArgumentParser) wires them together.
