@@ -1,6 +1,5 @@
 import Layers
 import Tensors
-import TestSupport
 import XCTest
 
 /// Checks a layer's backward against central finite differences.
