@@ -133,3 +133,21 @@ final class FeatureFolderTrainCommandTests: XCTestCase {
         XCTAssertTrue(result.standardError.contains("eighty.npy' was made with other front-end settings"), result.standardError)
     }
 }
+
+final class TrainDataRobustnessTests: XCTestCase {
+    /// A bad file in the data folder is reported by name and skipped; training goes on.
+    func testBadClipIsSkippedAndNamed() throws {
+        let folder = try makeTemporaryFolder(self)
+        for digit in ["one", "two"] {
+            try FileManager.default.createDirectory(atPath: folder + "/data/\(digit)", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/Audio/digits/\(digit)/en-us+f2_s165_p50.wav",
+                                             toPath: folder + "/data/\(digit)/a.wav")
+        }
+        try AtomicFile.write(Array("not audio".utf8), to: folder + "/data/two/broken.wav")
+        let result = try runMelforge(["train", "vae", "--data", folder + "/data", "--out", folder + "/run", "--steps", "1",
+                                      "--batch-size", "2", "--widths", "4,4,8,8"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardError.contains("skipping") && result.standardError.contains("broken.wav"), result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("2 clips") && result.standardOutput.contains("1 skipped"), result.standardOutput)
+    }
+}
