@@ -106,29 +106,47 @@ public final class BatchNorm: Module {
     /// mean and variance depend on x).
     public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
         let xHat = cache.normalized
+        let channels = self.channels
         let n = xHat.shape[0], inner = xHat.count / max(1, n * channels)
         let m = Float(n * inner)
-        var dx = Tensor.zeros(like: xHat)
+        var dx = Tensor(shape: xHat.shape, values: [Float](unsafeUninitializedCapacity: xHat.count) { $1 = xHat.count })
+        var sums = [Float](repeating: 0, count: 2 * channels)  // per channel: sum dy, sum dy x_hat
+        let (gamma, inverse) = (weight.value.values, cache.inverseDeviation)
+        dy.values.withUnsafeBufferPointer { dyb in
+            xHat.values.withUnsafeBufferPointer { xb in
+                dx.values.withUnsafeMutableBufferPointer { dxb in
+                    sums.withUnsafeMutableBufferPointer { sb in
+                        let (dys, xs, dxs, ss) = (dyb.baseAddress!, xb.baseAddress!, dxb.baseAddress!, sb.baseAddress!)
+                        Workers.run(over: channels) { _, share in
+                            for c in share {
+                                // 1. d beta = sum dy;  2. d gamma = sum dy x_hat
+                                var sumDy: Float = 0, sumDyXHat: Float = 0
+                                for b in 0..<n {
+                                    let start = (b * channels + c) * inner
+                                    for i in start..<start + inner {
+                                        sumDy += dys[i]
+                                        sumDyXHat += dys[i] * xs[i]
+                                    }
+                                }
+                                ss[2 * c] = sumDy
+                                ss[2 * c + 1] = sumDyXHat
+                                // 3. dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
+                                let scale = gamma[c] * inverse[c]
+                                for b in 0..<n {
+                                    let start = (b * channels + c) * inner
+                                    for i in start..<start + inner {
+                                        dxs[i] = scale * (dys[i] - sumDy / m - xs[i] * sumDyXHat / m)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         for c in 0..<channels {
-            // 1. d beta = sum dy;  2. d gamma = sum dy x_hat
-            var sumDy: Float = 0, sumDyXHat: Float = 0
-            for b in 0..<n {
-                let start = (b * channels + c) * inner
-                for i in start..<start + inner {
-                    sumDy += dy.values[i]
-                    sumDyXHat += dy.values[i] * xHat.values[i]
-                }
-            }
-            bias.gradient.values[c] += sumDy
-            weight.gradient.values[c] += sumDyXHat
-            // 3. dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
-            let scale = weight.value.values[c] * cache.inverseDeviation[c]
-            for b in 0..<n {
-                let start = (b * channels + c) * inner
-                for i in start..<start + inner {
-                    dx.values[i] = scale * (dy.values[i] - sumDy / m - xHat.values[i] * sumDyXHat / m)
-                }
-            }
+            bias.gradient.values[c] += sums[2 * c]
+            weight.gradient.values[c] += sums[2 * c + 1]
         }
         return dx
     }

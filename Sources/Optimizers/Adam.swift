@@ -38,21 +38,33 @@ public final class Adam {
         secondMoments = firstMoments
     }
 
-    /// Applies one update from the parameters' accumulated gradients (which it leaves as they are).
+    /// Applies one update from the parameters' accumulated gradients (which it leaves as they
+    /// are). Parameters are shared among the cores; each is updated elementwise.
     public func update() {
         step += 1
         let correction1 = 1 - pow(beta1, Float(step)), correction2 = 1 - pow(beta2, Float(step))
-        for (index, parameter) in parameters.enumerated() {
-            let gradient = parameter.gradient.values
-            firstMoments[index].withUnsafeMutableBufferPointer { m in
-                secondMoments[index].withUnsafeMutableBufferPointer { v in
-                    parameter.value.values.withUnsafeMutableBufferPointer { p in
-                        for i in 0..<p.count {
-                            let g = gradient[i]
-                            m[i] = beta1 * m[i] + (1 - beta1) * g
-                            v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                            p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
-                            if weightDecay > 0 { p[i] -= learningRate * weightDecay * p[i] }
+        let (beta1, beta2, epsilon, learningRate, weightDecay) = (self.beta1, self.beta2, self.epsilon, self.learningRate, self.weightDecay)
+        let parameters = self.parameters
+        firstMoments.withUnsafeMutableBufferPointer { firsts in
+            secondMoments.withUnsafeMutableBufferPointer { seconds in
+                let (ms, vs) = (UnsafeSendableArrays(firsts.baseAddress!), UnsafeSendableArrays(seconds.baseAddress!))
+                DispatchQueue.concurrentPerform(iterations: min(parameters.count, ProcessInfo.processInfo.activeProcessorCount)) { worker in
+                    let workers = min(parameters.count, ProcessInfo.processInfo.activeProcessorCount)
+                    for index in stride(from: worker, to: parameters.count, by: workers) {
+                        let parameter = parameters[index]
+                        let gradient = parameter.gradient.values
+                        ms.pointer[index].withUnsafeMutableBufferPointer { m in
+                            vs.pointer[index].withUnsafeMutableBufferPointer { v in
+                                parameter.value.values.withUnsafeMutableBufferPointer { p in
+                                    for i in 0..<p.count {
+                                        let g = gradient[i]
+                                        m[i] = beta1 * m[i] + (1 - beta1) * g
+                                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                                        p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
+                                        if weightDecay > 0 { p[i] -= learningRate * weightDecay * p[i] }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -132,5 +144,13 @@ public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+import Dispatch
 import Foundation
 import FileFormats
+
+/// The moments' storage, shared with the workers of `Adam.update`, each of which touches
+/// only its own parameters' arrays.
+struct UnsafeSendableArrays: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<[Float]>
+    init(_ pointer: UnsafeMutablePointer<[Float]>) { self.pointer = pointer }
+}
