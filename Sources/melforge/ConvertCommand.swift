@@ -1,0 +1,340 @@
+import ArgumentParser
+import AudioIO
+import Dispatch
+import FileFormats
+import Foundation
+import Spectral
+import Synchronization
+
+/// `melforge convert`: folders of clips to training-ready features (and back), on all cores,
+/// resumable, and split deterministically across machines.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Turn a folder of audio into log-mel .npy features (or, with --to wav, features back into audio).",
+        discussion: """
+            Every file libsndfile reads under INPUT_DIR becomes OUTPUT_DIR/<same path>.npy with the \
+            spectrogram command's front end (its flags apply); OUTPUT_DIR/frontend.json records the \
+            settings and manifest.jsonl (manifest-K-of-N.jsonl for a shard) one line per file: \
+            source, output, frames, duration, original sample rate, label (the parent folder), \
+            status and error. Bad files are recorded and skipped; the exit status is non-zero only \
+            with --strict or when nothing converted. Every output is written atomically; after a \
+            kill, --resume finishes the job without redoing finished files.
+
+            Many machines: --shard K/N (0 <= K < N) takes a fixed 1/N of the files, chosen by a \
+            hash of each file's path; K and N default from SLURM_ARRAY_TASK_ID (minus \
+            SLURM_ARRAY_TASK_MIN) and SLURM_ARRAY_TASK_COUNT, or from JOB_COMPLETION_INDEX with \
+            --shard-count. 'melforge convert --merge OUTPUT_DIR' joins the shards' manifests.
+            """)
+
+    @Argument(help: "The folder to convert (for --merge: the output folder whose shard manifests to join).")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String?
+
+    @Option(help: "wav: turn a folder of .npy features back into WAV files through the vocoder.")
+    var to: String?
+
+    @Flag(help: "Join OUTPUT_DIR's manifest-K-of-N.jsonl files into manifest.jsonl.")
+    var merge = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "This machine's share, K/N with 0 <= K < N (default: from Slurm or Kubernetes, else 0/1).")
+    var shard: String?
+
+    @Option(help: "N for Kubernetes Indexed Jobs, whose JOB_COMPLETION_INDEX gives K.")
+    var shardCount: Int?
+
+    @Flag(help: "Continue an interrupted conversion in OUTPUT_DIR.")
+    var resume = false
+
+    @Flag(help: "Exit non-zero if any file fails.")
+    var strict = false
+
+    @OptionGroup(title: "Front end")
+    var frontEnd: FrontEndOptions
+
+    @OptionGroup(title: "Vocoder (--to wav)")
+    var vocoder: VocoderOptions
+
+    func validate() throws {
+        if merge {
+            guard output == nil, to == nil else { throw ValidationError("--merge takes only OUTPUT_DIR") }
+            return
+        }
+        guard output != nil else { throw ValidationError("-o OUTPUT_DIR is required") }
+        if let to, to != "wav" { throw ValidationError("--to '\(to)' is not accepted; expected wav") }
+        guard jobs >= 1 else { throw ValidationError("--jobs \(jobs) is not accepted; expected 1 or more") }
+        if let shard, parseShard(shard) == nil {
+            throw ValidationError("--shard '\(shard)' is not accepted; expected K/N with 0 <= K < N")
+        }
+    }
+
+    func run() throws {
+        if merge { return try mergeManifests(input) }
+        guard isDirectory(input) else { throw CommandError("'\(input)' is not a folder") }
+        let output = self.output!
+        let (k, n) = try shardAssignment()
+        let manifestName = n == 1 ? "manifest.jsonl" : "manifest-\(k)-of-\(n).jsonl"
+        let manifestPath = output + "/" + manifestName
+        if FileManager.default.fileExists(atPath: manifestPath) && !resume {
+            throw CommandError("'\(output)' already holds \(manifestName); pass --resume to finish that job, or choose another -o")
+        }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        if resume { removeLeftovers(output) }
+
+        let toWAV = to == "wav"
+        let extensions = toWAV ? ["npy"] : Self.audioExtensions
+        let files = listFiles(input, extensions: Set(extensions)).filter { shardIndex(of: $0, count: n) == k }
+        let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
+        if !toWAV {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(Array(try encoder.encode(configuration)) + [0x0A], to: output + "/frontend.json")
+        }
+        let previous = resume ? readManifest(manifestPath) : [:]
+        let manifest = try ManifestWriter(path: manifestPath, keeping: previous)
+        let work = Work(files: files, input: input, output: output, toWAV: toWAV, configuration: configuration,
+                        vocoder: vocoder, previous: previous, manifest: manifest)
+        let summary = try work.run(jobs: jobs, label: toWAV ? "to wav" : "convert")
+        print(summary.description(shard: n == 1 ? nil : "\(k)/\(n)", manifest: manifestPath))
+        if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
+            throw CommandError(summary.failed > 0 ? "\(summary.failed) files failed (see \(manifestPath))" : "nothing was converted")
+        }
+    }
+
+    static let audioExtensions = ["wav", "wave", "flac", "ogg", "oga", "aiff", "aif", "aifc", "au", "snd", "caf", "w64", "rf64", "mp3"]
+
+    // MARK: Sharding
+
+    func parseShard(_ text: String) -> (Int, Int)? {
+        let parts = text.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    func shardAssignment() throws -> (Int, Int) {
+        if let shard { return parseShard(shard)! }
+        let environment = ProcessInfo.processInfo.environment
+        if let id = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init),
+           let count = environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init), count >= 1 {
+            let k = id - (environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0)
+            guard (0..<count).contains(k) else {
+                throw CommandError("SLURM_ARRAY_TASK_ID \(id) is outside the array's \(count) tasks")
+            }
+            return (k, count)
+        }
+        if let index = environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) {
+            guard let count = shardCount, (0..<count).contains(index) else {
+                throw CommandError("JOB_COMPLETION_INDEX is \(index): pass --shard-count with the Job's completions (> \(index))")
+            }
+            return (index, count)
+        }
+        return (0, 1)
+    }
+
+    /// FNV-1a of the file's path below INPUT_DIR, mod N: the same on every machine, whatever
+    /// the order directories are listed in.
+    func shardIndex(of relativePath: String, count: Int) -> Int {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in relativePath.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return Int(hash % UInt64(count))
+    }
+
+    // MARK: Files
+
+    func listFiles(_ folder: String, extensions: Set<String>) -> [String] {
+        (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? [])
+            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !AtomicFile.isLeftover(fileName: ($0 as NSString).lastPathComponent) }
+            .sorted()
+    }
+
+    /// Temporary files a killed run left behind.
+    func removeLeftovers(_ folder: String) {
+        for name in FileManager.default.enumerator(atPath: folder)?.compactMap({ $0 as? String }) ?? []
+        where AtomicFile.isLeftover(fileName: (name as NSString).lastPathComponent) {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
+    }
+
+    /// For --to wav: INPUT_DIR/frontend.json (written by convert), else the flags.
+    func featureConfiguration() throws -> FrontEndConfiguration {
+        let path = input + "/frontend.json"
+        guard FileManager.default.fileExists(atPath: path) else { return frontEnd.configuration }
+        do {
+            return try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(readFileBytes(path)))
+        } catch {
+            throw InputError(file: path, problem: "is not a front-end description: \(error)")
+        }
+    }
+
+    /// Records by source path from a manifest (lines cut short by a kill are ignored).
+    func readManifest(_ path: String) -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var records: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let source = object["source"] as? String else { continue }
+            records[source] = String(line)
+        }
+        return records
+    }
+
+    func mergeManifests(_ folder: String) throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasPrefix("manifest-") && $0.hasSuffix(".jsonl") }.sorted()
+        guard !names.isEmpty else { throw CommandError("'\(folder)' holds no manifest-K-of-N.jsonl files to merge") }
+        var records: [String: String] = [:]
+        for name in names { records.merge(readManifest(folder + "/" + name)) { _, new in new } }
+        let lines = records.keys.sorted().map { records[$0]! }
+        try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: folder + "/manifest.jsonl")
+        print("\(folder)/manifest.jsonl: \(lines.count) files from \(names.count) shard manifests")
+    }
+}
+
+/// Appends manifest lines as files finish, flushed one by one, so that a kill loses at most
+/// the line being written (ignored on resume).
+final class ManifestWriter: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    init(path: String, keeping previous: [String: String]) throws {
+        // Start from the lines kept from an earlier run, written atomically, then append.
+        let kept = previous.keys.sorted().map { previous[$0]! }
+        try AtomicFile.write(Array((kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n").utf8), to: path)
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw FileOutputError.cannotCreate(path: path, reason: "cannot open for appending")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    func append(_ record: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        handle.write(data + Data([0x0A]))
+    }
+
+    deinit { try? handle.close() }
+}
+
+struct Summary {
+    var converted = 0, skipped = 0, failed = 0
+    var audioSeconds = 0.0
+    var seconds = 0.0
+
+    func description(shard: String?, manifest: String) -> String {
+        String(format: "%@%d converted, %d skipped (already done), %d failed; %.2f h of audio; %.1f files/s, %.0fx real time; manifest %@",
+               shard.map { "shard \($0): " } ?? "", converted, skipped, failed, audioSeconds / 3600,
+               Double(converted) / max(seconds, 1e-9), audioSeconds / max(seconds, 1e-9), manifest)
+    }
+}
+
+/// One conversion job over a list of files, shared among worker threads.
+struct Work: @unchecked Sendable {
+    let files: [String]
+    let input: String
+    let output: String
+    let toWAV: Bool
+    let configuration: FrontEndConfiguration
+    let vocoder: VocoderOptions
+    let previous: [String: String]
+    let manifest: ManifestWriter
+
+    func run(jobs: Int, label: String) throws -> Summary {
+        let frontEnd = try MelFrontEnd(configuration)
+        let vocoder = toWAV ? try self.vocoder.vocoder(for: configuration) : nil
+        let state = Mutex((next: 0, summary: Summary(), done: 0))
+        let progress = ProgressBar(total: files.count, label: label)
+        let started = Date()
+        let shared = UncheckedBox((frontEnd, vocoder, progress))
+        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, files.count))) { _ in
+            while true {
+                let index = state.withLock { s -> Int in defer { s.next += 1 }; return s.next }
+                guard index < files.count else { return }
+                let relative = files[index]
+                let source = input + "/" + relative
+                let target = output + "/" + (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
+                let parts = relative.split(separator: "/")
+                var record: [String: Any] = ["source": source, "output": target,
+                                             "label": parts.count > 1 ? String(parts[parts.count - 2]) : ""]
+                var outcome = "converted"
+                var seconds = 0.0
+                if FileManager.default.fileExists(atPath: target) {
+                    outcome = "skipped"
+                    record = previousRecord(source) ?? record
+                } else {
+                    do {
+                        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                                withIntermediateDirectories: true)
+                        if toWAV {
+                            seconds = try toAudio(source, target, shared.value.1!, &record)
+                        } else {
+                            seconds = try toFeatures(source, target, shared.value.0, &record)
+                        }
+                    } catch {
+                        outcome = "failed"
+                        record["error"] = "\(error)"
+                    }
+                }
+                record["status"] = outcome
+                if outcome != "skipped" || previousRecord(source) == nil { manifest.append(record) }
+                state.withLock { s in
+                    switch outcome {
+                    case "converted": s.summary.converted += 1
+                    case "skipped": s.summary.skipped += 1
+                    default: s.summary.failed += 1
+                    }
+                    s.summary.audioSeconds += seconds
+                    s.done += 1
+                    // Under the lock: the progress line is drawn by one worker at a time.
+                    shared.value.2.update(s.done, note: outcome == "failed" ? "failed: \(relative)" : "")
+                }
+            }
+        }
+        progress.finish()
+        var summary = state.withLock { $0.summary }
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    func previousRecord(_ source: String) -> [String: Any]? {
+        previous[source].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func toFeatures(_ source: String, _ target: String, _ frontEnd: MelFrontEnd, _ record: inout [String: Any]) throws -> Double {
+        let clip = try AudioFile.read(source, sampleRate: configuration.sampleRate)
+        let features = try frontEnd.features(clip.samples, threads: 1)
+        try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: target)
+        record["frames"] = features.frames
+        record["duration"] = clip.duration
+        record["sample_rate"] = clip.source.sampleRate
+        return clip.duration
+    }
+
+    func toAudio(_ source: String, _ target: String, _ vocoder: Vocoder, _ record: inout [String: Any]) throws -> Double {
+        let array = try NPY.read(source, float32Only: true)
+        guard array.shape.count == 2, array.shape[0] == configuration.nMels else {
+            throw InputError(file: source, problem: "has shape \(array.shape); expected [\(configuration.nMels), frames]")
+        }
+        let magnitude = try vocoder.magnitude(fromMel: vocoder.melSpectrogram(
+            fromFeatures: Spectrogram(bins: array.shape[0], frames: array.shape[1], values: array.values)))
+        let result = try vocoder.griffinLim.reconstruct(magnitude)
+        try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: target)
+        let duration = Double(result.samples.count) / Double(configuration.sampleRate)
+        record["frames"] = array.shape[1]
+        record["duration"] = duration
+        record["sample_rate"] = configuration.sampleRate
+        return duration
+    }
+}
+
+/// A value the workers share; they touch only thread-safe parts of it.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

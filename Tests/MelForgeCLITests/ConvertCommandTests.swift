@@ -1,0 +1,106 @@
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `melforge convert` on a copy of the bundled clips with one broken file.
+final class ConvertCommandTests: XCTestCase {
+    var folder = ""
+    var input = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+        input = folder + "/in"
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/Audio/digits", toPath: input)
+        try AtomicFile.write(Array("not audio".utf8), to: input + "/one/broken.wav")
+    }
+
+    private func manifest(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    private func npyFiles(_ path: String) -> [String] {
+        (FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".npy") }.sorted()
+    }
+
+    func testConvertsMirrorsRecordsAndGoesPastBadFiles() throws {
+        let result = try runMelforge(["convert", input, "-o", folder + "/out", "--n-mels", "64"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("80 converted") && result.standardOutput.contains("1 failed"), result.standardOutput)
+        XCTAssertEqual(npyFiles(folder + "/out").count, 80)
+        let seven = try NPY.read(folder + "/out/seven/en-us+f2_s165_p50.npy")
+        XCTAssertEqual(seven.shape, [64, 63])
+        let records = try manifest(folder + "/out/manifest.jsonl")
+        XCTAssertEqual(records.count, 81)
+        let broken = try XCTUnwrap(records.first { ($0["source"] as! String).hasSuffix("broken.wav") })
+        XCTAssertEqual(broken["status"] as? String, "failed")
+        XCTAssertTrue((broken["error"] as? String ?? "").contains("broken.wav"))
+        let good = try XCTUnwrap(records.first { ($0["source"] as! String).hasSuffix("seven/en-us+f2_s165_p50.wav") })
+        XCTAssertEqual(good["label"] as? String, "seven")
+        XCTAssertEqual(good["sample_rate"] as? Int, 16_000)
+        XCTAssertEqual(good["frames"] as? Int, 63)
+        XCTAssertNotNil(try? Data(readFileBytes(folder + "/out/frontend.json")))
+
+        let strict = try runMelforge(["convert", input, "-o", folder + "/strict", "--strict"])
+        XCTAssertNotEqual(strict.status, 0)
+        let again = try runMelforge(["convert", input, "-o", folder + "/out"])
+        XCTAssertTrue(again.standardError.contains("pass --resume"), again.standardError)
+
+        // And back: features to WAV files through the vocoder.
+        let wavs = try runMelforge(["convert", "--to", "wav", folder + "/out", "-o", folder + "/wav", "--n-iter", "2"])
+        XCTAssertEqual(wavs.status, 0, wavs.standardError)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/wav/seven/en-us+f2_s165_p50.wav"))
+    }
+
+    /// Killed with SIGKILL mid-run, then resumed: every file converted once, nothing partial left.
+    func testResumeAfterKill() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: melforgeBinary)
+        process.arguments = ["convert", input, "-o", folder + "/out", "--jobs", "1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill once some, not all, outputs exist.
+        let deadline = Date().addingTimeInterval(20)
+        while npyFiles(folder + "/out").count < 10 && Date() < deadline { usleep(2_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let before = npyFiles(folder + "/out").count
+        XCTAssertLessThan(before, 80, "the run finished before it could be killed")
+
+        let resumed = try runMelforge(["convert", input, "-o", folder + "/out", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("\(80 - before) converted"), resumed.standardOutput)
+        XCTAssertEqual(npyFiles(folder + "/out").count, 80)
+        let all = FileManager.default.enumerator(atPath: folder + "/out")?.compactMap { $0 as? String } ?? []
+        XCTAssertFalse(all.contains { $0.contains(".partial-") }, "a partial file was left: \(all.filter { $0.contains(".partial-") })")
+        let sources = try manifest(folder + "/out/manifest.jsonl").map { $0["source"] as! String }
+        XCTAssertEqual(sources.count, 81)
+        XCTAssertEqual(Set(sources).count, 81, "every file once")
+    }
+
+    /// N shards together cover every file exactly once, and --merge joins their manifests.
+    func testShardsCoverEveryFileOnce() throws {
+        var outputs: [String] = []
+        for k in 0..<3 {
+            let result = try runMelforge(["convert", input, "-o", folder + "/out", "--shard", "\(k)/3"])
+            XCTAssertTrue(result.status == 0 || result.standardError.contains("nothing"), result.standardError)
+            outputs += try manifest(folder + "/out/manifest-\(k)-of-3.jsonl").map { $0["source"] as! String }
+        }
+        XCTAssertEqual(outputs.count, 81)
+        XCTAssertEqual(Set(outputs).count, 81)
+        // The same shard from Slurm's environment.
+        let slurm = try runMelforge(["convert", input, "-o", folder + "/slurm"],
+                                    environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "3"])
+        XCTAssertEqual(slurm.status, 0, slurm.standardError)
+        let fromSlurm = try manifest(folder + "/slurm/manifest-1-of-3.jsonl").map { ($0["source"] as! String) }
+        XCTAssertEqual(Set(fromSlurm), Set(try manifest(folder + "/out/manifest-1-of-3.jsonl").map { $0["source"] as! String }))
+
+        let merged = try runMelforge(["convert", "--merge", folder + "/out"])
+        XCTAssertEqual(merged.status, 0, merged.standardError)
+        XCTAssertEqual(try manifest(folder + "/out/manifest.jsonl").count, 81)
+        XCTAssertTrue(try runMelforge(["convert", input, "-o", folder + "/x", "--shard", "3/3"]).standardError.contains("--shard '3/3'"))
+    }
+}
