@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Batch-conversion benchmark: melforge convert beside librosa + multiprocessing, whole job
+# (read, log-mel, write .npy files) on the same folder, in one run. Prints; records nothing.
+#   Scripts/bench-convert.sh [CORPUS_DIR]      default: .build-corpus/digits (made if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+corpus=${1:-.build-corpus/digits}
+PY=${PY:-$HOME/.cache/melforge-anchors/venv/bin/python}
+[[ -d "$corpus" ]] || Scripts/make-digits.sh full "$corpus"
+swift build -c release --product melforge >/dev/null
+melforge="$(swift build -c release --show-bin-path)/melforge"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
+for run in 1 2 3; do
+  rm -rf "$work"/*
+  if [[ -x "$PY" ]]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" Scripts/bench-convert.py "$corpus" "$work/librosa" --jobs 2; fi
+  "$melforge" convert "$corpus" -o "$work/melforge" 2>/dev/null | tail -1
+done
