@@ -15,9 +15,10 @@ import Darwin
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically.
     public static func write(_ bytes: [UInt8], to path: String) throws {
-        try write(to: path) { temporaryPath in
-            let fd = open(temporaryPath, O_WRONLY | O_TRUNC | O_CLOEXEC)
-            guard fd >= 0 else { throw FileOutputError.cannotCreate(path: temporaryPath, reason: errnoText()) }
+        // One descriptor from creation to fsync: a converter writing thousands of small
+        // files pays for one open per file, not three.
+        let (temporaryPath, fd) = try createTemporaryFile(for: path)
+        do {
             defer { close(fd) }
             var offset = 0
             while offset < bytes.count {
@@ -30,6 +31,11 @@ public enum AtomicFile {
                 }
                 offset += written
             }
+            guard fsync(fd) == 0 else { throw FileOutputError.writeFailed(path: path, reason: errnoText()) }
+            try publish(temporaryPath, as: path)
+        } catch {
+            unlink(temporaryPath)
+            throw error
         }
     }
 
@@ -37,17 +43,12 @@ public enum AtomicFile {
     /// makes the result durable and renames it onto `path`. If `body` throws, the
     /// temporary file is removed and `path` is untouched.
     public static func write(to path: String, _ body: (_ temporaryPath: String) throws -> Void) throws {
-        let (folder, name) = splitPath(path)
-        guard isDirectory(folder) else {
-            throw FileOutputError.missingFolder(path: path, folder: folder)
-        }
-        let temporaryPath = try createTemporaryFile(folder: folder, name: name, finalPath: path)
+        let (temporaryPath, fd) = try createTemporaryFile(for: path)
+        close(fd)
         do {
             try body(temporaryPath)
             try syncFile(temporaryPath, finalPath: path)
-            guard rename(temporaryPath, path) == 0 else {
-                throw FileOutputError.writeFailed(path: path, reason: "rename failed: \(errnoText())")
-            }
+            try publish(temporaryPath, as: path)
         } catch {
             unlink(temporaryPath)
             throw error
@@ -62,21 +63,29 @@ public enum AtomicFile {
 
     // MARK: Implementation
 
-    private static func createTemporaryFile(folder: String, name: String, finalPath: String) throws -> String {
+    /// Creates an empty, exclusively owned temporary file beside `path` and returns it open for writing.
+    private static func createTemporaryFile(for path: String) throws -> (path: String, fd: Int32) {
+        let (folder, name) = splitPath(path)
+        guard isDirectory(folder) else {
+            throw FileOutputError.missingFolder(path: path, folder: folder)
+        }
         // O_EXCL with a random suffix: two writers of the same output never share a temporary file.
         for _ in 0..<16 {
             let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
             let candidate = folder + "/." + name + ".partial-\(getpid())-" + suffix
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                close(fd)
-                return candidate
-            }
+            if fd >= 0 { return (candidate, fd) }
             if errno != EEXIST {
-                throw FileOutputError.cannotCreate(path: finalPath, reason: errnoText())
+                throw FileOutputError.cannotCreate(path: path, reason: errnoText())
             }
         }
-        throw FileOutputError.cannotCreate(path: finalPath, reason: "no free temporary name")
+        throw FileOutputError.cannotCreate(path: path, reason: "no free temporary name")
+    }
+
+    private static func publish(_ temporaryPath: String, as path: String) throws {
+        guard rename(temporaryPath, path) == 0 else {
+            throw FileOutputError.writeFailed(path: path, reason: "rename failed: \(errnoText())")
+        }
     }
 
     private static func syncFile(_ temporaryPath: String, finalPath: String) throws {
