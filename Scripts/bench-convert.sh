@@ -15,5 +15,6 @@ echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
 for run in 1 2 3; do
   rm -rf "$work"/*
   if [[ -x "$PY" ]]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" Scripts/bench-convert.py "$corpus" "$work/librosa" --jobs 2; fi
-  "$melforge" convert "$corpus" -o "$work/melforge" 2>/dev/null | tail -1
+  echo -n "melforge npy:    "; "$melforge" convert "$corpus" -o "$work/melforge" 2>/dev/null | tail -1
+  echo -n "melforge shards: "; "$melforge" convert "$corpus" -o "$work/shards" --format shards 2>/dev/null | tail -1
 done

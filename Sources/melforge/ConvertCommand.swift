@@ -14,7 +14,10 @@ struct ConvertCommand: ParsableCommand {
         abstract: "Turn a folder of audio into log-mel .npy features (or, with --to wav, features back into audio).",
         discussion: """
             Every file libsndfile reads under INPUT_DIR becomes OUTPUT_DIR/<same path>.npy with the \
-            spectrogram command's front end (its flags apply); OUTPUT_DIR/frontend.json records the \
+            spectrogram command's front end (its flags apply), or with --format shards a tensor \
+            [n_mels, frames] named <same path without extension> in OUTPUT_DIR/shards/*.safetensors \
+            files of about --shard-size MB (the manifest line names the shard and the tensor); \
+            OUTPUT_DIR/frontend.json records the \
             settings and manifest.jsonl (manifest-K-of-N.jsonl for a shard) one line per file: \
             source, output, frames, duration, original sample rate, label (the parent folder), \
             status and error. Bad files are recorded and skipped; the exit status is non-zero only \
@@ -32,6 +35,12 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String?
+
+    @Option(help: "npy: one .npy per clip mirroring INPUT_DIR; shards: safetensors files under OUTPUT_DIR/shards, one tensor per clip, the manifest as their index.")
+    var format = "npy"
+
+    @Option(help: "Approximate size of one shard in megabytes (--format shards).")
+    var shardSize = 128.0
 
     @Option(help: "wav: turn a folder of .npy features back into WAV files through the vocoder.")
     var to: String?
@@ -67,6 +76,9 @@ struct ConvertCommand: ParsableCommand {
         }
         guard output != nil else { throw ValidationError("-o OUTPUT_DIR is required") }
         if let to, to != "wav" { throw ValidationError("--to '\(to)' is not accepted; expected wav") }
+        guard ["npy", "shards"].contains(format) else { throw ValidationError("--format '\(format)' is not accepted; expected npy or shards") }
+        if format == "shards" && to != nil { throw ValidationError("--format shards makes features; --to wav reads .npy files") }
+        guard shardSize > 0, shardSize.isFinite else { throw ValidationError("--shard-size \(shardSize) is not accepted; expected megabytes > 0") }
         guard jobs >= 1 else { throw ValidationError("--jobs \(jobs) is not accepted; expected 1 or more") }
         if let shard, parseShard(shard) == nil {
             throw ValidationError("--shard '\(shard)' is not accepted; expected K/N with 0 <= K < N")
@@ -97,13 +109,35 @@ struct ConvertCommand: ParsableCommand {
         }
         let previous = resume ? readManifest(manifestPath) : [:]
         let manifest = try ManifestWriter(path: manifestPath, keeping: previous)
+        let shards = format == "shards"
+            ? try shardWriter(output: output, k: k, n: n, previous: previous, manifest: manifest) : nil
         let work = Work(files: files, input: input, output: output, toWAV: toWAV, configuration: configuration,
-                        vocoder: vocoder, previous: previous, manifest: manifest)
+                        vocoder: vocoder, previous: previous, manifest: manifest, shards: shards)
         let summary = try work.run(jobs: jobs, label: toWAV ? "to wav" : "convert")
         print(summary.description(shard: n == 1 ? nil : "\(k)/\(n)", manifest: manifestPath))
         if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
             throw CommandError(summary.failed > 0 ? "\(summary.failed) files failed (see \(manifestPath))" : "nothing was converted")
         }
+    }
+
+    /// The shard writer for this machine's share. On resume, shard files that no manifest
+    /// line names (written just before a kill, their lines lost) are removed: their clips are
+    /// redone, so nothing is counted twice.
+    func shardWriter(output: String, k: Int, n: Int, previous: [String: String], manifest: ManifestWriter) throws -> ShardWriter {
+        let folder = output + "/shards"
+        let prefix = n == 1 ? "shard" : "shard-\(k)-of-\(n)"
+        let referenced = Set(previous.values.compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["output"] as? String
+        })
+        var next = 0
+        for (index, name) in ShardWriter.existing(in: folder, prefix: prefix) {
+            if referenced.contains(folder + "/" + name) {
+                next = max(next, index + 1)
+            } else {
+                try FileManager.default.removeItem(atPath: folder + "/" + name)
+            }
+        }
+        return try ShardWriter(folder: folder, prefix: prefix, megabytes: shardSize, manifest: manifest, firstIndex: next)
     }
 
     static let audioExtensions = ["wav", "wave", "flac", "ogg", "oga", "aiff", "aif", "aifc", "au", "snd", "caf", "w64", "rf64", "mp3"]
@@ -212,11 +246,18 @@ final class ManifestWriter: @unchecked Sendable {
         self.handle = handle
     }
 
-    func append(_ record: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+    func append(_ record: [String: Any]) { append([record]) }
+
+    /// Appends the lines in one write, so a shard's clips are recorded together.
+    func append(_ records: [[String: Any]]) {
+        var data = Data()
+        for record in records {
+            guard let line = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { continue }
+            data += line + Data([0x0A])
+        }
         lock.lock()
         defer { lock.unlock() }
-        handle.write(data + Data([0x0A]))
+        handle.write(data)
     }
 
     deinit { try? handle.close() }
@@ -244,6 +285,8 @@ struct Work: @unchecked Sendable {
     let vocoder: VocoderOptions
     let previous: [String: String]
     let manifest: ManifestWriter
+    /// Set for --format shards: features go there instead of .npy files.
+    let shards: ShardWriter?
 
     func run(jobs: Int, label: String) throws -> Summary {
         let frontEnd = try MelFrontEnd(configuration)
@@ -264,13 +307,16 @@ struct Work: @unchecked Sendable {
                                              "label": parts.count > 1 ? String(parts[parts.count - 2]) : ""]
                 var outcome = "converted"
                 var seconds = 0.0
-                if FileManager.default.fileExists(atPath: target) {
+                if isDone(source: source, target: target) {
                     outcome = "skipped"
                     record = previousRecord(source) ?? record
                 } else {
+                    if shards != nil { record.removeValue(forKey: "output") }
                     do {
-                        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                                withIntermediateDirectories: true)
+                        if shards == nil {
+                            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                                    withIntermediateDirectories: true)
+                        }
                         if toWAV {
                             seconds = try toAudio(source, target, shared.value.1!, &record)
                         } else {
@@ -282,7 +328,9 @@ struct Work: @unchecked Sendable {
                     }
                 }
                 record["status"] = outcome
-                if outcome != "skipped" || previousRecord(source) == nil { manifest.append(record) }
+                // A clip queued for a shard gets its line when the shard is written.
+                let queued = shards != nil && outcome == "converted"
+                if !queued && (outcome != "skipped" || previousRecord(source) == nil) { manifest.append(record) }
                 state.withLock { s in
                     switch outcome {
                     case "converted": s.summary.converted += 1
@@ -298,8 +346,19 @@ struct Work: @unchecked Sendable {
         }
         progress.finish()
         var summary = state.withLock { $0.summary }
+        if let shards {
+            shards.finish()
+            summary.converted -= shards.failedClips
+            summary.failed += shards.failedClips
+        }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// Finished by an earlier run: its .npy exists, or (shards) the manifest says so.
+    func isDone(source: String, target: String) -> Bool {
+        guard shards != nil else { return FileManager.default.fileExists(atPath: target) }
+        return previousRecord(source)?["status"] as? String == "converted"
     }
 
     func previousRecord(_ source: String) -> [String: Any]? {
@@ -309,10 +368,16 @@ struct Work: @unchecked Sendable {
     func toFeatures(_ source: String, _ target: String, _ frontEnd: MelFrontEnd, _ record: inout [String: Any]) throws -> Double {
         let clip = try AudioFile.read(source, sampleRate: configuration.sampleRate)
         let features = try frontEnd.features(clip.samples, threads: 1)
-        try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: target)
         record["frames"] = features.frames
         record["duration"] = clip.duration
         record["sample_rate"] = clip.source.sampleRate
+        if let shards {
+            let name = String(source.dropFirst(input.count + 1))
+            shards.add(name: (name as NSString).deletingPathExtension, shape: [features.bins, features.frames],
+                       values: features.values, record: record)
+        } else {
+            try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: target)
+        }
         return clip.duration
     }
 

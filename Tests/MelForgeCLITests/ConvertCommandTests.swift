@@ -103,4 +103,42 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(try manifest(folder + "/out/manifest.jsonl").count, 81)
         XCTAssertTrue(try runMelforge(["convert", input, "-o", folder + "/x", "--shard", "3/3"]).standardError.contains("--shard '3/3'"))
     }
+
+    /// --format shards: every clip once, as a tensor equal to the .npy the default format
+    /// writes; a resume after the manifest lost its tail (a kill between writing a shard and
+    /// recording it) removes the unrecorded shards and redoes their clips (in larger shards
+    /// here, so that new shards do not simply overwrite the old names).
+    func testShardFormatMatchesNPYAndResumes() throws {
+        XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/npy"]).status, 0)
+        let run = try runMelforge(["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.05"])
+        XCTAssertEqual(run.status, 0, run.standardError)
+        func check() throws -> Int {
+            let records = try manifest(folder + "/sh/manifest.jsonl").filter { $0["status"] as? String == "converted" }
+            XCTAssertEqual(records.count, 80)
+            XCTAssertEqual(Set(records.map { $0["source"] as! String }).count, 80)
+            var shards: [String: SafeTensors] = [:]
+            for record in records {
+                let path = record["output"] as! String
+                if shards[path] == nil { shards[path] = try SafeTensors.read(path) }
+                let name = record["tensor"] as! String
+                let tensor = try XCTUnwrap(shards[path]?[name], name)
+                let reference = try NPY.read(folder + "/npy/" + name + ".npy")
+                XCTAssertEqual(tensor.shape, reference.shape, name)
+                XCTAssertEqual(tensor.values, reference.values, name)
+            }
+            let onDisk = try FileManager.default.contentsOfDirectory(atPath: folder + "/sh/shards")
+            XCTAssertEqual(Set(onDisk.map { folder + "/sh/shards/" + $0 }), Set(shards.keys), "every shard file is referenced")
+            return shards.count
+        }
+        let shardCount = try check()
+        XCTAssertGreaterThan(shardCount, 10)
+
+        let lines = try String(contentsOfFile: folder + "/sh/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+        try AtomicFile.write(Array((lines.prefix(30).joined(separator: "\n") + "\n").utf8), to: folder + "/sh/manifest.jsonl")
+        let resumed = try runMelforge(["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("skipped"), resumed.standardOutput)
+        _ = try check()
+        XCTAssertTrue(try runMelforge(["convert", input, "-o", folder + "/y", "--format", "tar"]).standardError.contains("--format 'tar'"))
+    }
 }
