@@ -366,11 +366,18 @@ struct Work: @unchecked Sendable {
     }
 
     func toFeatures(_ source: String, _ target: String, _ frontEnd: MelFrontEnd, _ record: inout [String: Any]) throws -> Double {
-        let clip = try AudioFile.read(source, sampleRate: configuration.sampleRate)
-        let features = try frontEnd.features(clip.samples, threads: 1)
+        // Read in blocks: an hour-long file costs a block of audio, not the hour.
+        let reader = try AudioReader(path: source, sampleRate: configuration.sampleRate)
+        var samples = 0
+        let features = try frontEnd.features(streaming: {
+            let block = try reader.read(maxFrames: 1 << 16)
+            samples += block.count
+            return block
+        })
+        let duration = Double(samples) / Double(configuration.sampleRate)
         record["frames"] = features.frames
-        record["duration"] = clip.duration
-        record["sample_rate"] = clip.source.sampleRate
+        record["duration"] = duration
+        record["sample_rate"] = reader.info.sampleRate
         if let shards {
             let name = String(source.dropFirst(input.count + 1))
             shards.add(name: (name as NSString).deletingPathExtension, shape: [features.bins, features.frames],
@@ -378,7 +385,7 @@ struct Work: @unchecked Sendable {
         } else {
             try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: target)
         }
-        return clip.duration
+        return duration
     }
 
     func toAudio(_ source: String, _ target: String, _ vocoder: Vocoder, _ record: inout [String: Any]) throws -> Double {
