@@ -292,7 +292,7 @@ struct Work: @unchecked Sendable {
         let frontEnd = try MelFrontEnd(configuration)
         let vocoder = toWAV ? try self.vocoder.vocoder(for: configuration) : nil
         let state = Mutex((next: 0, summary: Summary(), done: 0))
-        let progress = ProgressBar(total: files.count, label: label)
+        let progress = ProgressBar(total: files.count, label: label, unit: "files")
         let started = Date()
         let shared = UncheckedBox((frontEnd, vocoder, progress))
         DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, files.count))) { _ in

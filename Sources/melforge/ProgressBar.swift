@@ -3,19 +3,24 @@ import Foundation
 import Glibc
 #endif
 
-/// A progress line on standard error: redrawn in place on a terminal
-/// (`[#####.....] 120/400 30%  2m10s left  note`), one line per 10% otherwise (logs, CI).
+/// A progress line on standard error: redrawn in place on a terminal at most ten times a
+/// second (`[#####.....] 120/400 30%  2m10s left  35.2 files/s  note`), one line per 10%
+/// otherwise (logs, CI). A note (say, a failed file) is always shown.
 final class ProgressBar {
     let total: Int
     let label: String
+    /// What is counted, for the rate ("files" gives "35.2 files/s"); `nil` shows no rate.
+    let unit: String?
     let interactive = isatty(STDERR_FILENO) != 0
     let started = Date()
     var startValue: Int?
     var lastPrinted = -1
+    var lastDrawn = Date.distantPast
 
-    init(total: Int, label: String) {
+    init(total: Int, label: String, unit: String? = nil) {
         self.total = max(1, total)
         self.label = label
+        self.unit = unit
     }
 
     func update(_ value: Int, note: String = "") {
@@ -23,8 +28,12 @@ final class ProgressBar {
         let done = Double(value - startValue!), elapsed = Date().timeIntervalSince(started)
         let left = done > 0 ? elapsed / done * Double(total - value) : 0
         let fraction = Double(value) / Double(total)
-        let line = "\(label) \(value)/\(total) \(Int(fraction * 100))%  \(Self.duration(left)) left  \(note)"
+        let rate = unit.map { String(format: "  %.1f %@/s", done / max(elapsed, 1e-9), $0) } ?? ""
+        let line = "\(label) \(value)/\(total) \(Int(fraction * 100))%  \(Self.duration(left)) left\(rate)  \(note)"
         if interactive {
+            let now = Date()
+            guard note.isEmpty == false || value == total || now.timeIntervalSince(lastDrawn) >= 0.1 else { return }
+            lastDrawn = now
             let filled = Int(fraction * 24)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 24 - filled)
             FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(line)".utf8))

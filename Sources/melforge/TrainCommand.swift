@@ -133,7 +133,7 @@ struct TrainCommand: ParsableCommand {
             metadata["normalization"] = String(decoding: try JSONEncoder().encode(normalization), as: UTF8.self)
             metadata["front_end"] = String(decoding: try JSONEncoder().encode(Self.frontEnd), as: UTF8.self)
         }
-        let progress = ProgressBar(total: total, label: "train \(model.rawValue)")
+        let progress = ProgressBar(total: total, label: "train \(model.rawValue)", unit: "steps")
         let started = Date()
         let firstStep = training.step
         while training.step < total {
