@@ -17,4 +17,5 @@ for run in 1 2 3; do
   if [[ -x "$PY" ]]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" Scripts/bench-convert.py "$corpus" "$work/librosa" --jobs 2; fi
   echo -n "melforge npy:    "; "$melforge" convert "$corpus" -o "$work/melforge" 2>/dev/null | tail -1
   echo -n "melforge shards: "; "$melforge" convert "$corpus" -o "$work/shards" --format shards 2>/dev/null | tail -1
+  echo -n "melforge shards --shard-size 8: "; "$melforge" convert "$corpus" -o "$work/shards8" --format shards --shard-size 8 2>/dev/null | tail -1
 done
