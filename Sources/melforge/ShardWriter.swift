@@ -15,9 +15,14 @@ final class ShardWriter: @unchecked Sendable {
     private let byteLimit: Int
     private let manifest: ManifestWriter
     private let lock = NSLock()
-    private var pending: [(tensor: NamedTensor, record: [String: Any])] = []
+    private var pending: [Clip] = []
     private var pendingBytes = 0
     private var nextIndex: Int
+    /// Clips that were queued but whose shard could not be written (recorded as failed).
+    private(set) var failedClips = 0
+
+    private typealias Clip = (tensor: NamedTensor, record: [String: Any])
+    private typealias Batch = (index: Int, clips: [Clip])
 
     init(folder: String, prefix: String, megabytes: Double, manifest: ManifestWriter, firstIndex: Int) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -43,13 +48,10 @@ final class ShardWriter: @unchecked Sendable {
         return found
     }
 
-    /// Clips that were queued but whose shard could not be written (recorded as failed).
-    private(set) var failedClips = 0
-
     /// Queues one clip; writes a shard when the queue reaches the size limit. A shard that
     /// cannot be written marks every clip in it failed in the manifest, with the reason.
     func add(name: String, shape: [Int], values: [Float], record: [String: Any]) {
-        let batch: (Int, [(tensor: NamedTensor, record: [String: Any])])? = lock.withLock {
+        let batch: Batch? = lock.withLock {
             pending.append((NamedTensor(name: name, shape: shape, values: values), record))
             pendingBytes += 4 * values.count
             return pendingBytes >= byteLimit ? takeBatch() : nil
@@ -62,27 +64,27 @@ final class ShardWriter: @unchecked Sendable {
         if let batch = lock.withLock({ pending.isEmpty ? nil : takeBatch() }) { write(batch) }
     }
 
-    private func takeBatch() -> (Int, [(tensor: NamedTensor, record: [String: Any])]) {
+    private func takeBatch() -> Batch {
         defer { pending = []; pendingBytes = 0; nextIndex += 1 }
         return (nextIndex, pending)
     }
 
-    private func write(_ batch: (Int, [(tensor: NamedTensor, record: [String: Any])])) {
-        let path = folder + "/" + Self.fileName(prefix: prefix, index: batch.0)
+    private func write(_ batch: Batch) {
+        let path = folder + "/" + Self.fileName(prefix: prefix, index: batch.index)
         do {
-            try SafeTensors(tensors: batch.1.map(\.tensor), metadata: ["format": "melforge log-mel shard"]).write(to: path)
+            try SafeTensors(tensors: batch.clips.map(\.tensor), metadata: ["format": "melforge log-mel shard"]).write(to: path)
         } catch {
-            manifest.append(batch.1.map { _, record in
+            manifest.append(batch.clips.map { _, record in
                 var failed = record
                 failed["status"] = "failed"
                 failed["error"] = "\(error)"
                 return failed
             })
-            lock.withLock { failedClips += batch.1.count }
+            lock.withLock { failedClips += batch.clips.count }
             FileHandle.standardError.write(Data("melforge convert: \(error)\n".utf8))
             return
         }
-        manifest.append(batch.1.map { tensor, record in
+        manifest.append(batch.clips.map { tensor, record in
             var done = record
             done["output"] = path
             done["tensor"] = tensor.name
