@@ -18,7 +18,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             --data DIR: every audio file under DIR, cut or padded to 16,128 samples at 16 kHz and \
             turned into a 64-band x 64-frame log-mel image, normalised to [-1, 1] over the \
-            top 80 dB of the whole set (the range is stored in the checkpoint). \
+            top 80 dB of the whole set (the range is stored in the checkpoint). DIR may also hold \
+            'melforge spectrogram --n-mels 64' .npy files with their JSON, or be the output of \
+            'melforge convert --n-mels 64' (.npy files or shards). \
             --images PATH: an MNIST IDX file (plain or .gz) or a folder of PNGs.
 
             RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, \
@@ -33,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "gan or vae.")
     var model: TrainingConfiguration.Model
 
-    @Option(help: "A folder of audio clips, or of log-mel .npy files from 'melforge spectrogram --n-mels 64' (searched recursively).")
+    @Option(help: "A folder of audio clips, of log-mel .npy files from 'melforge spectrogram --n-mels 64' (searched recursively), or the output of 'melforge convert --n-mels 64' (.npy files or shards).")
     var data: String?
 
     @Option(help: "An MNIST IDX image file (plain or .gz) or a folder of PNG pictures.")
@@ -181,6 +183,9 @@ struct TrainCommand: ParsableCommand {
         }
         let folder = data!
         guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
+        if FileManager.default.fileExists(atPath: folder + "/frontend.json") {
+            return try loadConverted(folder)
+        }
         let audioExtensions: Set<String> = ["wav", "flac", "ogg", "oga", "aiff", "aif"]
         let all = (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? []).sorted()
         let audio = all.filter { audioExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
@@ -208,11 +213,17 @@ struct TrainCommand: ParsableCommand {
         }
         let count = files.count - skipped
         guard count > 0 else { throw InputError(file: folder, problem: "has no readable \(useArrays ? "feature array" : "audio file")") }
-        // The top 80 dB of the whole set map to [-1, 1]; quieter cells are clamped to -1.
+        print("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
+        return try Self.normalizedImages(values, count: count, names: names)
+    }
+
+    /// The images in dB as a tensor in [-1, 1]: the top 80 dB of the whole set map to
+    /// [-1, 1] and quieter cells are clamped to -1.
+    static func normalizedImages(_ decibels: [Float], count: Int, names: [String]) throws -> (Tensor, LogMelNormalization?, [String]?) {
+        var values = decibels
         let peak = values.max() ?? 0
         let normalization = try LogMelNormalization(minDB: peak - 80, maxDB: peak)
         normalization.normalize(&values)
-        print("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
         return (Tensor(shape: [count, 1, 64, 64], values: values), normalization, names)
     }
 
@@ -237,13 +248,67 @@ struct TrainCommand: ParsableCommand {
             throw InputError(file: path, problem: "was made with other front-end settings; training needs melforge spectrogram --n-mels 64 with the other defaults and no --normalize")
         }
         let array = try NPY.read(path, float32Only: true)
-        guard array.shape.count == 2, array.shape[0] == 64, array.shape[1] >= 1 else {
-            throw InputError(file: path, problem: "has shape \(array.shape); expected [64, frames]")
+        return try Self.image(shape: array.shape, values: array.values, source: path)
+    }
+
+    /// A log-mel `[64, frames]` in dB cut or padded with its floor to a 64x64 image.
+    static func image(shape: [Int], values: [Float], source: String) throws -> [Float] {
+        guard shape.count == 2, shape[0] == 64, shape[1] >= 1 else {
+            throw InputError(file: source, problem: "has shape \(shape); expected [64, frames]")
         }
-        let frames = array.shape[1], floor = array.values.min() ?? 0
+        let frames = shape[1], floor = values.min() ?? 0
         return (0..<64).flatMap { band in
-            (0..<64).map { t in t < frames ? array.values[band * frames + t] : floor }
+            (0..<64).map { t in t < frames ? values[band * frames + t] : floor }
         }
+    }
+
+    /// The output of `melforge convert --n-mels 64` (either format): frontend.json says how the
+    /// features were made, manifest.jsonl lists the converted clips with their labels and where
+    /// each one is (a .npy file, or a tensor in a shard).
+    func loadConverted(_ folder: String) throws -> (Tensor, LogMelNormalization?, [String]?) {
+        let settingsPath = folder + "/frontend.json"
+        let settings: FrontEndConfiguration
+        do {
+            settings = try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(readFileBytes(settingsPath)))
+        } catch {
+            throw InputError(file: settingsPath, problem: "is not a front-end description: \(error)")
+        }
+        var expected = Self.frontEnd
+        expected.fMax = settings.fMax
+        guard settings == expected else {
+            throw InputError(file: settingsPath, problem: "shows features made with other front-end settings; training needs melforge convert --n-mels 64 with the other defaults")
+        }
+        let manifestPath = folder + "/manifest.jsonl"
+        guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else {
+            throw InputError(file: manifestPath, problem: "is missing; a sharded conversion needs 'melforge convert --merge \(folder)' first")
+        }
+        let records = text.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["status"] as? String == "converted" && $0["output"] is String }
+            // Shard by shard, so that each is read once.
+            .sorted { ($0["output"] as! String, $0["tensor"] as? String ?? "") < ($1["output"] as! String, $1["tensor"] as? String ?? "") }
+        var clips: [(source: String, image: [Float], label: String)] = []
+        var shard: (path: String, contents: SafeTensors)?
+        for record in records {
+            let output = record["output"] as! String
+            if let name = record["tensor"] as? String {
+                if shard?.path != output { shard = (output, try SafeTensors.read(output)) }
+                guard let tensor = shard?.contents[name] else {
+                    throw InputError(file: output, problem: "has no tensor '\(name)' although \(manifestPath) says so")
+                }
+                let image = try Self.image(shape: tensor.shape, values: tensor.values, source: output + ":" + name)
+                clips.append((record["source"] as? String ?? "", image, record["label"] as? String ?? ""))
+            } else {
+                let array = try NPY.read(output, float32Only: true)
+                let image = try Self.image(shape: array.shape, values: array.values, source: output)
+                clips.append((record["source"] as? String ?? "", image, record["label"] as? String ?? ""))
+            }
+        }
+        guard !clips.isEmpty else { throw InputError(file: manifestPath, problem: "lists no converted clips") }
+        // In the order of the source files, as training on the audio folder itself would see them.
+        clips.sort { $0.source < $1.source }
+        print("\(clips.count) converted clips from \(folder) as 64x64 log-mel images")
+        return try Self.normalizedImages(clips.flatMap(\.image), count: clips.count, names: clips.map(\.label))
     }
 
     /// Class indices and sorted class names: from the folders, or from the IDX labels file.

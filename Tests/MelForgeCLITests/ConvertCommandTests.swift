@@ -141,4 +141,29 @@ final class ConvertCommandTests: XCTestCase {
         _ = try check()
         XCTAssertTrue(try runMelforge(["convert", input, "-o", folder + "/y", "--format", "tar"]).standardError.contains("--format 'tar'"))
     }
+
+    /// convert's output trains like the audio it came from: the same images in the same
+    /// order give the same losses, from .npy files and from shards alike.
+    func testTrainingReadsConvertedFeatures() throws {
+        func losses(_ data: String, _ run: String) throws -> [Substring] {
+            let result = try runMelforge(["train", "gan", "--data", data, "--out", folder + "/" + run,
+                                          "--steps", "2", "--batch-size", "8", "--log-every", "1"])
+            XCTAssertEqual(result.status, 0, result.standardError)
+            // Each line without its samples_per_s, which is a timing.
+            return try String(contentsOfFile: folder + "/" + run + "/log.jsonl", encoding: .utf8)
+                .split(separator: "\n").map { $0.split(separator: "\"samples_per_s\"")[0] }
+        }
+        for format in ["npy", "shards"] {
+            XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/" + format, "--n-mels", "64", "--format", format]).status, 0)
+        }
+        let fromAudio = try losses(input, "audio")
+        XCTAssertEqual(fromAudio.count, 2)
+        XCTAssertEqual(try losses(folder + "/npy", "npy"), fromAudio)
+        XCTAssertEqual(try losses(folder + "/shards", "shards"), fromAudio)
+
+        XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/mel80"]).status, 0)
+        let wrong = try runMelforge(["train", "gan", "--data", folder + "/mel80", "--out", folder + "/x", "--steps", "1"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.standardError.contains("mel80/frontend.json") && wrong.standardError.contains("--n-mels 64"), wrong.standardError)
+    }
 }
