@@ -103,6 +103,16 @@ struct ConvertCommand: ParsableCommand {
         let files = listFiles(input, extensions: Set(extensions)).filter { shardIndex(of: $0, count: n) == k }
         let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
         if !toWAV {
+            // Features already there were made with these settings: a resume (or another
+            // machine's shard) with other flags would mix two kinds of features in one folder.
+            let settingsPath = output + "/frontend.json"
+            if FileManager.default.fileExists(atPath: settingsPath) {
+                let existing = try? JSONDecoder().decode(FrontEndConfiguration.self, from: Data(readFileBytes(settingsPath)))
+                guard existing == configuration else {
+                    throw CommandError("'\(settingsPath)' records other front-end settings than these flags give; "
+                                       + "pass the same flags as the first run, or choose another -o")
+                }
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(Array(try encoder.encode(configuration)) + [0x0A], to: output + "/frontend.json")

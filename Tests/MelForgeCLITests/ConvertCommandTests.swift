@@ -47,6 +47,11 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertNotEqual(strict.status, 0)
         let again = try runMelforge(["convert", input, "-o", folder + "/out"])
         XCTAssertTrue(again.standardError.contains("pass --resume"), again.standardError)
+        // Resuming with other front-end flags would mix two kinds of features: refused.
+        let otherFlags = try runMelforge(["convert", input, "-o", folder + "/out", "--resume"])  // 80 bands, not 64
+        XCTAssertNotEqual(otherFlags.status, 0)
+        XCTAssertTrue(otherFlags.standardError.contains("out/frontend.json"), otherFlags.standardError)
+        XCTAssertEqual(try NPY.read(folder + "/out/seven/en-us+f2_s165_p50.npy").shape, [64, 63])
 
         // And back: features to WAV files through the vocoder.
         let wavs = try runMelforge(["convert", "--to", "wav", folder + "/out", "-o", folder + "/wav", "--n-iter", "2"])
