@@ -20,7 +20,7 @@ struct ConvertCommand: ParsableCommand {
             OUTPUT_DIR/frontend.json records the \
             settings and manifest.jsonl (manifest-K-of-N.jsonl for a shard) one line per file: \
             source, output, frames, duration, original sample rate, label (the parent folder), \
-            status and error. Bad files are recorded and skipped; the exit status is non-zero only \
+            status and error ('file' is the output's path inside OUTPUT_DIR). Bad files are recorded and skipped; the exit status is non-zero only \
             with --strict or when nothing converted. Every output is written atomically; after a \
             kill, --resume finishes the job without redoing finished files.
 
@@ -136,12 +136,13 @@ struct ConvertCommand: ParsableCommand {
     func shardWriter(output: String, k: Int, n: Int, previous: [String: String], manifest: ManifestWriter) throws -> ShardWriter {
         let folder = output + "/shards"
         let prefix = n == 1 ? "shard" : "shard-\(k)-of-\(n)"
+        // By "file" (relative to OUTPUT_DIR), so that a moved folder keeps its shards.
         let referenced = Set(previous.values.compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["output"] as? String
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["file"] as? String
         })
         var next = 0
         for (index, name) in ShardWriter.existing(in: folder, prefix: prefix) {
-            if referenced.contains(folder + "/" + name) {
+            if referenced.contains("shards/" + name) {
                 next = max(next, index + 1)
             } else {
                 try FileManager.default.removeItem(atPath: folder + "/" + name)
@@ -311,9 +312,11 @@ struct Work: @unchecked Sendable {
                 guard index < files.count else { return }
                 let relative = files[index]
                 let source = input + "/" + relative
-                let target = output + "/" + (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
+                let file = (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
+                let target = output + "/" + file
                 let parts = relative.split(separator: "/")
-                var record: [String: Any] = ["source": source, "output": target,
+                // "file" is "output" relative to OUTPUT_DIR: it stays valid when the folder moves.
+                var record: [String: Any] = ["source": source, "output": target, "file": file,
                                              "label": parts.count > 1 ? String(parts[parts.count - 2]) : ""]
                 var outcome = "converted"
                 var seconds = 0.0
@@ -321,7 +324,7 @@ struct Work: @unchecked Sendable {
                     outcome = "skipped"
                     record = previousRecord(source) ?? record
                 } else {
-                    if shards != nil { record.removeValue(forKey: "output") }
+                    if shards != nil { record["output"] = nil; record["file"] = nil }
                     do {
                         if shards == nil {
                             try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,

@@ -87,6 +87,7 @@ final class ShardWriter: @unchecked Sendable {
         manifest.append(batch.clips.map { tensor, record in
             var done = record
             done["output"] = path
+            done["file"] = "shards/" + Self.fileName(prefix: prefix, index: batch.index)
             done["tensor"] = tensor.name
             done["status"] = "converted"
             return done

@@ -282,18 +282,22 @@ struct TrainCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else {
             throw InputError(file: manifestPath, problem: "is missing; a sharded conversion needs 'melforge convert --merge \(folder)' first")
         }
+        // Each clip's file inside the folder (so a moved folder still trains), shard by shard so
+        // that each shard is read once.
         let records = text.split(separator: "\n")
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["status"] as? String == "converted" && $0["output"] is String }
-            // Shard by shard, so that each is read once.
-            .sorted { ($0["output"] as! String, $0["tensor"] as? String ?? "") < ($1["output"] as! String, $1["tensor"] as? String ?? "") }
+            .filter { $0["status"] as? String == "converted" && $0["file"] is String }
+            .map { record in (path: folder + "/" + (record["file"] as! String), record: record) }
+            .sorted { ($0.path, $0.record["tensor"] as? String ?? "") < ($1.path, $1.record["tensor"] as? String ?? "") }
         var clips: [(source: String, image: [Float], label: String)] = []
-        var shard: (path: String, contents: SafeTensors)?
-        for record in records {
-            let output = record["output"] as! String
+        var shard: (path: String, tensors: [String: NamedTensor])?
+        for (output, record) in records {
             if let name = record["tensor"] as? String {
-                if shard?.path != output { shard = (output, try SafeTensors.read(output)) }
-                guard let tensor = shard?.contents[name] else {
+                if shard?.path != output {
+                    let contents = try SafeTensors.read(output).tensors
+                    shard = (output, Dictionary(contents.map { ($0.name, $0) }) { first, _ in first })
+                }
+                guard let tensor = shard?.tensors[name] else {
                     throw InputError(file: output, problem: "has no tensor '\(name)' although \(manifestPath) says so")
                 }
                 let image = try Self.image(shape: tensor.shape, values: tensor.values, source: output + ":" + name)

@@ -123,7 +123,7 @@ final class ConvertCommandTests: XCTestCase {
             XCTAssertEqual(Set(records.map { $0["source"] as! String }).count, 80)
             var shards: [String: SafeTensors] = [:]
             for record in records {
-                let path = record["output"] as! String
+                let path = folder + "/sh/" + (record["file"] as! String)
                 if shards[path] == nil { shards[path] = try SafeTensors.read(path) }
                 let name = record["tensor"] as! String
                 let tensor = try XCTUnwrap(shards[path]?[name], name)
@@ -140,7 +140,8 @@ final class ConvertCommandTests: XCTestCase {
 
         let lines = try String(contentsOfFile: folder + "/sh/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         try AtomicFile.write(Array((lines.prefix(30).joined(separator: "\n") + "\n").utf8), to: folder + "/sh/manifest.jsonl")
-        let resumed = try runMelforge(["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.2", "--resume"])
+        // Resumed from another path to the same folder (a moved folder): its recorded shards are kept.
+        let resumed = try runMelforge(["convert", input, "-o", folder + "/./sh", "--format", "shards", "--shard-size", "0.2", "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.standardError)
         XCTAssertTrue(resumed.standardOutput.contains("skipped"), resumed.standardOutput)
         _ = try check()
@@ -148,7 +149,8 @@ final class ConvertCommandTests: XCTestCase {
     }
 
     /// convert's output trains like the audio it came from: the same images in the same
-    /// order give the same losses, from .npy files and from shards alike.
+    /// order give the same losses, from .npy files and from shards alike, also after the
+    /// output folder was moved.
     func testTrainingReadsConvertedFeatures() throws {
         func losses(_ data: String, _ run: String) throws -> [Substring] {
             let result = try runMelforge(["train", "gan", "--data", data, "--out", folder + "/" + run,
@@ -159,7 +161,9 @@ final class ConvertCommandTests: XCTestCase {
                 .split(separator: "\n").map { $0.split(separator: "\"samples_per_s\"")[0] }
         }
         for format in ["npy", "shards"] {
-            XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/" + format, "--n-mels", "64", "--format", format]).status, 0)
+            XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/converted", "--n-mels", "64", "--format", format]).status, 0)
+            // Moved after converting, as features copied to another machine are.
+            try FileManager.default.moveItem(atPath: folder + "/converted", toPath: folder + "/" + format)
         }
         let fromAudio = try losses(input, "audio")
         XCTAssertEqual(fromAudio.count, 2)
