@@ -17,11 +17,11 @@ struct ConvertCommand: ParsableCommand {
             spectrogram command's front end (its flags apply), or with --format shards a tensor \
             [n_mels, frames] named <same path without extension> in OUTPUT_DIR/shards/*.safetensors \
             files of about --shard-size MB (the manifest line names the shard and the tensor); \
-            OUTPUT_DIR/frontend.json records the \
-            settings and manifest.jsonl (manifest-K-of-N.jsonl for a shard) one line per file: \
-            source, output, frames, duration, original sample rate, label (the parent folder), \
-            status and error ('file' is the output's path inside OUTPUT_DIR). Bad files are recorded and skipped; the exit status is non-zero only \
-            with --strict or when nothing converted. Every output is written atomically; after a \
+            OUTPUT_DIR/frontend.json records the settings and manifest.jsonl \
+            (manifest-K-of-N.jsonl under --shard K/N) one line per file: source, output, file (the \
+            output's path inside OUTPUT_DIR), frames, duration, original sample rate, label (the \
+            parent folder), status and error. Bad files are recorded and skipped; the exit status \
+            is non-zero only with --strict or when nothing converted. Every output is written atomically; after a \
             kill, --resume finishes the job without redoing finished files.
 
             Many machines: --shard K/N (0 <= K < N) takes a fixed 1/N of the files, chosen by a \
