@@ -100,7 +100,8 @@ struct ConvertCommand: ParsableCommand {
 
         let toWAV = to == "wav"
         let extensions = toWAV ? ["npy"] : Self.audioExtensions
-        let files = listFiles(input, extensions: Set(extensions)).filter { shardIndex(of: $0, count: n) == k }
+        let all = listFiles(input, extensions: Set(extensions))
+        let files = all.filter { shardIndex(of: $0, count: n) == k }
         let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
         if !toWAV {
             // Features already there were made with these settings: a resume (or another
@@ -122,12 +123,26 @@ struct ConvertCommand: ParsableCommand {
         let shards = format == "shards"
             ? try shardWriter(output: output, k: k, n: n, previous: previous, manifest: manifest) : nil
         let work = Work(files: files, input: input, output: output, toWAV: toWAV, configuration: configuration,
-                        vocoder: vocoder, previous: previous, manifest: manifest, shards: shards)
+                        vocoder: vocoder, previous: previous, manifest: manifest, shards: shards,
+                        clashes: Self.nameClashes(all))
         let summary = try work.run(jobs: jobs, label: toWAV ? "to wav" : "convert")
         print(summary.description(shard: n == 1 ? nil : "\(k)/\(n)", manifest: manifestPath))
         if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
             throw CommandError(summary.failed > 0 ? "\(summary.failed) files failed (see \(manifestPath))" : "nothing was converted")
         }
+    }
+
+    /// Files whose output name an earlier file (in sorted order) already takes once the
+    /// extension is dropped (`a.flac` after `a.aiff`), each mapped to that earlier file.
+    /// Found over all files, not one machine's share, so every machine agrees.
+    static func nameClashes(_ files: [String]) -> [String: String] {
+        var first: [String: String] = [:]
+        var clashes: [String: String] = [:]
+        for file in files {
+            let stem = (file as NSString).deletingPathExtension
+            if let taken = first[stem] { clashes[file] = taken } else { first[stem] = file }
+        }
+        return clashes
     }
 
     /// The shard writer for this machine's share. On resume, shard files that no manifest
@@ -298,6 +313,8 @@ struct Work: @unchecked Sendable {
     let manifest: ManifestWriter
     /// Set for --format shards: features go there instead of .npy files.
     let shards: ShardWriter?
+    /// Files whose output another file takes (`ConvertCommand.nameClashes`): failed, not overwritten.
+    let clashes: [String: String]
 
     func run(jobs: Int, label: String) throws -> Summary {
         let frontEnd = try MelFrontEnd(configuration)
@@ -320,7 +337,12 @@ struct Work: @unchecked Sendable {
                                              "label": parts.count > 1 ? String(parts[parts.count - 2]) : ""]
                 var outcome = "converted"
                 var seconds = 0.0
-                if isDone(source: source, target: target) {
+                if let taken = clashes[relative] {
+                    outcome = "failed"
+                    record["output"] = nil
+                    record["file"] = nil
+                    record["error"] = "'\(source)' would have the same output as '\(input)/\(taken)' (names differ only in the extension); rename one of them"
+                } else if isDone(source: source, target: target) {
                     outcome = "skipped"
                     record = previousRecord(source) ?? record
                 } else {

@@ -175,4 +175,22 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.standardError.contains("mel80/frontend.json") && wrong.standardError.contains("--n-mels 64"), wrong.standardError)
     }
+
+    /// Two clips whose names differ only in the extension would share one output: the later
+    /// one (in sorted order) fails with a message naming both, in either format.
+    func testClipsThatWouldShareAnOutputAreRefused() throws {
+        // WAV content under another extension: libsndfile reads by content.
+        try FileManager.default.copyItem(atPath: input + "/seven/en-us+f2_s165_p50.wav",
+                                         toPath: input + "/seven/en-us+f2_s165_p50.aiff")
+        for format in ["npy", "shards"] {
+            let run = try runMelforge(["convert", input, "-o", folder + "/" + format, "--format", format])
+            XCTAssertEqual(run.status, 0, run.standardError)
+            XCTAssertTrue(run.standardOutput.contains("80 converted") && run.standardOutput.contains("2 failed"), run.standardOutput)
+            let records = try manifest(folder + "/" + format + "/manifest.jsonl")
+            let clash = try XCTUnwrap(records.first { ($0["source"] as! String).hasSuffix("seven/en-us+f2_s165_p50.wav") })
+            XCTAssertEqual(clash["status"] as? String, "failed", format)
+            XCTAssertTrue((clash["error"] as? String ?? "").contains("en-us+f2_s165_p50.aiff"), format)
+            XCTAssertNil(clash["file"], format)
+        }
+    }
 }
