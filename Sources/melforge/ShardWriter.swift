@@ -37,11 +37,12 @@ final class ShardWriter: @unchecked Sendable {
         prefix + "-" + String(format: "%05d", index) + ".safetensors"
     }
 
-    /// Shard files of this prefix already in `folder`, by index.
+    /// Shard files of this prefix already in `folder`, by index (regular files only: this
+    /// list is what a resume may delete).
     static func existing(in folder: String, prefix: String) -> [Int: String] {
         var found: [Int: String] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        where name.hasPrefix(prefix + "-") && name.hasSuffix(".safetensors") {
+        where name.hasPrefix(prefix + "-") && name.hasSuffix(".safetensors") && !isDirectory(folder + "/" + name) {
             let digits = name.dropFirst(prefix.count + 1).dropLast(".safetensors".count)
             if digits.count == 5, let index = Int(digits) { found[index] = name }
         }

@@ -193,4 +193,22 @@ final class ConvertCommandTests: XCTestCase {
             XCTAssertNil(clash["file"], format)
         }
     }
+
+    /// A shard that cannot be written fails its clips, with the reason, and the run goes on.
+    func testUnwritableShardFailsItsClipsOnly() throws {
+        // A folder where the first shard file should go: the rename onto it fails (and the
+        // folder, not being a shard file, is left alone).
+        try FileManager.default.createDirectory(atPath: folder + "/sh/shards/shard-00000.safetensors",
+                                                withIntermediateDirectories: true)
+        let run = try runMelforge(["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.05"])
+        XCTAssertEqual(run.status, 0, run.standardError)
+        XCTAssertTrue(run.standardError.contains("shard-00000.safetensors"), run.standardError)
+        let records = try manifest(folder + "/sh/manifest.jsonl")
+        let lost = records.filter { $0["status"] as? String == "failed" && !($0["source"] as! String).hasSuffix("broken.wav") }
+        XCTAssertEqual(lost.count, 3, "the clips of the first shard (3 of about 20 KB fill 50 KB)")
+        XCTAssertTrue(lost.allSatisfy { ($0["error"] as? String ?? "").contains("shard-00000.safetensors") })
+        XCTAssertEqual(records.filter { $0["status"] as? String == "converted" }.count, 77)
+        XCTAssertTrue(run.standardOutput.contains("77 converted") && run.standardOutput.contains("4 failed"), run.standardOutput)
+        XCTAssertTrue(isDirectory(folder + "/sh/shards/shard-00000.safetensors"))
+    }
 }
