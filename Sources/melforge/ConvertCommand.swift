@@ -145,9 +145,9 @@ struct ConvertCommand: ParsableCommand {
         return clashes
     }
 
-    /// The shard writer for this machine's share. On resume, shard files that no manifest
-    /// line names (written just before a kill, their lines lost) are removed: their clips are
-    /// redone, so nothing is counted twice.
+    /// The shard writer for this machine's share. Shard files that no manifest line names
+    /// (written just before a kill, their lines lost; or, on a fresh run, left without any
+    /// manifest) are removed: their clips are redone, so nothing is counted twice.
     func shardWriter(output: String, k: Int, n: Int, previous: [String: String], manifest: ManifestWriter) throws -> ShardWriter {
         let folder = output + "/shards"
         let prefix = n == 1 ? "shard" : "shard-\(k)-of-\(n)"

@@ -38,7 +38,7 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     /// Shard files of this prefix already in `folder`, by index (regular files only: this
-    /// list is what a resume may delete).
+    /// list is what a run may delete).
     static func existing(in folder: String, prefix: String) -> [Int: String] {
         var found: [Int: String] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
