@@ -93,6 +93,41 @@ public enum Loss {
         return (Float(total), dReal, dFake)
     }
 
+    /// Softmax cross-entropy of logits `[N, K]` against class indices, mean over the batch:
+    /// -log softmax(x_n)[y_n], computed as logsumexp(x_n) - x_n[y_n] with the row's maximum
+    /// subtracted first (no overflow); gradient (softmax(x_n) - onehot(y_n)) / N.
+    public static func softmaxCrossEntropy(_ logits: Tensor, labels: [Int]) -> (value: Float, gradient: Tensor) {
+        precondition(logits.rank == 2 && logits.shape[0] == labels.count, "softmaxCrossEntropy: \(labels.count) labels for \(logits.shape)")
+        let (n, k) = (logits.shape[0], logits.shape[1])
+        var gradient = softmax(logits)
+        var total = 0.0
+        for row in 0..<n {
+            let label = labels[row]
+            precondition((0..<k).contains(label), "softmaxCrossEntropy: label \(label) outside 0..<\(k)")
+            let rowLogits = logits.values[(row * k)..<((row + 1) * k)]
+            let top = rowLogits.max()!
+            total += log(rowLogits.reduce(0.0) { $0 + exp(Double($1 - top)) }) + Double(top) - Double(rowLogits[row * k + label])
+            for j in 0..<k { gradient.values[row * k + j] /= Float(n) }
+            gradient.values[row * k + label] -= 1 / Float(n)
+        }
+        return (Float(total / Double(n)), gradient)
+    }
+
+    /// Each row of `[N, K]` logits as probabilities (max subtracted before exp).
+    public static func softmax(_ logits: Tensor) -> Tensor {
+        precondition(logits.rank == 2, "softmax: logits \(logits.shape), expected [N, K]")
+        let (n, k) = (logits.shape[0], logits.shape[1])
+        var p = logits
+        for row in 0..<n {
+            let range = (row * k)..<((row + 1) * k)
+            let top = p.values[range].max() ?? 0
+            var sum: Float = 0
+            for i in range { p.values[i] = exp(p.values[i] - top); sum += p.values[i] }
+            for i in range { p.values[i] /= sum }
+        }
+        return p
+    }
+
     /// Hinge loss for a generator: -mean(D(fake)).
     public static func hingeGenerator(fake: Tensor) -> (value: Float, gradient: Tensor) {
         let n = Float(fake.count)

@@ -100,9 +100,23 @@ final class LayerGradientTests: XCTestCase {
         check("mean squared error") { Loss.meanSquaredError($0, targets) }
         check("mean absolute error") { Loss.meanAbsoluteError($0, targets) }
         check("hinge generator") { Loss.hingeGenerator(fake: $0) }
+        check("softmax cross-entropy") { Loss.softmaxCrossEntropy($0, labels: [2, 0, 1, 2]) }
         let logVariance = random.normal([4, 3], deviation: 0.5)
         check("KL in mu") { let kl = Loss.gaussianKL(mean: $0, logVariance: logVariance); return (kl.value, kl.dMean) }
         check("KL in logvar") { let kl = Loss.gaussianKL(mean: x, logVariance: $0); return (kl.value, kl.dLogVariance) }
+    }
+
+    func testSoftmaxCrossEntropyValueAndLargeLogits() {
+        // Row (0, ln 3): softmax (1/4, 3/4); label 1 costs ln(4/3), label 0 costs ln 4.
+        let logits = Tensor(shape: [2, 2], values: [0, log(3), 0, log(3)])
+        let (value, gradient) = Loss.softmaxCrossEntropy(logits, labels: [1, 0])
+        XCTAssertEqual(value, (log(4.0 / 3) + log(4)) / 2, accuracy: 1e-6)
+        assertClose(gradient.values, [0.125, -0.125, -0.375, 0.375], absolute: 1e-6)
+        // Logits far beyond exp's range: finite, and the loss is the margin.
+        let huge = Loss.softmaxCrossEntropy(Tensor(shape: [1, 3], values: [1000, -1000, 900]), labels: [2])
+        XCTAssertEqual(huge.value, 100, accuracy: 1e-3)
+        XCTAssertTrue(huge.gradient.values.allSatisfy(\.isFinite))
+        assertClose(Loss.softmax(Tensor(shape: [1, 3], values: [1000, 1000, -1000])).values, [0.5, 0.5, 0], absolute: 1e-7)
     }
 
     func testReparameterization() {

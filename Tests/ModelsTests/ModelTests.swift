@@ -134,3 +134,33 @@ final class ConditionalModelTests: XCTestCase {
         }
     }
 }
+
+final class ClassifierTests: XCTestCase {
+    func testClassifierGradientsAndEmbedding() {
+        var random = RandomNumbers(seed: 31)
+        let classifier = Classifier(imageSize: 8, widths: [3, 4], embeddingSize: 5, classes: 3, kernelSize: 3,
+                                    random: &random)
+        XCTAssertEqual(classifier.namedParameters.map(\.name),
+                       ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "hidden.weight", "hidden.bias",
+                        "output.weight", "output.bias"])
+        let images = random.normal([2, 1, 8, 8])
+        // Every embedding unit active, so that no ReLU kink lies within the differences' step.
+        let hiddenBias = classifier.namedParameters.first { $0.name == "hidden.bias" }!.parameter
+        for i in hiddenBias.value.values.indices { hiddenBias.value.values[i] += 3 }
+        var unused = RandomNumbers(seed: 0)
+        let (logits, embedding, _) = classifier.forward(images, training: false, random: &unused)
+        XCTAssertEqual(logits.shape, [2, 3])
+        XCTAssertEqual(embedding.shape, [2, 5])
+        XCTAssertTrue(embedding.values.allSatisfy { $0 >= 0 }, "the embedding is after a ReLU")
+        // Batched evaluation gives what one forward does.
+        let batched = classifier.evaluate(images, batchSize: 1)
+        assertClose(batched.logits.values, logits.values, absolute: 1e-6)
+        // A weight of the first layer moves 32 LeakyReLU inputs at once, so a few of its
+        // differences straddle a kink (skipped; at most 16 of them).
+        assertGradients("classifier", input: images, parameters: classifier.parameters, allowedKinks: 16) { x in
+            var unused = RandomNumbers(seed: 0)
+            let (logits, _, cache) = classifier.forward(x, training: false, random: &unused)
+            return (logits, { classifier.backward($0, cache: cache) })
+        }
+    }
+}

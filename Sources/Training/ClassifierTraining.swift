@@ -1,0 +1,196 @@
+import FileFormats
+import Foundation
+import Layers
+import Models
+import Optimizers
+import Tensors
+
+/// What a classifier is and how it was trained: everything needed to rebuild it from its file.
+public struct ClassifierConfiguration: Codable, Equatable, Sendable {
+    public var channels: Int
+    public var imageSize: Int
+    public var widths: [Int]
+    public var embeddingSize = 128
+    public var kernelSize = 5
+    /// Class names: label i is classes[i].
+    public var classes: [String]
+    public var batchSize = 64
+    public var learningRate: Float = 1e-3
+    /// Training images are shifted along their last axis (time, for a spectrogram) by up to
+    /// this many columns either way, the gap filled with -1 (silence), so that the judge does
+    /// not care where in the clip a word starts.
+    public var maxShift = 0
+    /// The share of each class held out to measure accuracy.
+    public var heldOut = 0.2
+    public var seed: UInt64 = 0
+
+    public init(channels: Int, imageSize: Int, widths: [Int], classes: [String]) {
+        self.channels = channels
+        self.imageSize = imageSize
+        self.widths = widths
+        self.classes = classes
+    }
+}
+
+/// A trained classifier and the metadata saved with it (for audio: the front end and the
+/// normalisation that made its input images).
+public final class TrainedClassifier {
+    public static let format = "melforge-classifier/1"
+    public let configuration: ClassifierConfiguration
+    public let metadata: [String: String]
+    public let model: Classifier
+
+    public init(configuration: ClassifierConfiguration, model: Classifier, metadata: [String: String]) {
+        self.configuration = configuration
+        self.model = model
+        self.metadata = metadata
+    }
+
+    /// Loads a file written by `save`; another file (a generator's checkpoint, a malformed
+    /// file) is a clear error naming it.
+    public init(contentsOf path: String) throws {
+        let file = try SafeTensors.read(path)
+        guard file.metadata["format"] == Self.format, let text = file.metadata["classifier"],
+              let configuration = try? JSONDecoder().decode(ClassifierConfiguration.self, from: Data(text.utf8))
+        else {
+            throw CheckpointError.missingTensor(path: path, name: "__metadata__ classifier (not a MelForge classifier; make one with 'melforge classifier train')")
+        }
+        var unused = RandomNumbers(seed: 0)
+        let model = Classifier(channels: configuration.channels, imageSize: configuration.imageSize,
+                               widths: configuration.widths, embeddingSize: configuration.embeddingSize,
+                               classes: configuration.classes.count, kernelSize: configuration.kernelSize,
+                               random: &unused)
+        try Checkpoint.restore(model, prefix: "classifier", from: file, path: path)
+        self.configuration = configuration
+        self.model = model
+        metadata = file.metadata
+    }
+
+    /// Writes the weights, the configuration and `metadata` atomically.
+    public func save(to path: String) throws {
+        var all = metadata
+        all["format"] = Self.format
+        all["classifier"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
+        try Checkpoint.save([("classifier", model)], metadata: all, to: path)
+    }
+
+    /// Class probabilities `[N, K]` and embeddings `[N, E]` of images `[N, C, S, S]` in [-1, 1].
+    public func judge(_ images: Tensor) -> (probabilities: Tensor, embeddings: Tensor) {
+        let (logits, embeddings) = model.evaluate(images)
+        return (Loss.softmax(logits), embeddings)
+    }
+
+    /// The fraction of `images` whose most probable class is their label.
+    public func accuracy(_ images: Tensor, labels: [Int]) -> Double {
+        guard !labels.isEmpty else { return 0 }
+        let p = judge(images).probabilities
+        let k = configuration.classes.count
+        let correct = labels.indices.filter { row in
+            let slice = p.values[(row * k)..<((row + 1) * k)]
+            return slice.indices.max { slice[$0] < slice[$1] }! - row * k == labels[row]
+        }.count
+        return Double(correct) / Double(labels.count)
+    }
+}
+
+/// Trains a classifier on labelled images, holding out a seeded share of each class.
+public final class ClassifierTraining {
+    public let configuration: ClassifierConfiguration
+    public let classifier: TrainedClassifier
+    public let trainIndices: [Int]
+    public let heldOutIndices: [Int]
+    let images: Tensor
+    let labels: [Int]
+    let optimizer: Adam
+    var random: RandomNumbers
+    public private(set) var epoch = 0
+
+    /// - Parameters:
+    ///   - images: `[N, C, S, S]` in [-1, 1], one per file.
+    ///   - labels: each image's class index into `configuration.classes`.
+    public init(configuration: ClassifierConfiguration, images: Tensor, labels: [Int], metadata: [String: String] = [:]) {
+        precondition(images.shape[0] == labels.count, "ClassifierTraining: \(labels.count) labels for \(images.shape[0]) images")
+        self.configuration = configuration
+        self.images = images
+        self.labels = labels
+        var weights = RandomNumbers(seed: configuration.seed)
+        let model = Classifier(channels: configuration.channels, imageSize: configuration.imageSize,
+                               widths: configuration.widths, embeddingSize: configuration.embeddingSize,
+                               classes: configuration.classes.count, kernelSize: configuration.kernelSize, random: &weights)
+        classifier = TrainedClassifier(configuration: configuration, model: model, metadata: metadata)
+        optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate, beta1: 0.9)
+        (trainIndices, heldOutIndices) = Self.split(labels: labels, classes: configuration.classes.count,
+                                                    heldOut: configuration.heldOut, seed: configuration.seed)
+        random = RandomNumbers(seed: configuration.seed &+ 1)
+    }
+
+    /// A seeded split by file, class by class: round(heldOut x n_c) of each class's n_c files
+    /// (at least one when the class has two or more) are held out, the rest train. The same
+    /// labels and seed give the same split on every machine.
+    public static func split(labels: [Int], classes: Int, heldOut fraction: Double, seed: UInt64) -> (train: [Int], heldOut: [Int]) {
+        var shuffle = RandomNumbers(seed: seed ^ 0x5EED_0F_5971_7000)
+        var train: [Int] = [], heldOut: [Int] = []
+        for label in 0..<classes {
+            var members = labels.indices.filter { labels[$0] == label }
+            for i in stride(from: members.count - 1, to: 0, by: -1) { members.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+            let count = fraction > 0 && members.count >= 2 ? max(1, Int((fraction * Double(members.count)).rounded())) : 0
+            heldOut += members.prefix(count)
+            train += members.dropFirst(count)
+        }
+        return (train.sorted(), heldOut.sorted())
+    }
+
+    /// One pass over the training share in shuffled batches; returns the mean loss.
+    @discardableResult
+    public func trainEpoch() -> Float {
+        var order = trainIndices
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
+        let model = classifier.model
+        var total: Float = 0, batches = 0
+        for start in stride(from: 0, to: order.count, by: configuration.batchSize) {
+            let rows = Array(order[start..<min(order.count, start + configuration.batchSize)])
+            let batch = shifted(select(rows))
+            model.zeroGradients()
+            let (logits, _, cache) = model.forward(batch, training: true, random: &random)
+            let (loss, gradient) = Loss.softmaxCrossEntropy(logits, labels: rows.map { labels[$0] })
+            model.backward(gradient, cache: cache)
+            optimizer.update()
+            total += loss
+            batches += 1
+        }
+        epoch += 1
+        return total / Float(max(1, batches))
+    }
+
+    /// Accuracy on the training share and on the held-out share (nil when nothing is held out).
+    public func accuracies() -> (train: Double, heldOut: Double?) {
+        let train = classifier.accuracy(select(trainIndices), labels: trainIndices.map { labels[$0] })
+        guard !heldOutIndices.isEmpty else { return (train, nil) }
+        return (train, classifier.accuracy(select(heldOutIndices), labels: heldOutIndices.map { labels[$0] }))
+    }
+
+    func select(_ rows: [Int]) -> Tensor {
+        let per = images.count / images.shape[0]
+        var values = [Float](); values.reserveCapacity(rows.count * per)
+        for row in rows { values += images.values[(row * per)..<((row + 1) * per)] }
+        return Tensor(shape: [rows.count] + images.shape.dropFirst(), values: values)
+    }
+
+    /// Each image moved by a random whole number of columns in -maxShift...maxShift.
+    func shifted(_ batch: Tensor) -> Tensor {
+        guard configuration.maxShift > 0 else { return batch }
+        var out = batch
+        let (n, c, h, w) = (batch.shape[0], batch.shape[1], batch.shape[2], batch.shape[3])
+        for image in 0..<n {
+            let shift = Int(random.next() % UInt64(2 * configuration.maxShift + 1)) - configuration.maxShift
+            for row in 0..<(c * h) {
+                let base = (image * c * h + row) * w
+                for x in 0..<w {
+                    let source = x - shift
+                    out.values[base + x] = (0..<w).contains(source) ? batch.values[base + source] : -1
+                }
+            }
+        }
+        return out
+    }
+}
