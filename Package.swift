@@ -13,7 +13,8 @@
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //
 // The generative core sees tensors [N, C, H, W] and nothing about audio:
-//   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE) -> Training (resumable runs)
+//   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE, classifier) -> Training (resumable
+//   runs, classifier training, reward-guided latent policies); Evaluation scores what came out
 //
 // Audio modules know nothing of neural networks; only the `melforge` executable
 // (the one target that imports ArgumentParser) wires them together.
@@ -46,6 +47,9 @@ let libraries: [Target] = [
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
     // Reproducible, resumable training runs over a set of images.
     .target(name: "Training", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "FileFormats"]),
+    // Scores of generated sets (Inception score, Frechet distance, nearest neighbours) and of
+    // resynthesized sound (spectral convergence, log-spectral distance): numbers, no models.
+    .target(name: "Evaluation", dependencies: ["BLAS"]),
     // Image data sets for the models (MNIST IDX files, folders of PNGs): tensors, no audio.
     .target(name: "Datasets", dependencies: ["Tensors", "FileFormats", "CZlib"]),
 ]
@@ -57,7 +61,7 @@ let tool: [Target] = [
         name: "melforge",
         dependencies: [
             "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training",
-            "Datasets",
+            "Datasets", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
@@ -79,6 +83,7 @@ let tests: [Target] = [
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "FileFormats", "TestSupport"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),
