@@ -103,10 +103,21 @@ func multiply(_ a: [Double], _ b: [Double], _ d: Int) -> [Double] {
     return c
 }
 
+/// |queries[i] - references[j]| for rows of `d` values, in Double.
+func exactDistance(_ queries: [Float], _ i: Int, _ references: [Float], _ j: Int, _ d: Int) -> Double {
+    var sum = 0.0
+    for k in 0..<d {
+        let difference = Double(queries[i * d + k]) - Double(references[j * d + k])
+        sum += difference * difference
+    }
+    return sum.squareRoot()
+}
+
 /// For each row of `queries` `[N, D]`, the Euclidean distance to its nearest row of
 /// `references` `[M, D]`; with `excludingSelf` (queries and references the same set) a row
-/// is not its own neighbour. Distances come from |q|^2 + |r|^2 - 2 q.r with the products
-/// in one sgemm per block of queries, so memory stays at a block x M.
+/// is not its own neighbour. Candidates come from |q|^2 + |r|^2 - 2 q.r with the products in
+/// one sgemm per block of queries (memory stays at a block x M); the nearest four are measured
+/// exactly.
 public func nearestNeighbourDistances(_ queries: [Float], _ references: [Float], dimension d: Int,
                                       excludingSelf: Bool = false) -> [Float] {
     let (n, m) = (queries.count / d, references.count / d)
@@ -125,11 +136,18 @@ public func nearestNeighbourDistances(_ queries: [Float], _ references: [Float],
                        c: &products)
         }
         for r in 0..<rows {
-            var best = Double.infinity
+            // The expansion loses precision when |q|^2 and |r|^2 are large next to their difference
+            // (float products): it only picks the nearest few, whose distances are then exact.
+            var candidates: [(estimate: Double, index: Int)] = []
             for j in 0..<m where !(excludingSelf && j == start + r) {
-                best = min(best, queryNorms[start + r] + referenceNorms[j] - 2 * Double(products[r * m + j]))
+                let estimate = queryNorms[start + r] + referenceNorms[j] - 2 * Double(products[r * m + j])
+                if candidates.count < 4 || estimate < candidates[candidates.count - 1].estimate {
+                    if candidates.count == 4 { candidates.removeLast() }
+                    let at = candidates.firstIndex { $0.estimate > estimate } ?? candidates.count
+                    candidates.insert((estimate, j), at: at)
+                }
             }
-            result[start + r] = Float(max(0, best).squareRoot())
+            result[start + r] = Float(candidates.map { exactDistance(queries, start + r, references, $0.index, d) }.min()!)
         }
     }
     return result

@@ -109,6 +109,12 @@ final class GenerativeScoreTests: XCTestCase {
         XCTAssertEqual(nearestNeighbourDistances(points, points, dimension: 2), [0, 0, 0])
         let references: [Float] = [0, 4, 3, 4]
         XCTAssertEqual(nearestNeighbourDistances(points, references, dimension: 2), [4, Float(17).squareRoot(), 4])
+        // Far from the origin, where |q|^2 + |r|^2 - 2 q.r in floats loses the small differences.
+        let far = (0..<4096).map { Float(1000 + $0 % 7) }
+        var near = far
+        near[5] += 0.01
+        XCTAssertEqual(nearestNeighbourDistances(far + near, far, dimension: 4096)[0], 0)
+        XCTAssertEqual(nearestNeighbourDistances(far + near, far, dimension: 4096)[1], 0.01, accuracy: 1e-5)
         // More queries than one block (256) of the product.
         let many = (0..<600).flatMap { i -> [Float] in [Float(i), 0] }
         XCTAssertEqual(nearestNeighbourDistances(many, many, dimension: 2, excludingSelf: true), [Float](repeating: 1, count: 600))
