@@ -32,19 +32,7 @@ public struct ImageFolder {
             throw DatasetError.mismatch(path: folder + "/" + relative[odd],
                                         reason: "\(pictures[odd].width)x\(pictures[odd].height), the first picture is \(width)x\(height)")
         }
-        let c = channels.rawValue
-        var values = [Float](repeating: 0, count: pictures.count * c * height * width)
-        for (n, picture) in pictures.enumerated() {
-            // Interleaved HWC bytes -> planar CHW floats.
-            for y in 0..<height {
-                for x in 0..<width {
-                    for channel in 0..<c {
-                        let byte = picture.pixels[(y * width + x) * c + channel]
-                        values[((n * c + channel) * height + y) * width + x] = Float(byte) * (2.0 / 255) - 1
-                    }
-                }
-            }
-        }
+        let values = pictures.flatMap(Self.values(of:))
         let parents = relative.map { name -> String in
             let parts = name.split(separator: "/")
             return parts.count > 1 ? String(parts[parts.count - 2]) : ""
@@ -52,7 +40,21 @@ public struct ImageFolder {
         let classes = Array(Set(parents)).sorted()
         self.classes = classes
         labels = parents.map { classes.firstIndex(of: $0)! }
-        images = Tensor(shape: [pictures.count, c, height, width], values: values)
+        images = Tensor(shape: [pictures.count, channels.rawValue, height, width], values: values)
         paths = relative.map { folder + "/" + $0 }
+    }
+
+    /// A picture's interleaved HWC bytes as planar CHW values in [-1, 1].
+    public static func values(of picture: PixelImage) -> [Float] {
+        let (c, h, w) = (picture.channels.rawValue, picture.height, picture.width)
+        var values = [Float](repeating: 0, count: c * h * w)
+        for y in 0..<h {
+            for x in 0..<w {
+                for channel in 0..<c {
+                    values[(channel * h + y) * w + x] = Float(picture.pixels[(y * w + x) * c + channel]) * (2.0 / 255) - 1
+                }
+            }
+        }
+        return values
     }
 }

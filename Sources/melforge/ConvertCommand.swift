@@ -99,8 +99,7 @@ struct ConvertCommand: ParsableCommand {
         if resume { removeLeftovers(output) }
 
         let toWAV = to == "wav"
-        let extensions = toWAV ? ["npy"] : Self.audioExtensions
-        let all = listFiles(input, extensions: Set(extensions))
+        let all = listFiles(input, extensions: toWAV ? ["npy"] : audioFileExtensions)
         let files = all.filter { shardIndex(of: $0, count: n) == k }
         let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
         if !toWAV {
@@ -166,8 +165,6 @@ struct ConvertCommand: ParsableCommand {
         return try ShardWriter(folder: folder, prefix: prefix, megabytes: shardSize, manifest: manifest, firstIndex: next)
     }
 
-    static let audioExtensions = ["wav", "wave", "flac", "ogg", "oga", "aiff", "aif", "aifc", "au", "snd", "caf", "w64", "rf64", "mp3"]
-
     // MARK: Sharding
 
     func parseShard(_ text: String) -> (Int, Int)? {
@@ -205,12 +202,6 @@ struct ConvertCommand: ParsableCommand {
     }
 
     // MARK: Files
-
-    func listFiles(_ folder: String, extensions: Set<String>) -> [String] {
-        (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? [])
-            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !AtomicFile.isLeftover(fileName: ($0 as NSString).lastPathComponent) }
-            .sorted()
-    }
 
     /// Temporary files a killed run left behind.
     func removeLeftovers(_ folder: String) {

@@ -3,12 +3,15 @@ import Foundation
 
 /// The losses of a run's log.jsonl as an SVG line chart: one line per loss, step on the x axis.
 enum LossCurve {
-    static func write(log: [String], to path: String) throws {
+    /// Plots every number of the log lines but the step, the speed and `excluding`; or only the
+    /// keys in `only` when given.
+    static func write(log: [String], to path: String, excluding: Set<String> = [], only: Set<String>? = nil) throws {
         var series: [String: [(Double, Double)]] = [:]
         for line in log {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let step = (object["step"] as? NSNumber)?.doubleValue else { continue }
-            for (key, value) in object where key != "step" && key != "samples_per_s" {
+            for (key, value) in object where key != "step" && key != "samples_per_s" && !excluding.contains(key)
+                && only?.contains(key) ?? true {
                 if let number = (value as? NSNumber)?.doubleValue, number.isFinite { series[key, default: []].append((step, number)) }
             }
         }

@@ -22,5 +22,5 @@ struct MelForge: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, TrainCommand.self, SynthesizeCommand.self, ReconstructCommand.self, InterpolateCommand.self,
-                      ConvertCommand.self, BenchCommand.self, DoctorCommand.self])
+                      ConvertCommand.self, ClassifierCommand.self, EvaluateCommand.self, SteerCommand.self, BenchCommand.self, DoctorCommand.self])
 }

@@ -5,34 +5,26 @@ import Spectral
 import Tensors
 import Training
 
-/// How a model trained on audio sees sound, from its checkpoint's metadata: the front end
-/// and normalisation that made its 64x64 log-mel images, and the vocoder back.
+/// How a model trained on audio sees sound (`AudioImaging`, from its checkpoint's metadata)
+/// and the vocoder back.
 struct ModelAudio {
-    let frontEnd: FrontEndConfiguration
-    let normalization: LogMelNormalization
+    let imaging: AudioImaging
     let vocoder: Vocoder
 
+    var frontEnd: FrontEndConfiguration { imaging.frontEnd }
+    var normalization: LogMelNormalization { imaging.normalization }
+
     /// nil when the model was trained on images (no audio metadata).
-    init?(_ model: TrainedModel, vocoder options: VocoderOptions) throws {
-        guard let normalizationText = model.metadata["normalization"], let frontEndText = model.metadata["front_end"] else {
-            return nil
-        }
-        normalization = try JSONDecoder().decode(LogMelNormalization.self, from: Data(normalizationText.utf8))
-        frontEnd = try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(frontEndText.utf8))
-        vocoder = try options.vocoder(for: frontEnd)
+    init?(_ model: TrainedModel, vocoder options: VocoderOptions, path: String = "checkpoint") throws {
+        guard let imaging = try AudioImaging(metadata: model.metadata, path: path) else { return nil }
+        self.imaging = imaging
+        vocoder = try options.vocoder(for: imaging.frontEnd)
     }
 
     /// A clip as the model's input: cut or padded to its length, log-mel, normalised; `[1, 1, H, W]`.
     func image(ofClip path: String, size: Int) throws -> Tensor {
-        var samples = try AudioFile.read(path, sampleRate: frontEnd.sampleRate).samples
-        let length = (size - 1) * frontEnd.hopLength
-        samples = Array(samples.prefix(length)) + [Float](repeating: 0, count: max(0, length - samples.count))
-        var features = try MelFrontEnd(frontEnd).features(samples, threads: 1)
-        guard features.bins == size, features.frames == size else {
-            throw InputError(file: path, problem: "gives \(features.bins)x\(features.frames) features; the model takes \(size)x\(size)")
-        }
-        normalization.normalize(&features.values)
-        return Tensor(shape: [1, 1, size, size], values: features.values)
+        let samples = try AudioFile.read(path, sampleRate: frontEnd.sampleRate).samples
+        return Tensor(shape: [1, 1, size, size], values: try imaging.image(ofSamples: samples, size: size, source: path))
     }
 
     struct Written {

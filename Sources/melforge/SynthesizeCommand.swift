@@ -33,6 +33,9 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: "Truncation: latent values beyond +-T are redrawn (less variety, fewer odd samples).")
     var truncation: Float?
 
+    @Option(help: "Draw latents from a policy made by 'melforge steer' for this model instead of the prior.")
+    var policy: String?
+
     @Flag(help: "Write into an output folder that already holds files.")
     var overwrite = false
 
@@ -57,8 +60,15 @@ struct SynthesizeCommand: ParsableCommand {
 
         let modelStart = Date()
         // --seed (the vocoder's option) seeds the latents as well as the initial phases.
-        let images = model.images(latents: model.latents(count: count, truncation: truncation, seed: vocoder.seed),
-                                  labels: labels)
+        let latents: Tensor
+        if let policy {
+            var random = RandomNumbers(seed: vocoder.seed)
+            latents = try steeredPolicy(policy, for: model, modelPath: path).sample(count: count, truncation: truncation,
+                                                                                  random: &random).latents
+        } else {
+            latents = model.latents(count: count, truncation: truncation, seed: vocoder.seed)
+        }
+        let images = model.images(latents: latents, labels: labels)
         let modelSeconds = Date().timeIntervalSince(modelStart)
         guard let audio else {
             try writeImages(images)
@@ -91,5 +101,17 @@ struct SynthesizeCommand: ParsableCommand {
             tiles.append(tile)
         }
         try PNG.write(Heatmap.grid(tiles, columns: min(8, tiles.count)), to: output + "/grid.png")
+    }
+
+    /// The policy in `path`, which must have been steered for this very generator.
+    func steeredPolicy(_ path: String, for model: TrainedModel, modelPath: String) throws -> LatentPolicy {
+        let (policy, metadata) = try Steering.loadPolicy(path)
+        guard steeredFor(metadata) == model.configuration, policy.latentSize == model.configuration.latentSize else {
+            throw CommandError("--policy '\(path)' was steered for generator '\(metadata["generator"] ?? "?")', not for '\(modelPath)' (another configuration)")
+        }
+        if let step = metadata["generator_step"], step != model.metadata["step"] {
+            FileHandle.standardError.write(Data("warning: --policy '\(path)' was steered for this generator at step \(step); the checkpoint is at step \(model.metadata["step"] ?? "?")\n".utf8))
+        }
+        return policy
     }
 }

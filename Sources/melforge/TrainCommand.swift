@@ -35,11 +35,8 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "gan or vae.")
     var model: TrainingConfiguration.Model
 
-    @Option(help: "A folder of audio clips, of log-mel .npy files from 'melforge spectrogram --n-mels 64' (searched recursively), or the output of 'melforge convert --n-mels 64' (.npy files or shards).")
-    var data: String?
-
-    @Option(help: "An MNIST IDX image file (plain or .gz) or a folder of PNG pictures.")
-    var images: String?
+    @OptionGroup(title: "Data")
+    var source: DataOptions
 
     @Option(help: "The run's folder.")
     var out: String
@@ -65,9 +62,6 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Condition the model on class labels: each clip's or picture's parent folder, or an IDX labels file.")
     var conditional = false
 
-    @Option(help: "With --conditional and an IDX image file: its labels file (default: the images file's name with 'images-idx3' -> 'labels-idx1').")
-    var labels: String?
-
     @Option(help: "Latent size (default: 100 for the GAN, 64 for the VAE).")
     var latentSize: Int?
 
@@ -83,8 +77,17 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
+    @Option(help: "A classifier from 'melforge classifier train' on data like these: evaluates the model every --eval-every steps (Inception score, Frechet distance to the training data, label entropy, |D|self of --eval-count samples, from the spectrograms without vocoding), logged with the losses and drawn in scores.svg.")
+    var classifier: String?
+
+    @Option(help: "With --classifier: evaluate every this many steps (default: --checkpoint-every).")
+    var evalEvery: Int?
+
+    @Option(help: "With --classifier: samples drawn per evaluation.")
+    var evalCount = 256
+
     func validate() throws {
-        guard (data == nil) != (images == nil) else { throw ValidationError("give exactly one of --data DIR and --images PATH") }
+        try source.validate()
         guard (steps == nil) || (epochs == nil) else { throw ValidationError("give --steps or --epochs, not both") }
         if let steps, steps < 1 { throw ValidationError("--steps \(steps) is not accepted; expected 1 or more") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) is not accepted; expected 1 or more") }
@@ -93,14 +96,17 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1 else {
             throw ValidationError("--checkpoint-every and --log-every must be 1 or more")
         }
+        if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every \(evalEvery) is not accepted; expected 1 or more") }
+        guard evalCount >= 10 else { throw ValidationError("--eval-count \(evalCount) is not accepted; expected 10 or more (the Inception score takes 10 splits)") }
+        if classifier == nil && evalEvery != nil { throw ValidationError("--eval-every needs --classifier") }
         if let widths, parseWidths(widths) == nil {
             throw ValidationError("--widths '\(widths)' is not accepted; expected positive integers separated by commas")
         }
     }
 
     func run() throws {
-        let (dataset, normalization, folderLabels) = try loadData()
-        let (labelIndices, classNames) = try conditional ? classLabels(folderLabels, count: dataset.shape[0]) : (nil, nil)
+        let (dataset, normalization, folderLabels) = try source.load()
+        let (labelIndices, classNames) = try conditional ? source.classLabels(folderLabels, count: dataset.shape[0], for: "--conditional") : (nil, nil)
         let checkpointPath = out + "/checkpoint.safetensors"
         let existing = FileManager.default.fileExists(atPath: checkpointPath)
         if existing && !resume {
@@ -130,11 +136,14 @@ struct TrainCommand: ParsableCommand {
             log = []
         }
         let total = steps ?? (epochs.map { $0 * training.batchesPerEpoch } ?? 2_000)
-        var metadata = ["data": data ?? images!]
+        var metadata = ["data": source.path]
         if let normalization {
             metadata["normalization"] = String(decoding: try JSONEncoder().encode(normalization), as: UTF8.self)
-            metadata["front_end"] = String(decoding: try JSONEncoder().encode(Self.frontEnd), as: UTF8.self)
+            metadata["front_end"] = String(decoding: try JSONEncoder().encode(DataOptions.frontEnd), as: UTF8.self)
         }
+        let evaluation = try classifier.map { try TrainingEvaluation(classifier: $0, data: dataset, normalization: normalization,
+                                                                      count: evalCount, seed: training.configuration.seed) }
+        let evaluateEvery = evalEvery ?? checkpointEvery
         let progress = ProgressBar(total: total, label: "train \(model.rawValue)", unit: "steps")
         let started = Date()
         let firstStep = training.step
@@ -147,193 +156,25 @@ struct TrainCommand: ParsableCommand {
             let rate = Double((training.step - firstStep) * training.configuration.batchSize) / Date().timeIntervalSince(started)
             progress.update(training.step, note: losses.sorted { $0.key < $1.key }
                 .map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: "  ") + String(format: "  %.0f samples/s", rate))
-            if training.step % logEvery == 0 || training.step == total {
-                log.append(logLine(step: training.step, losses: losses, rate: rate))
+            var scores: [String: Double] = [:]
+            if let evaluation, training.step % evaluateEvery == 0 || training.step == total {
+                scores = evaluation.scores(of: training)
+            }
+            if training.step % logEvery == 0 || training.step == total || !scores.isEmpty {
+                log.append(logLine(step: training.step, losses: losses, scores: scores, rate: rate))
             }
             if training.step % checkpointEvery == 0 || training.step == total {
                 try training.save(to: checkpointPath, metadata: metadata)
                 try AtomicFile.write(Array((log.joined(separator: "\n") + "\n").utf8), to: out + "/log.jsonl")
                 try writeSamples(training, normalization: normalization)
-                try LossCurve.write(log: log, to: out + "/losses.svg")
+                try LossCurve.write(log: log, to: out + "/losses.svg", excluding: TrainingEvaluation.keys)
+                if evaluation != nil {
+                    try LossCurve.write(log: log, to: out + "/scores.svg", only: ["inception_score", "label_entropy_bits"])
+                }
             }
         }
         progress.finish()
-        print("\(out): \(training.step) steps; checkpoint, log.jsonl, samples.png and losses.svg written")
-    }
-
-    // MARK: Data
-
-    /// The front end for --data: 64 mel bands, 64 frames of 16,128 samples at 16 kHz.
-    static let frontEnd: FrontEndConfiguration = {
-        var c = FrontEndConfiguration()
-        c.nMels = 64
-        return c
-    }()
-    static let clipSamples = 63 * 256
-
-    /// The images, the normalisation (audio only) and each image's class name (its parent
-    /// folder's; nil for IDX files, whose labels are a file of their own).
-    func loadData() throws -> (Tensor, LogMelNormalization?, [String]?) {
-        if let images {
-            if isDirectory(images) {
-                let folder = try ImageFolder(folder: images)
-                return (folder.images, nil, folder.labels.map { folder.classes[$0] })
-            }
-            return (try IDX.images(images), nil, nil)
-        }
-        let folder = data!
-        guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
-        if FileManager.default.fileExists(atPath: folder + "/frontend.json") {
-            return try loadConverted(folder)
-        }
-        let audioExtensions: Set<String> = ["wav", "flac", "ogg", "oga", "aiff", "aif"]
-        let all = (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? []).sorted()
-        let audio = all.filter { audioExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-        let arrays = all.filter { ($0 as NSString).pathExtension.lowercased() == "npy" }
-        guard !audio.isEmpty || !arrays.isEmpty else {
-            throw InputError(file: folder, problem: "holds no audio files (\(audioExtensions.sorted().joined(separator: ", "))) and no .npy features")
-        }
-        // Audio files when there are any; otherwise precomputed features (melforge spectrogram's
-        // .npy files with their JSON), which must come from the same front end.
-        let useArrays = audio.isEmpty
-        let files = useArrays ? arrays : audio
-        let frontEnd = try MelFrontEnd(Self.frontEnd)
-        var values: [Float] = []
-        var names: [String] = []
-        var skipped = 0
-        for name in files {
-            do {
-                values += useArrays ? try featuresFromArray(folder + "/" + name) : try featuresFromAudio(folder + "/" + name, frontEnd)
-                let parts = name.split(separator: "/")
-                names.append(parts.count > 1 ? String(parts[parts.count - 2]) : "")
-            } catch {
-                skipped += 1
-                FileHandle.standardError.write(Data("skipping: \(error)\n".utf8))
-            }
-        }
-        let count = files.count - skipped
-        guard count > 0 else { throw InputError(file: folder, problem: "has no readable \(useArrays ? "feature array" : "audio file")") }
-        print("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as 64x64 log-mel images (\(skipped) skipped)")
-        return try Self.normalizedImages(values, count: count, names: names)
-    }
-
-    /// The images in dB as a tensor in [-1, 1]: the top 80 dB of the whole set map to
-    /// [-1, 1] and quieter cells are clamped to -1.
-    static func normalizedImages(_ decibels: [Float], count: Int, names: [String]) throws -> (Tensor, LogMelNormalization?, [String]?) {
-        var values = decibels
-        let peak = values.max() ?? 0
-        let normalization = try LogMelNormalization(minDB: peak - 80, maxDB: peak)
-        normalization.normalize(&values)
-        return (Tensor(shape: [count, 1, 64, 64], values: values), normalization, names)
-    }
-
-    /// A clip cut or padded to 16,128 samples, as a 64x64 log-mel image in dB.
-    func featuresFromAudio(_ path: String, _ frontEnd: MelFrontEnd) throws -> [Float] {
-        var samples = try AudioFile.read(path, sampleRate: Self.frontEnd.sampleRate).samples
-        samples = Array(samples.prefix(Self.clipSamples)) + [Float](repeating: 0, count: max(0, Self.clipSamples - samples.count))
-        return try frontEnd.features(samples, threads: 1).values
-    }
-
-    /// A precomputed log-mel `[64, frames]` in dB (its JSON must show the training front end
-    /// and no normalisation), cut or padded with its floor to 64 frames.
-    func featuresFromArray(_ path: String) throws -> [Float] {
-        let sidecarPath = FeatureSidecar.path(forArray: path)
-        guard FileManager.default.fileExists(atPath: sidecarPath) else {
-            throw InputError(file: path, problem: "has no JSON beside it to say how it was made (melforge spectrogram writes one)")
-        }
-        let sidecar = try FeatureSidecar.read(sidecarPath)
-        var expected = Self.frontEnd
-        expected.fMax = sidecar.frontEnd.fMax
-        guard sidecar.frontEnd == expected, sidecar.normalization == nil else {
-            throw InputError(file: path, problem: "was made with other front-end settings; training needs melforge spectrogram --n-mels 64 with the other defaults and no --normalize")
-        }
-        let array = try NPY.read(path, float32Only: true)
-        return try Self.image(shape: array.shape, values: array.values, source: path)
-    }
-
-    /// A log-mel `[64, frames]` in dB cut or padded with its floor to a 64x64 image.
-    static func image(shape: [Int], values: [Float], source: String) throws -> [Float] {
-        guard shape.count == 2, shape[0] == 64, shape[1] >= 1 else {
-            throw InputError(file: source, problem: "has shape \(shape); expected [64, frames]")
-        }
-        let frames = shape[1], floor = values.min() ?? 0
-        return (0..<64).flatMap { band in
-            (0..<64).map { t in t < frames ? values[band * frames + t] : floor }
-        }
-    }
-
-    /// The output of `melforge convert --n-mels 64` (either format): frontend.json says how the
-    /// features were made, manifest.jsonl lists the converted clips with their labels and where
-    /// each one is (a .npy file, or a tensor in a shard).
-    func loadConverted(_ folder: String) throws -> (Tensor, LogMelNormalization?, [String]?) {
-        let settingsPath = folder + "/frontend.json"
-        let settings: FrontEndConfiguration
-        do {
-            settings = try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(readFileBytes(settingsPath)))
-        } catch {
-            throw InputError(file: settingsPath, problem: "is not a front-end description: \(error)")
-        }
-        var expected = Self.frontEnd
-        expected.fMax = settings.fMax
-        guard settings == expected else {
-            throw InputError(file: settingsPath, problem: "shows features made with other front-end settings; training needs melforge convert --n-mels 64 with the other defaults")
-        }
-        let manifestPath = folder + "/manifest.jsonl"
-        guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else {
-            throw InputError(file: manifestPath, problem: "is missing; a sharded conversion needs 'melforge convert --merge \(folder)' first")
-        }
-        // Each clip's file inside the folder (so a moved folder still trains), shard by shard so
-        // that each shard is read once.
-        let records = text.split(separator: "\n")
-            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["status"] as? String == "converted" && $0["file"] is String }
-            .map { record in (path: folder + "/" + (record["file"] as! String), record: record) }
-            .sorted { ($0.path, $0.record["tensor"] as? String ?? "") < ($1.path, $1.record["tensor"] as? String ?? "") }
-        var clips: [(source: String, image: [Float], label: String)] = []
-        var shard: (path: String, tensors: [String: NamedTensor])?
-        for (output, record) in records {
-            if let name = record["tensor"] as? String {
-                if shard?.path != output {
-                    let contents = try SafeTensors.read(output).tensors
-                    shard = (output, Dictionary(contents.map { ($0.name, $0) }) { first, _ in first })
-                }
-                guard let tensor = shard?.tensors[name] else {
-                    throw InputError(file: output, problem: "has no tensor '\(name)' although \(manifestPath) says so")
-                }
-                let image = try Self.image(shape: tensor.shape, values: tensor.values, source: output + ":" + name)
-                clips.append((record["source"] as? String ?? "", image, record["label"] as? String ?? ""))
-            } else {
-                let array = try NPY.read(output, float32Only: true)
-                let image = try Self.image(shape: array.shape, values: array.values, source: output)
-                clips.append((record["source"] as? String ?? "", image, record["label"] as? String ?? ""))
-            }
-        }
-        guard !clips.isEmpty else { throw InputError(file: manifestPath, problem: "lists no converted clips") }
-        // In the order of the source files, as training on the audio folder itself would see them.
-        clips.sort { $0.source < $1.source }
-        print("\(clips.count) converted clips from \(folder) as 64x64 log-mel images")
-        return try Self.normalizedImages(clips.flatMap(\.image), count: clips.count, names: clips.map(\.label))
-    }
-
-    /// Class indices and sorted class names: from the folders, or from the IDX labels file.
-    func classLabels(_ folderNames: [String]?, count: Int) throws -> ([Int], [String]) {
-        if let folderNames {
-            let classes = Array(Set(folderNames)).sorted()
-            guard classes.count >= 2 else {
-                throw CommandError("--conditional needs clips or pictures in at least two folders (one per class); found \(classes.count)")
-            }
-            return (folderNames.map { classes.firstIndex(of: $0)! }, classes)
-        }
-        let path = labels ?? images!.replacingOccurrences(of: "images-idx3", with: "labels-idx1")
-        guard path != images, FileManager.default.fileExists(atPath: path) else {
-            throw CommandError("--conditional with an IDX file needs its labels: pass --labels FILE")
-        }
-        let values = try IDX.labels(path)
-        guard values.count == count else {
-            throw InputError(file: path, problem: "holds \(values.count) labels for \(count) images")
-        }
-        let classes = Array(Set(values)).sorted()
-        return (values.map { classes.firstIndex(of: $0)! }, classes.map(String.init))
+        print("\(out): \(training.step) steps; checkpoint, log.jsonl, samples.png and losses.svg\(evaluation == nil ? "" : " and scores.svg") written")
     }
 
     func makeConfiguration(_ dataset: Tensor) throws -> TrainingConfiguration {
@@ -346,27 +187,15 @@ struct TrainCommand: ParsableCommand {
         var configuration = TrainingConfiguration(model: model, channels: dataset.shape[1], imageSize: size,
                                                   latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,
                                                   batchSize: batchSize, learningRate: lr, seed: seed)
-        configuration.loss = loss ?? (data != nil ? .hinge : .bce)
+        configuration.loss = loss ?? (source.data != nil ? .hinge : .bce)
         return configuration
-    }
-
-    /// 32 doubling per stage (at most 256) for as many stages as halve the image down to 4..7.
-    func defaultWidths(imageSize: Int) -> [Int]? {
-        var stages = 0
-        while (imageSize >> (stages + 1)) >= 4 && (imageSize >> (stages + 1)) << (stages + 1) == imageSize { stages += 1 }
-        return stages == 0 ? nil : (0..<stages).map { min(256, 32 << $0) }
-    }
-
-    func parseWidths(_ text: String) -> [Int]? {
-        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
-        return parts.map { $0! }
     }
 
     // MARK: Outputs
 
-    func logLine(step: Int, losses: [String: Float], rate: Double) -> String {
+    func logLine(step: Int, losses: [String: Float], scores: [String: Double] = [:], rate: Double) -> String {
         let fields = losses.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }
+            + scores.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \(String(format: "%.6g", $0.value))" }
         return "{\"step\": \(step), " + fields.joined(separator: ", ") + ", \"samples_per_s\": \(String(format: "%.1f", rate))}"
     }
 
@@ -398,7 +227,8 @@ struct TrainCommand: ParsableCommand {
             let path = out + "/samples/sample-\(n + 1).npy"
             let values = Array(samples.values[(n * h * w)..<((n + 1) * h * w)])
             try NPY.write(NumPyArray(shape: [h, w], values: values), to: path)
-            try FeatureSidecar(frontEnd: Self.frontEnd, normalization: normalization, samples: Self.clipSamples, source: nil)
+            try FeatureSidecar(frontEnd: DataOptions.frontEnd, normalization: normalization, samples: DataOptions.clipSamples,
+                               source: nil)
                 .write(to: FeatureSidecar.path(forArray: path))
         }
     }

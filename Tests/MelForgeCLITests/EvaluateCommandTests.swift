@@ -1,0 +1,199 @@
+import AudioIO
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `melforge classifier train`, `evaluate` and `steer` on the bundled clips with tiny models.
+final class EvaluateCommandTests: XCTestCase {
+    var folder = ""
+    let digits = repositoryRoot + "/Audio/digits"
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+    }
+
+    func run(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CommandResult {
+        let result = try runMelforge(arguments)
+        XCTAssertEqual(result.status, 0, "melforge \(arguments.joined(separator: " ")): \(result.standardError)", file: file, line: line)
+        return result
+    }
+
+    func fails(_ arguments: [String], saying fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try runMelforge(arguments)
+        XCTAssertNotEqual(result.status, 0, "melforge \(arguments.joined(separator: " ")) should fail", file: file, line: line)
+        for fragment in fragments {
+            XCTAssertTrue(result.standardError.contains(fragment), "'\(fragment)' not in: \(result.standardError)", file: file, line: line)
+        }
+    }
+
+    func trainClassifier() throws -> String {
+        let path = folder + "/judge.safetensors"
+        let result = try run(["classifier", "train", "--data", digits, "-o", path, "--epochs", "2", "--widths", "4,8,8,8"])
+        XCTAssertTrue(result.standardOutput.contains("held-out accuracy"), result.standardOutput)
+        XCTAssertTrue(result.standardOutput.contains("20 held out"), result.standardOutput)  // 2 of each class's 8
+        return path
+    }
+
+    func readJSON(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    /// A set judged against itself: every clip is its own nearest reference (|D|train = 0) and
+    /// the two Gaussians coincide (Frechet distance 0); the labels cover all 80 clips.
+    func testEvaluateASetAgainstItself() throws {
+        let judge = try trainClassifier()
+        let json = folder + "/scores.json"
+        let result = try run(["evaluate", "--classifier", judge, "--generated", digits, "--reference", digits, "--json", json])
+        for fragment in ["Inception score", "Frechet distance", "|D|self", "|D|train", "silent / clipped / NaN"] {
+            XCTAssertTrue(result.standardOutput.contains(fragment), "'\(fragment)' not in \(result.standardOutput)")
+        }
+        let report = try readJSON(json)
+        let scores = report["scores"] as! [String: Any]
+        XCTAssertEqual(scores["count"] as? Int, 80)
+        XCTAssertEqual((scores["label_counts"] as! [String: Int]).values.reduce(0, +), 80)
+        XCTAssertEqual(scores["d_train"] as! Double, 0, accuracy: 1e-3)
+        XCTAssertEqual(scores["frechet_distance"] as! Double, 0, accuracy: 1e-2)
+        XCTAssertGreaterThan(scores["d_self"] as! Double, 1)
+        let inception = scores["inception_score"] as! Double
+        XCTAssertTrue((1...10).contains(inception), "\(inception)")
+        XCTAssertEqual((report["reference_scores"] as! [String: Any])["inception_score"] as! Double, inception, accuracy: 1e-9)
+        XCTAssertEqual(report["silent_fraction"] as? Double, 0)
+    }
+
+    /// Silent, clipped and NaN clips are counted; a file that is not audio is listed and skipped.
+    func testBrokenClipsAreCountedAndUnreadableOnesSkipped() throws {
+        let judge = try trainClassifier()
+        let generated = folder + "/generated"
+        try FileManager.default.createDirectory(atPath: generated, withIntermediateDirectories: true)
+        let clips = try FileManager.default.contentsOfDirectory(atPath: digits + "/seven").sorted().prefix(5)
+        for name in clips { try FileManager.default.copyItem(atPath: digits + "/seven/" + name, toPath: generated + "/" + name) }
+        try AudioFile.write([Float](repeating: 0, count: 16_000), sampleRate: 16_000, to: generated + "/silent.wav")
+        try AudioFile.write((0..<16_000).map { $0 % 40 < 20 ? 1 : -1 }, sampleRate: 16_000, to: generated + "/clipped.wav")
+        // A float WAV with a NaN: written with a marker value, whose bytes are then replaced (the
+        // last occurrence: libsndfile's PEAK chunk in the header holds the marker too).
+        let marker: Float = 0.123_456
+        try AudioFile.write((0..<16_000).map { $0 == 100 ? marker : 0.1 * sin(Float($0) / 5) }, sampleRate: 16_000,
+                            to: generated + "/nan.wav", encoding: .float32)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: generated + "/nan.wav"))
+        let markerBytes = withUnsafeBytes(of: marker.bitPattern.littleEndian) { Data($0) }
+        let nanBytes = withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) }
+        bytes.replaceSubrange(bytes.range(of: markerBytes, options: .backwards)!, with: nanBytes)
+        try bytes.write(to: URL(fileURLWithPath: generated + "/nan.wav"))
+        try Data("not audio".utf8).write(to: URL(fileURLWithPath: generated + "/text.wav"))
+
+        let json = folder + "/scores.json"
+        let result = try run(["evaluate", "--classifier", judge, "--generated", generated, "--json", json, "--splits", "2"])
+        XCTAssertTrue(result.standardOutput.contains("1 files could not be read"), result.standardOutput)
+        let report = try readJSON(json)
+        XCTAssertEqual((report["scores"] as! [String: Any])["count"] as? Int, 8)
+        XCTAssertEqual(report["silent_fraction"] as! Double, 1.0 / 9, accuracy: 1e-9)
+        XCTAssertEqual(report["clipped_fraction"] as! Double, 1.0 / 9, accuracy: 1e-9)
+        XCTAssertEqual(report["non_finite_fraction"] as! Double, 1.0 / 9, accuracy: 1e-9)
+        let skipped = report["skipped"] as! [String]
+        XCTAssertEqual(skipped.count, 1)
+        XCTAssertTrue(skipped[0].contains("text.wav"), "\(skipped)")
+        XCTAssertNil((report["scores"] as! [String: Any])["frechet_distance"], "no reference, no Frechet distance")
+
+        try fails(["evaluate", "--classifier", judge, "--generated", folder + "/missing"], saying: ["--generated", "missing"])
+        try fails(["evaluate", "--classifier", judge, "--generated", generated], saying: ["at least 10", "--splits"])
+        try fails(["evaluate", "--classifier", digits + "/seven/" + clips.first!, "--generated", generated],
+                  saying: [clips.first!])
+        try fails(["evaluate", "--generated", generated], saying: ["--classifier"])
+    }
+
+    /// A copy at half the amplitude: spectral convergence 0.5, log-spectral distance 20 log10 2 dB.
+    func testResynthesizedAgainstOriginals() throws {
+        let (originals, copies) = (folder + "/originals", folder + "/copies")
+        for path in [originals + "/a", copies + "/a"] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        var random = SystemRandomNumberGenerator()
+        for name in ["a/one", "two"] {
+            let signal = (0..<16_000).map { i in 0.3 * sin(Float(i) * 0.07) + Float.random(in: -0.05...0.05, using: &random) }
+            try AudioFile.write(signal, sampleRate: 16_000, to: originals + "/\(name).wav", encoding: .float32)
+            try AudioFile.write(signal.map { $0 / 2 }, sampleRate: 16_000, to: copies + "/\(name).wav", encoding: .float32)
+        }
+        try AudioFile.write([Float](repeating: 0.1, count: 800), sampleRate: 16_000, to: originals + "/unpaired.wav")
+        let json = folder + "/resynthesis.json"
+        let result = try run(["evaluate", "--resynthesized", copies, "--reference", originals, "--json", json])
+        XCTAssertTrue(result.standardOutput.contains("2 pairs"), result.standardOutput)
+        let report = try readJSON(json)
+        XCTAssertEqual(report["spectral_convergence"] as! Double, 0.5, accuracy: 1e-5)
+        XCTAssertEqual(report["log_spectral_distance_db"] as! Double, 20 * log10(2), accuracy: 1e-3)
+        XCTAssertEqual(report["without_copy"] as? [String], ["unpaired"])
+        try fails(["evaluate", "--resynthesized", copies], saying: ["--reference"])
+    }
+
+    /// A tiny GAN steered toward "seven" by the classifier: the policy, its log and curve, a
+    /// resume, synthesis from the policy, evaluation during training, and the refusals.
+    func testSteerResumeSynthesizeAndRefusals() throws {
+        let judge = try trainClassifier()
+        let run = folder + "/gan"
+        _ = try self.run(["train", "gan", "--data", digits, "--out", run, "--steps", "2", "--batch-size", "4",
+                          "--widths", "4,4,8,8", "--latent-size", "8", "--classifier", judge, "--eval-every", "1",
+                          "--eval-count", "10"])
+        let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(log.count, 2)
+        XCTAssertTrue(log.allSatisfy { $0.contains("\"inception_score\"") && $0.contains("\"frechet_distance\"") }, "\(log)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/scores.svg"))
+
+        let policy = folder + "/seven.safetensors"
+        let steer = ["steer", "--checkpoint", run, "--reward", "label:seven", "--classifier", judge, "-o", policy,
+                     "--batch-size", "8", "--eval-count", "16", "--save-every", "2"]
+        let result = try self.run(steer + ["--steps", "4"])
+        XCTAssertTrue(result.standardOutput.contains("labelled 'seven'"), result.standardOutput)
+        XCTAssertTrue(result.standardOutput.contains("|D|self"), result.standardOutput)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/seven.svg"))
+        func logLines() throws -> [String] {
+            try String(contentsOfFile: folder + "/seven.log.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
+        }
+        XCTAssertEqual(try logLines().count, 4)
+        XCTAssertTrue(try logLines()[0].contains("reward_mean"))
+        try fails(steer + ["--steps", "6"], saying: ["already exists", "--resume"])
+        _ = try self.run(steer + ["--steps", "6", "--resume"])
+        XCTAssertEqual(try logLines().count, 6)
+        try fails(["steer", "--checkpoint", run, "--reward", "loudness:-20", "-o", policy, "--resume"],
+                  saying: ["another generator or reward"])
+
+        let clips = folder + "/clips"
+        _ = try self.run(["synthesize", "--checkpoint", run, "--policy", policy, "-o", clips, "--count", "2", "--n-iter", "2"])
+        XCTAssertNoThrow(try AudioFile.read(clips + "/clip-002.wav"))
+
+        // Acoustic rewards need no classifier.
+        _ = try self.run(["steer", "--checkpoint", run, "--reward", "centroid:1000", "-o", folder + "/bright.safetensors",
+                          "--steps", "2", "--batch-size", "4", "--eval-count", "4"])
+
+        // Refusals, each naming the bad value and what is accepted.
+        let out = folder + "/other.safetensors"
+        try fails(["steer", "--checkpoint", run, "--reward", "label:eleven", "--classifier", judge, "-o", out],
+                  saying: ["'eleven'", "seven", "zero"])
+        try fails(["steer", "--checkpoint", run, "--reward", "label:seven", "-o", out], saying: ["needs --classifier"])
+        try fails(["steer", "--checkpoint", run, "--reward", "volume:3", "-o", out], saying: ["unknown reward 'volume'", "loudness:"])
+        try fails(["steer", "--checkpoint", run, "--reward", "centroid:9000", "-o", out], saying: ["9000", "8000"])
+        try fails(["synthesize", "--checkpoint", run, "--policy", judge, "-o", folder + "/none"], saying: ["not a MelForge policy"])
+
+        // A classifier of other front-end settings (its metadata edited to 80 mel bands).
+        let file = try SafeTensors.read(judge)
+        var metadata = file.metadata
+        metadata["front_end"] = metadata["front_end"]!.replacingOccurrences(of: "\"nMels\":64", with: "\"nMels\":80")
+        XCTAssertNotEqual(metadata["front_end"], file.metadata["front_end"])
+        let other = folder + "/other-judge.safetensors"
+        try SafeTensors(tensors: file.tensors, metadata: metadata).write(to: other)
+        try fails(["steer", "--checkpoint", run, "--reward", "label:seven", "--classifier", other, "-o", out],
+                  saying: ["other front-end settings", "nMels"])
+
+        // A classifier of pictures cannot judge a generator of sound.
+        let pictures = folder + "/pictures"
+        for (label, value) in [("dark", UInt8(10)), ("light", UInt8(240))] {
+            try FileManager.default.createDirectory(atPath: pictures + "/" + label, withIntermediateDirectories: true)
+            for n in 0..<3 {
+                try PNG.write(PixelImage(width: 8, height: 8, channels: .gray, pixels: [UInt8](repeating: value &+ UInt8(n), count: 64)),
+                              to: pictures + "/\(label)/\(n).png")
+            }
+        }
+        let pictureJudge = folder + "/pictures.safetensors"
+        _ = try self.run(["classifier", "train", "--images", pictures, "-o", pictureJudge, "--epochs", "1", "--widths", "4,4"])
+        try fails(["steer", "--checkpoint", run, "--reward", "label:dark", "--classifier", pictureJudge, "-o", out],
+                  saying: ["trained on images", "makes audio"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a refused run writes nothing")
+    }
+}
