@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the bundled data: set up, build, then turn every bundled spoken-digit clip
 # into a log-mel spectrogram (.npy + .json) and a picture (.png), resynthesize each through the
-# vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), then train a GAN on them for a few minutes
-# (MELFORGE_MAIN_STEPS steps, default 300) and turn four of its samples into WAV files; all under
-# out/ (or $1). Run again, it continues the training run where it stopped.
-# Later stages of the pipeline (training, synthesis) extend this script as they land.
+# vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), train a GAN on them for a few minutes
+# (MELFORGE_MAIN_STEPS steps, default 300), synthesize 16 clips with a page to hear them, judge
+# them with a classifier trained on the same clips, and steer the GAN toward "seven"
+# (MELFORGE_MAIN_STEER_STEPS steps, default 150); all under out/ (or $1). Run again, it
+# continues the training run where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out}
@@ -36,7 +37,19 @@ echo "== a short GAN training run on Audio/digits (hinge loss, spectral norm) ->
 steps=${MELFORGE_MAIN_STEPS:-300}
 if [[ -f "$out/train/checkpoint.safetensors" ]]; then resume=--resume; else resume=; fi
 "$melforge" train gan --data Audio/digits --out "$out/train" --steps "$steps" --batch-size 16 --checkpoint-every 100 $resume
-for n in 1 2 3 4; do
-  "$melforge" invert "$out/train/samples/sample-$n.npy" -o "$out/train/sample-$n.wav" | sed 's/^.*: //'
-done
-echo "generated clips: $out/train/sample-1.wav ... sample-4.wav; samples.png and losses.svg show the run"
+echo "samples.png and losses.svg show the run in $out/train"
+
+echo "== synthesis: 16 clips from the GAN and a page to hear them -> $out/clips/index.html"
+"$melforge" synthesize --checkpoint "$out/train" -o "$out/clips" --count 16 --overwrite
+
+echo "== evaluation: a classifier of the bundled digits judges the clips -> $out/evaluation.json"
+"$melforge" classifier train --data Audio/digits -o "$out/classifier.safetensors"
+"$melforge" evaluate --classifier "$out/classifier.safetensors" --generated "$out/clips" --reference Audio/digits \
+  --json "$out/evaluation.json"
+
+echo "== reward-guided generation: steer the GAN toward 'seven' -> $out/seven"
+rm -f "$out/seven.safetensors"  # the generator may have trained on since: steer it afresh
+"$melforge" steer --checkpoint "$out/train" --reward label:seven --classifier "$out/classifier.safetensors" \
+  -o "$out/seven.safetensors" --steps "${MELFORGE_MAIN_STEER_STEPS:-150}"
+"$melforge" synthesize --checkpoint "$out/train" --policy "$out/seven.safetensors" -o "$out/seven" --count 16 --overwrite
+echo "generated clips: $out/clips/index.html (the GAN), $out/seven/index.html (steered toward 'seven')"
