@@ -194,6 +194,14 @@ final class EvaluateCommandTests: XCTestCase {
         _ = try self.run(["classifier", "train", "--images", pictures, "-o", pictureJudge, "--epochs", "1", "--widths", "4,4"])
         try fails(["steer", "--checkpoint", run, "--reward", "label:dark", "--classifier", pictureJudge, "-o", out],
                   saying: ["trained on images", "makes audio"])
+        // The same classifier judges a folder of pictures; one of another size is skipped.
+        try PNG.write(PixelImage(width: 16, height: 16, channels: .gray, pixels: [UInt8](repeating: 0, count: 256)),
+                      to: pictures + "/grid.png")
+        let json = folder + "/pictures.json"
+        _ = try self.run(["evaluate", "--classifier", pictureJudge, "--generated", pictures, "--splits", "2", "--json", json])
+        let report = try readJSON(json)
+        XCTAssertEqual((report["scores"] as! [String: Any])["count"] as? Int, 6)
+        XCTAssertTrue((report["skipped"] as! [String]).first?.contains("16x16") ?? false, "\(report["skipped"]!)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a refused run writes nothing")
     }
 }
