@@ -116,6 +116,7 @@ struct Judge {
     /// reference set when given: Inception score over `splits`, the predicted labels'
     /// distribution, nearest-neighbour distances within the set and to the reference, and the
     /// Frechet distance between the embeddings.
+    ///
     /// The splits take the examples in a seeded random order: a folder sorted by class would
     /// otherwise give splits of one class each, and a score of 1.
     func scores(_ images: Tensor, splits: Int, reference: JudgedSet? = nil) -> SetScores {
@@ -133,11 +134,11 @@ struct Judge {
             count: images.shape[0], inceptionScore: score.mean, inceptionScoreStd: score.std, splits: splits,
             labelEntropyBits: labels.entropyBits, labelEntropyMaxBits: log2(Double(k)),
             labelCounts: Dictionary(uniqueKeysWithValues: zip(classes, labels.counts)),
-            dSelf: nearest.isEmpty ? nil : mean(nearest))
+            dSelf: nearest.isEmpty ? nil : average(nearest))
         if let reference {
             scores.frechetDistance = frechetDistance(judged.embeddings.values, reference.embeddings.values,
                                                      dimension: configuration.embeddingSize)
-            scores.dTrain = mean(nearestNeighbourDistances(images.values, reference.images.values, dimension: d))
+            scores.dTrain = average(nearestNeighbourDistances(images.values, reference.images.values, dimension: d))
         }
         return scores
     }
@@ -178,7 +179,8 @@ struct SetScores: Encodable {
     var dTrain: Double? = nil
 }
 
-func mean(_ values: [Float]) -> Double {
+/// The mean in Double; 0 for no values.
+func average(_ values: [Float]) -> Double {
     values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
 }
 

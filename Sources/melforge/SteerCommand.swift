@@ -141,15 +141,7 @@ struct SteerCommand: ParsableCommand {
     func save(_ steering: Steering, metadata: [String: String], log: [String]) throws {
         try steering.save(to: output, metadata: metadata)
         try AtomicFile.write(Array((log.joined(separator: "\n") + "\n").utf8), to: logPath)
-        try LossCurve.write(log: log.map(rewardsOnly), to: curvePath)
-    }
-
-    /// A log line with the rewards only (entropy and KL have other scales).
-    func rewardsOnly(_ line: String) -> String {
-        guard var object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return line }
-        object["entropy"] = nil
-        object["kl"] = nil
-        return (try? JSONSerialization.data(withJSONObject: object)).map { String(decoding: $0, as: UTF8.self) } ?? line
+        try LossCurve.write(log: log, to: curvePath, only: ["reward_mean", "reward_best"])
     }
 
     /// --eval-count samples from `policy`, judged: mean reward, the target label's share, the
@@ -175,8 +167,8 @@ struct SteerCommand: ParsableCommand {
         }
         let d = images.count / evalCount
         var assessment = Assessment(
-            meanReward: mean(rewards),
-            dSelf: mean(nearestNeighbourDistances(images, images, dimension: d, excludingSelf: true)),
+            meanReward: average(rewards),
+            dSelf: average(nearestNeighbourDistances(images, images, dimension: d, excludingSelf: true)),
             entropy: policy.entropy)
         if case .label(let index, _, let judge) = reward.kind {
             let c = model.configuration
