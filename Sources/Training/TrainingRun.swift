@@ -23,6 +23,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var beta2: Float = 0.999
     /// The VAE's KL weight.
     public var beta: Float = 1
+    /// KL warm-up (Bowman et al. 2016): the VAE's KL weight rises linearly from 0 to `beta` over
+    /// this many steps, so that the decoder learns to use the latent before the KL term pulls
+    /// the posterior to the prior. nil or 0: `beta` from the first step (and in checkpoints
+    /// made before the option existed).
+    public var klWarmupSteps: Int? = nil
     /// The GAN's loss; hinge comes with spectral normalisation in the discriminator.
     public var loss = GANLoss.bce
     /// Class names for a conditional model (label i is classes[i]); nil for an unconditional one.
@@ -97,8 +102,15 @@ public final class TrainingRun {
             let (d, g) = gan.step(real: batch, labels: batchLabels, classes: configuration.classes?.count ?? 0, random: &random)
             return ["discriminator": d, "generator": g]
         }
+        vae!.beta = klWeight(atStep: step)
         let (reconstruction, kl) = vae!.step(images: batch, labels: batchLabels, random: &random)
         return ["reconstruction": reconstruction, "kl": kl]
+    }
+
+    /// The VAE's KL weight at a step (counted from 1): beta x min(1, step / klWarmupSteps).
+    public func klWeight(atStep step: Int) -> Float {
+        guard let warmup = configuration.klWarmupSteps, warmup > 0 else { return configuration.beta }
+        return configuration.beta * min(1, Float(step) / Float(warmup))
     }
 
     /// Batch `step` of the run: epoch = step / batchesPerEpoch, its own permutation of the data.

@@ -56,6 +56,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "GAN loss: hinge (with spectral normalisation; the default for --data) or bce (the default for --images).")
     var loss: GANLoss?
 
+    @Option(help: "The VAE's KL weight (beta).")
+    var beta: Float = 1
+
+    @Option(help: "The VAE's KL warm-up: the KL weight rises linearly from 0 to --beta over this many steps.")
+    var klWarmup = 1_000
+
     @Option(help: "Seed of the weights, the batches and the latents.")
     var seed: UInt64 = 0
 
@@ -96,6 +102,8 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1 else {
             throw ValidationError("--checkpoint-every and --log-every must be 1 or more")
         }
+        guard beta >= 0 && beta.isFinite else { throw ValidationError("--beta \(beta) is not accepted; expected 0 or more") }
+        guard klWarmup >= 0 else { throw ValidationError("--kl-warmup \(klWarmup) is not accepted; expected 0 or more (0: no warm-up)") }
         if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every \(evalEvery) is not accepted; expected 1 or more") }
         guard evalCount >= 10 else { throw ValidationError("--eval-count \(evalCount) is not accepted; expected 10 or more (the Inception score takes 10 splits)") }
         if classifier == nil && evalEvery != nil { throw ValidationError("--eval-every needs --classifier") }
@@ -188,6 +196,8 @@ struct TrainCommand: ParsableCommand {
                                                   latentSize: latentSize ?? (model == .gan ? 100 : 64), widths: chosen,
                                                   batchSize: batchSize, learningRate: lr, seed: seed)
         configuration.loss = loss ?? (source.data != nil ? .hinge : .bce)
+        configuration.beta = beta
+        configuration.klWarmupSteps = klWarmup
         return configuration
     }
 

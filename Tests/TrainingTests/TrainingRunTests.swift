@@ -90,3 +90,36 @@ final class ConditionalTrainingTests: XCTestCase {
         }
     }
 }
+
+final class KLWarmupTests: XCTestCase {
+    func testKLWeightRisesLinearlyAndOldCheckpointsHaveNone() throws {
+        var c = configuration(.vae)
+        c.beta = 2
+        c.klWarmupSteps = 4
+        let run = TrainingRun(configuration: c, data: images())
+        XCTAssertEqual((1...6).map(run.klWeight(atStep:)), [0.5, 1, 1.5, 2, 2, 2])
+        // The first step's KL barely counts: a step with warm-up and one without differ.
+        var plain = c
+        plain.klWarmupSteps = nil
+        XCTAssertEqual(TrainingRun(configuration: plain, data: images()).klWeight(atStep: 1), 2)
+        // A configuration saved before the option existed decodes without it.
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as! [String: Any]
+        object["klWarmupSteps"] = nil
+        let old = try JSONDecoder().decode(TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertNil(old.klWarmupSteps)
+        // Warm-up is part of the run: resumed at step 2, the losses continue as uninterrupted.
+        let whole = TrainingRun(configuration: c, data: images())
+        let expected = (0..<4).map { _ in whole.trainStep() }
+        let first = TrainingRun(configuration: c, data: images())
+        for _ in 0..<2 { _ = first.trainStep() }
+        let path = try makeTemporaryFolder(self) + "/v.safetensors"
+        try first.save(to: path)
+        let resumed = TrainingRun(configuration: c, data: images())
+        try resumed.restore(from: SafeTensors.read(path), path: path)
+        for i in 2..<4 {
+            for (name, value) in resumed.trainStep() {
+                XCTAssertEqual(value, expected[i][name]!, accuracy: 1e-5 * max(1, abs(value)), name)
+            }
+        }
+    }
+}
