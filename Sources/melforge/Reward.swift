@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Spectral
+import Synchronization
 import Tensors
 import Training
 
@@ -89,63 +90,29 @@ struct Reward {
         var centroid: Double
     }
 
-    /// Level and centroid of each image's sound, from its linear magnitude (the vocoder's mel
-    /// inversion; Griffin-Lim's phase is not needed), on all cores. Per frame, Parseval gives
-    /// the windowed frame's mean square (|X_0|^2 + 2 sum |X_k|^2 + |X_N/2|^2) / (N sum w^2).
+    /// Level and centroid of each image's sound (`SpectralMeasures`), from its linear magnitude
+    /// (the vocoder's mel inversion; Griffin-Lim's phase is not needed), on all cores.
     static func acoustics(_ images: Tensor, audio: ModelAudio) throws -> [Acoustics] {
         let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
         let vocoder = audio.vocoder
-        let nFFT = vocoder.configuration.nFFT, rate = Double(vocoder.configuration.sampleRate)
-        let windowEnergy = vocoder.frontEnd.stft.windowValues.reduce(0.0) { $0 + Double($1) * Double($1) }
-        var results = [Result<Acoustics, Error>](repeating: .success(Acoustics(level: 0, centroid: 0)), count: n)
-        let next = Counter()
-        results.withUnsafeMutableBufferPointer { buffer in
-            let out = UncheckedBuffer(buffer)
-            DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, n))) { _ in
-                while let i = next.take(below: n) {
-                    out.buffer[i] = Result {
-                        let features = Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
-                        let magnitude = try vocoder.magnitude(fromMel: vocoder.melSpectrogram(fromFeatures: features,
-                                                                                               normalization: audio.normalization))
-                        var (meanSquare, weightedCentroid, energy) = (0.0, 0.0, 0.0)
-                        for t in 0..<magnitude.frames {
-                            var (power, moment, amplitude) = (0.0, 0.0, 0.0)
-                            for k in 0..<magnitude.bins {
-                                let x = Double(magnitude[k, t])
-                                power += (k == 0 || 2 * k == nFFT ? 1 : 2) * x * x
-                                moment += Double(k) * rate / Double(nFFT) * x
-                                amplitude += x
-                            }
-                            meanSquare += power / (Double(nFFT) * windowEnergy) / Double(magnitude.frames)
-                            if amplitude > 0 { weightedCentroid += power * moment / amplitude }
-                            energy += power
-                        }
-                        return Acoustics(level: 10 * log10(max(meanSquare, 1e-12)),
-                                         centroid: energy > 0 ? weightedCentroid / energy : 0)
-                    }
+        let next = Mutex(0)
+        let results = Mutex([Result<Acoustics, Error>?](repeating: nil, count: n))
+        let shared = UncheckedBox(audio)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(ProcessInfo.processInfo.activeProcessorCount, n))) { _ in
+            while true {
+                let i = next.withLock { value -> Int in defer { value += 1 }; return value }
+                guard i < n else { return }
+                let result = Result {
+                    let features = Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
+                    let magnitude = try vocoder.magnitude(fromMel: vocoder.melSpectrogram(
+                        fromFeatures: features, normalization: shared.value.normalization))
+                    return Acoustics(level: SpectralMeasures.level(magnitude, stft: vocoder.frontEnd.stft),
+                                     centroid: SpectralMeasures.centroid(magnitude, sampleRate: vocoder.configuration.sampleRate,
+                                                                         nFFT: vocoder.configuration.nFFT))
                 }
+                results.withLock { $0[i] = result }
             }
         }
-        return try results.map { try $0.get() }
+        return try results.withLock { $0 }.map { try $0!.get() }
     }
-}
-
-/// Hands out 0, 1, 2, ... to several threads.
-final class Counter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
-
-    func take(below limit: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
-    }
-}
-
-/// A buffer that several threads write at distinct indices.
-struct UncheckedBuffer<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
-    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }
