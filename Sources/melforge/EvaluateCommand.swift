@@ -178,8 +178,18 @@ struct EvaluationSet {
         let c = judge.configuration
         let size = c.imageSize, per = c.channels * size * size
         let names = listFiles(folder, extensions: judge.audio == nil ? ["png"] : audioFileExtensions)
+        // Features instead of audio (melforge convert's output, or spectrogram .npy files): read
+        // as training reads them, then moved into the classifier's normalisation.
+        if let audio = judge.audio,
+           FileManager.default.fileExists(atPath: folder + "/frontend.json")
+            || (names.isEmpty && !listFiles(folder, extensions: ["npy"]).isEmpty) {
+            let (features, normalization, _) = try DataOptions.parse(["--data", folder]).load()
+            images = audio.renormalize(features, from: normalization!)
+            files = (0..<features.shape[0]).map { "\(folder) feature \($0 + 1)" }
+            return
+        }
         guard !names.isEmpty else {
-            throw CommandError("\(option) '\(folder)' holds no \(judge.audio == nil ? "PNG images" : "audio files") (searched recursively)")
+            throw CommandError("\(option) '\(folder)' holds no \(judge.audio == nil ? "PNG images" : "audio files or log-mel features") (searched recursively)")
         }
         var values: [Float] = []
         values.reserveCapacity(names.count * per)

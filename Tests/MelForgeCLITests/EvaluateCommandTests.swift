@@ -59,6 +59,14 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertTrue((1...10).contains(inception), "\(inception)")
         XCTAssertEqual((report["reference_scores"] as! [String: Any])["inception_score"] as! Double, inception, accuracy: 1e-9)
         XCTAssertEqual(report["silent_fraction"] as? Double, 0)
+
+        // The same clips as melforge convert's features: the same images, so again |D|train = 0.
+        let features = folder + "/features"
+        _ = try run(["convert", digits, "-o", features, "--n-mels", "64"])
+        _ = try run(["evaluate", "--classifier", judge, "--generated", digits, "--reference", features, "--json", json])
+        let againstFeatures = try readJSON(json)["scores"] as! [String: Any]
+        XCTAssertEqual(againstFeatures["d_train"] as! Double, 0, accuracy: 1e-3)
+        XCTAssertEqual(againstFeatures["frechet_distance"] as! Double, 0, accuracy: 1e-2)
     }
 
     /// Silent, clipped and NaN clips are counted; a file that is not audio is listed and skipped.
