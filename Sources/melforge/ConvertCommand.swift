@@ -42,7 +42,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Approximate size of one shard in megabytes (--format shards).")
     var shardSize = 128.0
 
-    @Option(help: "wav: turn a folder of .npy features back into WAV files through the vocoder.")
+    @Option(help: "wav: turn a folder of .npy features (or the shards of --format shards) back into WAV files through the vocoder.")
     var to: String?
 
     @Flag(help: "Join OUTPUT_DIR's manifest-K-of-N.jsonl files into manifest.jsonl.")
@@ -77,7 +77,7 @@ struct ConvertCommand: ParsableCommand {
         guard output != nil else { throw ValidationError("-o OUTPUT_DIR is required") }
         if let to, to != "wav" { throw ValidationError("--to '\(to)' is not accepted; expected wav") }
         guard ["npy", "shards"].contains(format) else { throw ValidationError("--format '\(format)' is not accepted; expected npy or shards") }
-        if format == "shards" && to != nil { throw ValidationError("--format shards makes features; --to wav reads .npy files") }
+        if format == "shards" && to != nil { throw ValidationError("--format shards makes features; --to wav makes WAV files") }
         guard shardSize > 0, shardSize.isFinite else { throw ValidationError("--shard-size \(shardSize) is not accepted; expected megabytes > 0") }
         guard jobs >= 1 else { throw ValidationError("--jobs \(jobs) is not accepted; expected 1 or more") }
         if let shard, parseShard(shard) == nil {
@@ -99,7 +99,9 @@ struct ConvertCommand: ParsableCommand {
         if resume { removeLeftovers(output) }
 
         let toWAV = to == "wav"
-        let all = listFiles(input, extensions: toWAV ? ["npy"] : audioFileExtensions)
+        // For --to wav, features in shards count as files named after their tensors.
+        let sharded = toWAV ? try shardedFeatures(input) : [:]
+        let all = (listFiles(input, extensions: toWAV ? ["npy"] : audioFileExtensions) + sharded.keys).sorted()
         let files = all.filter { shardIndex(of: $0, count: n) == k }
         let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
         if !toWAV {
@@ -123,7 +125,7 @@ struct ConvertCommand: ParsableCommand {
             ? try shardWriter(output: output, k: k, n: n, previous: previous, manifest: manifest) : nil
         let work = Work(files: files, input: input, output: output, toWAV: toWAV, configuration: configuration,
                         vocoder: vocoder, previous: previous, manifest: manifest, shards: shards,
-                        clashes: Self.nameClashes(all))
+                        clashes: Self.nameClashes(all), sharded: sharded, shardCache: ShardCache())
         let summary = try work.run(jobs: jobs, label: toWAV ? "to wav" : "convert")
         print(summary.description(shard: n == 1 ? nil : "\(k)/\(n)", manifest: manifestPath))
         if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
@@ -223,6 +225,22 @@ struct ConvertCommand: ParsableCommand {
     }
 
     /// Records by source path from a manifest (lines cut short by a kill are ignored).
+    /// The features of a folder that `convert --format shards` wrote (after `--merge` when it
+    /// was split across machines), by the name a .npy file of them would have: "seven/a.npy"
+    /// for the tensor "seven/a" in a shard.
+    func shardedFeatures(_ folder: String) throws -> [String: ShardedFeature] {
+        let path = folder + "/manifest.jsonl"
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var features: [String: ShardedFeature] = [:]
+        for line in readManifest(path).values {
+            guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  record["status"] as? String == "converted", let tensor = record["tensor"] as? String,
+                  let file = record["file"] as? String else { continue }
+            features[tensor + ".npy"] = ShardedFeature(shard: folder + "/" + file, tensor: tensor)
+        }
+        return features
+    }
+
     func readManifest(_ path: String) -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var records: [String: String] = [:]
@@ -306,6 +324,9 @@ struct Work: @unchecked Sendable {
     let shards: ShardWriter?
     /// Files whose output another file takes (`ConvertCommand.nameClashes`): failed, not overwritten.
     let clashes: [String: String]
+    /// For --to wav: the inputs that are tensors in shards, by their relative name.
+    let sharded: [String: ShardedFeature]
+    let shardCache: ShardCache
 
     func run(jobs: Int, label: String) throws -> Summary {
         let frontEnd = try MelFrontEnd(configuration)
@@ -415,7 +436,13 @@ struct Work: @unchecked Sendable {
     }
 
     func toAudio(_ source: String, _ target: String, _ vocoder: Vocoder, _ record: inout [String: Any]) throws -> Double {
-        let array = try NPY.read(source, float32Only: true)
+        let array: NumPyArray
+        if let feature = sharded[String(source.dropFirst(input.count + 1))] {
+            array = try shardCache.array(feature)
+            record["source"] = feature.shard + ":" + feature.tensor
+        } else {
+            array = try NPY.read(source, float32Only: true)
+        }
         guard array.shape.count == 2, array.shape[0] == configuration.nMels else {
             throw InputError(file: source, problem: "has shape \(array.shape); expected [\(configuration.nMels), frames]")
         }
@@ -435,4 +462,33 @@ struct Work: @unchecked Sendable {
 struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// A clip's features inside a shard written by `convert --format shards`.
+struct ShardedFeature: Sendable {
+    var shard: String
+    var tensor: String
+}
+
+/// The last shards read, so that the clips of one shard are vocoded without reading it again
+/// for each (at most two held: a shard is up to --shard-size megabytes).
+final class ShardCache: Sendable {
+    private let shards = Mutex<[(path: String, tensors: [String: NamedTensor])]>([])
+
+    func array(_ feature: ShardedFeature) throws -> NumPyArray {
+        let cached = shards.withLock { $0.first { $0.path == feature.shard }?.tensors }
+        let tensors = try cached ?? {
+            let read = Dictionary(try SafeTensors.read(feature.shard).tensors.map { ($0.name, $0) }) { first, _ in first }
+            shards.withLock { list in
+                list.removeAll { $0.path == feature.shard }
+                list.insert((feature.shard, read), at: 0)
+                if list.count > 2 { list.removeLast() }
+            }
+            return read
+        }()
+        guard let tensor = tensors[feature.tensor] else {
+            throw InputError(file: feature.shard, problem: "has no tensor '\(feature.tensor)' although its manifest lists it")
+        }
+        return NumPyArray(shape: tensor.shape, values: tensor.values)
+    }
 }

@@ -1,3 +1,4 @@
+import AudioIO
 import FileFormats
 import Foundation
 import TestSupport
@@ -146,6 +147,17 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertTrue(resumed.standardOutput.contains("skipped"), resumed.standardOutput)
         _ = try check()
         XCTAssertTrue(try runMelforge(["convert", input, "-o", folder + "/y", "--format", "tar"]).standardError.contains("--format 'tar'"))
+
+        // Back to sound from the shards: the same WAV files as from the .npy features.
+        for (features, wavs) in [("npy", "wav-npy"), ("sh", "wav-sh")] {
+            let back = try runMelforge(["convert", "--to", "wav", folder + "/" + features, "-o", folder + "/" + wavs, "--n-iter", "2"])
+            XCTAssertEqual(back.status, 0, back.standardError)
+            XCTAssertTrue(back.standardOutput.contains("80 converted"), back.standardOutput)
+        }
+        let name = "seven/en-us+f2_s165_p50.wav"
+        XCTAssertEqual(try AudioFile.read(folder + "/wav-sh/" + name).samples, try AudioFile.read(folder + "/wav-npy/" + name).samples)
+        let records = try manifest(folder + "/wav-sh/manifest.jsonl")
+        XCTAssertTrue(records.allSatisfy { ($0["source"] as? String)?.contains(".safetensors:") ?? false }, "\(records.first!)")
     }
 
     /// convert's output trains like the audio it came from: the same images in the same
