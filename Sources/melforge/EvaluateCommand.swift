@@ -261,6 +261,7 @@ struct EvaluationReport: Encodable {
         lines.append(row(String(format: "label entropy (bits, max %.2f)", scores.labelEntropyMaxBits),
                          number(scores.labelEntropyBits), r.map { number($0.labelEntropyBits) } ?? ""))
         lines.append(row("|D|self", number(scores.dSelf), r.map { number($0.dSelf) } ?? ""))
+        lines.append(row("|D|self, closest pair", number(scores.dSelfMin), r.map { number($0.dSelfMin) } ?? ""))
         lines.append(row("|D|train", number(scores.dTrain)))
         lines.append(row("silent / clipped / NaN", String(format: "%.1f%%/%.1f%%/%.1f%%", 100 * silentFraction, 100 * clippedFraction,
                                                             100 * nonFiniteFraction)))

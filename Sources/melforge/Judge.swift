@@ -134,7 +134,7 @@ struct Judge {
             count: images.shape[0], inceptionScore: score.mean, inceptionScoreStd: score.std, splits: splits,
             labelEntropyBits: labels.entropyBits, labelEntropyMaxBits: log2(Double(k)),
             labelCounts: Dictionary(uniqueKeysWithValues: zip(classes, labels.counts)),
-            dSelf: nearest.isEmpty ? nil : average(nearest))
+            dSelf: nearest.isEmpty ? nil : average(nearest), dSelfMin: nearest.min().map(Double.init))
         if let reference {
             scores.frechetDistance = frechetDistance(judged.embeddings.values, reference.embeddings.values,
                                                      dimension: configuration.embeddingSize)
@@ -174,6 +174,8 @@ struct SetScores: Encodable {
     /// Mean Euclidean distance from each example to its nearest other example of the set, in
     /// the classifier's input space (log-mel normalised to [-1, 1], or pixels in [-1, 1]).
     var dSelf: Double?
+    /// The smallest of those distances: 0 when a clip is repeated exactly.
+    var dSelfMin: Double?
     var frechetDistance: Double? = nil
     /// Mean distance from each example to its nearest reference example.
     var dTrain: Double? = nil

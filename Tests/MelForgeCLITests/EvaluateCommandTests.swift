@@ -55,6 +55,7 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(scores["d_train"] as! Double, 0, accuracy: 1e-3)
         XCTAssertEqual(scores["frechet_distance"] as! Double, 0, accuracy: 1e-2)
         XCTAssertGreaterThan(scores["d_self"] as! Double, 1)
+        XCTAssertLessThanOrEqual(scores["d_self_min"] as! Double, scores["d_self"] as! Double)
         let inception = scores["inception_score"] as! Double
         XCTAssertTrue((1...10).contains(inception), "\(inception)")
         XCTAssertEqual((report["reference_scores"] as! [String: Any])["inception_score"] as! Double, inception, accuracy: 1e-9)
@@ -102,6 +103,10 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(skipped.count, 1)
         XCTAssertTrue(skipped[0].contains("text.wav"), "\(skipped)")
         XCTAssertNil((report["scores"] as! [String: Any])["frechet_distance"], "no reference, no Frechet distance")
+        // A clip given twice is found: the closest pair is at distance 0.
+        try FileManager.default.copyItem(atPath: generated + "/" + clips.first!, toPath: generated + "/again.wav")
+        _ = try run(["evaluate", "--classifier", judge, "--generated", generated, "--json", json, "--splits", "2"])
+        XCTAssertEqual((try readJSON(json)["scores"] as! [String: Any])["d_self_min"] as? Double, 0)
 
         try fails(["evaluate", "--classifier", judge, "--generated", folder + "/missing"], saying: ["--generated", "missing"])
         try fails(["evaluate", "--classifier", judge, "--generated", generated], saying: ["at least 10", "--splits"])
