@@ -40,9 +40,11 @@ public final class Classifier: Module {
         let body: DownsamplingStack.Cache
         let featureShape: [Int]
         let features: Tensor
-        let hidden: Tensor
-        let embedding: Tensor
-        let dropout: Tensor?
+        /// The hidden layer's output before its ReLU.
+        let preActivation: Tensor
+        /// The embedding after dropout: the output layer's input.
+        let dropped: Tensor
+        let dropoutMask: Tensor?
     }
 
     /// Class logits and the embedding of each image. `training` turns dropout on (drawn from
@@ -52,12 +54,12 @@ public final class Classifier: Module {
         let (h, bodyCache) = body.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
         let (preActivation, _) = hidden.forward(features)
-        let (embedding, reluCache) = Activation.relu(preActivation)
+        let (embedding, _) = Activation.relu(preActivation)
         let (dropped, mask) = dropout.forward(embedding, training: training, random: &random)
         let (logits, _) = output.forward(dropped)
         return (logits, embedding,
-                Cache(body: bodyCache, featureShape: h.shape, features: features, hidden: reluCache, embedding: dropped,
-                      dropout: mask))
+                Cache(body: bodyCache, featureShape: h.shape, features: features, preActivation: preActivation,
+                      dropped: dropped, dropoutMask: mask))
     }
 
     /// Evaluation: logits and embeddings, in batches of `batchSize` (bounded memory).
@@ -79,9 +81,9 @@ public final class Classifier: Module {
     /// Accumulates the parameters' gradients from dL/d(logits); returns dL/d(image).
     @discardableResult
     public func backward(_ dLogits: Tensor, cache: Cache) -> Tensor {
-        var d = output.backward(dLogits, cache: cache.embedding)
-        d = dropout.backward(d, cache: cache.dropout)
-        d = Activation.reluBackward(d, cache: cache.hidden)
+        var d = output.backward(dLogits, cache: cache.dropped)
+        d = dropout.backward(d, cache: cache.dropoutMask)
+        d = Activation.reluBackward(d, cache: cache.preActivation)
         d = hidden.backward(d, cache: cache.features)
         return body.backward(d.reshaped(cache.featureShape), cache: cache.body)
     }
