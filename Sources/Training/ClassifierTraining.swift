@@ -162,6 +162,47 @@ public final class ClassifierTraining {
         return total / Float(max(1, batches))
     }
 
+    /// Writes the classifier with what continues its training (Adam's state, the epoch, the
+    /// random state) and `metadata`, atomically: after every epoch, so that a killed run leaves
+    /// a usable classifier and `restore` picks up from it.
+    public func save(to path: String, metadata extra: [String: String]) throws {
+        var metadata = classifier.metadata.merging(extra) { $1 }
+        metadata["format"] = TrainedClassifier.format
+        metadata["classifier"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
+        metadata["epoch"] = String(epoch)
+        metadata["random_state"] = random.state.map { String($0) }.joined(separator: ",")
+        let state = optimizer.state(names: classifier.model.namedParameters.map(\.name)).map {
+            NamedTensor(name: "optimizer." + $0.name, shape: $0.shape, values: $0.values)
+        }
+        try Checkpoint.save([("classifier", classifier.model)], extra: state, metadata: metadata, to: path)
+    }
+
+    /// Continues from a file `save` wrote for the same configuration.
+    public func restore(from path: String) throws {
+        let file = try SafeTensors.read(path)
+        guard let text = file.metadata["classifier"],
+              let saved = try? JSONDecoder().decode(ClassifierConfiguration.self, from: Data(text.utf8)), saved == configuration
+        else {
+            throw CheckpointError.missingTensor(path: path, name: "__metadata__ classifier (another configuration: resume with the same data and options)")
+        }
+        guard let epochText = file.metadata["epoch"], let savedEpoch = Int(epochText),
+              let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
+              let restored = RandomNumbers(state: state)
+        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ epoch/random_state") }
+        try Checkpoint.restore(classifier.model, prefix: "classifier", from: file, path: path)
+        var own: [String: NamedTensor] = [:]
+        for tensor in file.tensors where tensor.name.hasPrefix("optimizer.") {
+            own[String(tensor.name.dropFirst("optimizer.".count))] = tensor
+        }
+        do {
+            try optimizer.restore(own, names: classifier.model.namedParameters.map(\.name))
+        } catch {
+            throw CheckpointError.missingTensor(path: path, name: "optimizer: \(error)")
+        }
+        epoch = savedEpoch
+        random = restored
+    }
+
     /// Accuracy on the training share and on the held-out share (nil when nothing is held out).
     public func accuracies() -> (train: Double, heldOut: Double?) {
         let train = classifier.accuracy(select(trainIndices), labels: trainIndices.map { labels[$0] })

@@ -53,6 +53,9 @@ struct ClassifierTrainCommand: ParsableCommand {
     @Option(help: "Feature widths from the image inwards, comma-separated (default: 16 doubling per stage).")
     var widths: String?
 
+    @Flag(help: "Continue the training saved in --output (written after every epoch) instead of starting again.")
+    var resume = false
+
     func validate() throws {
         try source.validate()
         guard epochs >= 1 else { throw ValidationError("--epochs \(epochs) is not accepted; expected 1 or more") }
@@ -90,22 +93,24 @@ struct ClassifierTrainCommand: ParsableCommand {
             metadata["front_end"] = String(decoding: try JSONEncoder().encode(DataOptions.frontEnd), as: UTF8.self)
         }
         let training = ClassifierTraining(configuration: configuration, images: images, labels: labels, metadata: metadata)
+        if resume && FileManager.default.fileExists(atPath: output) {
+            try training.restore(from: output)
+            print("resuming \(output) after epoch \(training.epoch)")
+        }
         print("\(classes.count) classes (\(classes.joined(separator: ", "))): \(training.trainIndices.count) to train on, \(training.heldOutIndices.count) held out (seed \(seed))")
         let progress = ProgressBar(total: epochs, label: "classifier", unit: "epochs")
-        var accuracy: (train: Double, heldOut: Double?) = (0, nil)
-        for epoch in 1...epochs {
+        var accuracy = training.accuracies()
+        while training.epoch < epochs {
             let loss = training.trainEpoch()
             accuracy = training.accuracies()
-            progress.update(epoch, note: String(format: "loss %.3f  train %.1f%%", loss, 100 * accuracy.train)
+            progress.update(training.epoch, note: String(format: "loss %.3f  train %.1f%%", loss, 100 * accuracy.train)
                 + (accuracy.heldOut.map { String(format: "  held out %.1f%%", 100 * $0) } ?? ""))
+            // The accuracies travel with the classifier, so that evaluate can show how far to trust it.
+            try training.save(to: output, metadata: [
+                "train_accuracy": String(accuracy.train), "held_out_accuracy": accuracy.heldOut.map { String($0) } ?? "",
+                "held_out_count": String(training.heldOutIndices.count)])
         }
         progress.finish()
-        // The accuracies travel with the classifier, so that evaluate can show how far to trust it.
-        var saved = metadata
-        saved["train_accuracy"] = String(accuracy.train)
-        saved["held_out_accuracy"] = accuracy.heldOut.map { String($0) } ?? ""
-        saved["held_out_count"] = String(training.heldOutIndices.count)
-        try TrainedClassifier(configuration: configuration, model: training.classifier.model, metadata: saved).save(to: output)
         let heldOutText = accuracy.heldOut.map {
             String(format: "held-out accuracy %.1f%% (%d files, split by file with seed %llu)", 100 * $0,
                    training.heldOutIndices.count, seed)

@@ -29,7 +29,10 @@ final class EvaluateCommandTests: XCTestCase {
 
     func trainClassifier() throws -> String {
         let path = folder + "/judge.safetensors"
-        let result = try run(["classifier", "train", "--data", digits, "-o", path, "--epochs", "2", "--widths", "4,8,8,8"])
+        let arguments = ["classifier", "train", "--data", digits, "-o", path, "--widths", "4,8,8,8"]
+        _ = try run(arguments + ["--epochs", "1"])
+        let result = try run(arguments + ["--epochs", "2", "--resume"])
+        XCTAssertTrue(result.standardOutput.contains("resuming \(path) after epoch 1"), result.standardOutput)
         XCTAssertTrue(result.standardOutput.contains("held-out accuracy"), result.standardOutput)
         XCTAssertTrue(result.standardOutput.contains("20 held out"), result.standardOutput)  // 2 of each class's 8
         return path

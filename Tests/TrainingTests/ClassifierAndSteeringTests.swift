@@ -62,6 +62,31 @@ final class ClassifierTrainingTests: XCTestCase {
         for row in 0..<60 { XCTAssertEqual(p.values[(row * 3)..<(row * 3 + 3)].reduce(0, +), 1, accuracy: 1e-5) }
     }
 
+    func testResumedTrainingContinuesTheSameRun() throws {
+        let (images, labels) = bands(count: 30, seed: 6)
+        var configuration = ClassifierConfiguration(channels: 1, imageSize: 16, widths: [4, 8], classes: ["a", "b", "c"])
+        configuration.kernelSize = 3
+        configuration.batchSize = 8
+        configuration.maxShift = 1
+        let whole = ClassifierTraining(configuration: configuration, images: images, labels: labels)
+        for _ in 0..<3 { whole.trainEpoch() }
+        let path = try makeTemporaryFolder(self) + "/c.safetensors"
+        let first = ClassifierTraining(configuration: configuration, images: images, labels: labels)
+        first.trainEpoch()
+        try first.save(to: path, metadata: [:])
+        let resumed = ClassifierTraining(configuration: configuration, images: images, labels: labels)
+        try resumed.restore(from: path)
+        XCTAssertEqual(resumed.epoch, 1)
+        for _ in 0..<2 { resumed.trainEpoch() }
+        XCTAssertEqual(resumed.classifier.judge(images).probabilities, whole.classifier.judge(images).probabilities)
+        // The saved file is a classifier in its own right.
+        XCTAssertNoThrow(try TrainedClassifier(contentsOf: path))
+        // Other settings cannot resume it.
+        var other = configuration
+        other.seed = 1
+        XCTAssertThrowsError(try ClassifierTraining(configuration: other, images: images, labels: labels).restore(from: path))
+    }
+
     func testOtherFilesAreNotClassifiers() throws {
         let path = try makeTemporaryFolder(self) + "/other.safetensors"
         try SafeTensors(tensors: [NamedTensor(name: "x", shape: [1], values: [0])], metadata: [:]).write(to: path)
