@@ -49,7 +49,7 @@ struct SteerCommand: ParsableCommand {
     var lr: Float = 0.05
 
     @Option(help: "Weight of KL(policy || prior) in the loss: higher keeps more variety, lower follows the reward harder.")
-    var klWeight: Float = 0.03
+    var klWeight: Float = 0.02
 
     @Option(help: "Seed of the latents drawn.")
     var seed: UInt64 = 0
