@@ -42,10 +42,7 @@ public enum NPY {
         bytes += [UInt8(headerLength & 0xFF), UInt8(headerLength >> 8)]
         bytes += Array(header.utf8)
         bytes.reserveCapacity(bytes.count + 4 * array.values.count)
-        for value in array.values {
-            let bits = value.bitPattern.littleEndian
-            withUnsafeBytes(of: bits) { bytes += $0 }
-        }
+        bytes.appendLittleEndian(array.values)
         return bytes
     }
 

@@ -66,13 +66,7 @@ public struct SafeTensors: Equatable, Sendable {
 
         var bytes = withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json
         bytes.reserveCapacity(bytes.count + offset)
-        for tensor in sorted {
-            #if _endian(little)
-            tensor.values.withUnsafeBytes { bytes.append(contentsOf: $0) }
-            #else
-            for value in tensor.values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
-            #endif
-        }
+        for tensor in sorted { bytes.appendLittleEndian(tensor.values) }
         return bytes
     }
 
