@@ -65,6 +65,10 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("give --classifier C --generated DIR [--reference DIR], or --resynthesized DIR --reference DIR")
         }
         guard splits >= 1 else { throw ValidationError("--splits \(splits) is not accepted; expected 1 or more") }
+        guard nFFT >= 2 else { throw ValidationError("--n-fft \(nFFT) is not accepted; expected 2 or more (1024 is usual)") }
+        guard (1...nFFT).contains(hopLength) else {
+            throw ValidationError("--hop-length \(hopLength) is not accepted; expected 1...\(nFFT) (--n-fft)")
+        }
     }
 
     func run() throws {
