@@ -17,6 +17,9 @@ struct ClipPage {
     var configuration: TrainingConfiguration
     var checkpoint: String
     var runFolder: String?
+    /// When the latents came from a policy of `melforge steer`: its file, its metadata and its
+    /// reward curve (the SVG beside it).
+    var policy: (path: String, metadata: [String: String])? = nil
 
     func write(to path: String) throws {
         let encoder = JSONEncoder()
@@ -29,6 +32,15 @@ struct ClipPage {
                 metrics += "<h2>Training</h2><p>Last logged step: <code>\(escape(String(last)))</code></p>"
             }
             if let svg = try? String(contentsOfFile: runFolder + "/losses.svg", encoding: .utf8) { metrics += svg }
+        }
+        if let policy {
+            metrics += "<h2>Steered</h2><p>Latents from the policy <code>\(escape(policy.path))</code>, steered toward "
+                + "<code>\(escape(policy.metadata["reward"] ?? "?"))</code> for \(escape(policy.metadata["step"] ?? "?")) steps.</p>"
+            for (name, key) in [("Before", "before"), ("After", "after")] {
+                if let text = policy.metadata[key] { metrics += "<p>\(name): <code>\(escape(text))</code></p>" }
+            }
+            let stem = policy.path.hasSuffix(".safetensors") ? String(policy.path.dropLast(".safetensors".count)) : policy.path
+            if let svg = try? String(contentsOfFile: stem + ".svg", encoding: .utf8) { metrics += svg }
         }
         let cards = entries.map { entry in
             """

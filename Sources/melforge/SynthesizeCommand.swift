@@ -56,15 +56,15 @@ struct SynthesizeCommand: ParsableCommand {
         let chosen = try labelIndex(label, of: model)
         let labels = configuration.classes.map { classes in (0..<count).map { chosen ?? $0 % classes.count } }
         let audio = try ModelAudio(model, vocoder: vocoder)
+        let steered = try policy.map { try steeredPolicy($0, for: model, modelPath: path) }
         try prepareOutputFolder(output, overwrite: overwrite)
 
         let modelStart = Date()
         // --seed (the vocoder's option) seeds the latents as well as the initial phases.
         let latents: Tensor
-        if let policy {
+        if let steered {
             var random = RandomNumbers(seed: vocoder.seed)
-            latents = try steeredPolicy(policy, for: model, modelPath: path).sample(count: count, truncation: truncation,
-                                                                                  random: &random).latents
+            latents = steered.policy.sample(count: count, truncation: truncation, random: &random).latents
         } else {
             latents = model.latents(count: count, truncation: truncation, seed: vocoder.seed)
         }
@@ -83,7 +83,8 @@ struct SynthesizeCommand: ParsableCommand {
             ClipPage.Entry(name: clip.name, label: labels.map { configuration.classes![$0[i]] }, convergence: clip.convergence)
         }
         try ClipPage(entries: entries, configuration: configuration, checkpoint: path,
-                     runFolder: isDirectory(checkpoint) ? checkpoint : nil).write(to: output + "/index.html")
+                     runFolder: isDirectory(checkpoint) ? checkpoint : nil,
+                     policy: steered.map { (policy!, $0.metadata) }).write(to: output + "/index.html")
         let total = modelSeconds + vocoderSeconds
         print("\(output): \(count) clips (clip-NNN.wav, clip-NNN.png, index.html); "
               + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%d Griffin-Lim iterations)",
@@ -104,7 +105,7 @@ struct SynthesizeCommand: ParsableCommand {
     }
 
     /// The policy in `path`, which must have been steered for this very generator.
-    func steeredPolicy(_ path: String, for model: TrainedModel, modelPath: String) throws -> LatentPolicy {
+    func steeredPolicy(_ path: String, for model: TrainedModel, modelPath: String) throws -> (policy: LatentPolicy, metadata: [String: String]) {
         let (policy, metadata) = try Steering.loadPolicy(path)
         guard steeredFor(metadata) == model.configuration, policy.latentSize == model.configuration.latentSize else {
             throw CommandError("--policy '\(path)' was steered for generator '\(metadata["generator"] ?? "?")', not for '\(modelPath)' (another configuration)")
@@ -112,6 +113,6 @@ struct SynthesizeCommand: ParsableCommand {
         if let step = metadata["generator_step"], step != model.metadata["step"] {
             FileHandle.standardError.write(Data("warning: --policy '\(path)' was steered for this generator at step \(step); the checkpoint is at step \(model.metadata["step"] ?? "?")\n".utf8))
         }
-        return policy
+        return (policy, metadata)
     }
 }

@@ -173,6 +173,8 @@ final class EvaluateCommandTests: XCTestCase {
         let clips = folder + "/clips"
         _ = try self.run(["synthesize", "--checkpoint", run, "--policy", policy, "-o", clips, "--count", "2", "--n-iter", "2"])
         XCTAssertNoThrow(try AudioFile.read(clips + "/clip-002.wav"))
+        let page = try String(contentsOfFile: clips + "/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("Steered") && page.contains("label:seven"), "the page names the policy and its reward")
 
         // Acoustic rewards need no classifier.
         _ = try self.run(["steer", "--checkpoint", run, "--reward", "centroid:1000", "-o", folder + "/bright.safetensors",
@@ -186,6 +188,7 @@ final class EvaluateCommandTests: XCTestCase {
         try fails(["steer", "--checkpoint", run, "--reward", "volume:3", "-o", out], saying: ["unknown reward 'volume'", "loudness:"])
         try fails(["steer", "--checkpoint", run, "--reward", "centroid:9000", "-o", out], saying: ["9000", "8000"])
         try fails(["synthesize", "--checkpoint", run, "--policy", judge, "-o", folder + "/none"], saying: ["not a MelForge policy"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/none"), "a refused synthesis creates no folder")
 
         // A classifier of other front-end settings (its metadata edited to 80 mel bands).
         let file = try SafeTensors.read(judge)
