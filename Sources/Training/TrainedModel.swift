@@ -37,9 +37,10 @@ public final class TrainedModel {
     }
 
     /// Images `[N, C, S, S]` in [-1, 1] for latents `[N, Z]` (and labels for a conditional model).
+    /// The VAE's decoder is linear, so its output is clamped to the range the data had.
     public func images(latents: Tensor, labels: [Int]? = nil) -> Tensor {
         if let generator { return generator.forward(latents, labels: labels, training: false).output }
-        return vae!.decode(latents, labels: labels).output
+        return clampedToUnitRange(vae!.decode(latents, labels: labels).output)
     }
 
     /// The VAE's posterior means for images `[N, C, S, S]` in [-1, 1]; nil for a GAN, which has
@@ -58,4 +59,9 @@ public final class TrainedModel {
         }
         return z
     }
+}
+
+/// `images` with every value clamped to [-1, 1], the range training data are normalised to.
+func clampedToUnitRange(_ images: Tensor) -> Tensor {
+    Tensor(shape: images.shape, values: images.values.map { min(1, max(-1, $0)) })
 }

@@ -134,7 +134,8 @@ public final class TrainingRun {
     /// `count` images from the model: the generator from fixed latents (the same every time,
     /// so sample grids show progress), or the VAE's decoder from the prior. A conditional model
     /// draws image i of class `labels?[i]`, or of class i mod classes when none are given.
-    /// Drawn 64 at a time, so that memory does not grow with `count`.
+    /// Drawn 64 at a time, so that memory does not grow with `count`; in [-1, 1] (the VAE's
+    /// linear output clamped).
     public func samples(count: Int, labels: [Int]? = nil) -> Tensor {
         var fixed = RandomNumbers(seed: configuration.seed &+ 2)
         let z = fixed.normal([count, configuration.latentSize])
@@ -147,7 +148,7 @@ public final class TrainingRun {
             let batch = Tensor(shape: [end - start, latentSize], values: Array(z.values[(start * latentSize)..<(end * latentSize)]))
             let batchLabels = sampleLabels.map { Array($0[start..<end]) }
             let images = gan.map { $0.generator.forward(batch, labels: batchLabels, training: false).output }
-                ?? vae!.model.decode(batch, labels: batchLabels).output
+                ?? clampedToUnitRange(vae!.model.decode(batch, labels: batchLabels).output)
             values += images.values
         }
         return Tensor(shape: [count, configuration.channels, configuration.imageSize, configuration.imageSize], values: values)

@@ -123,3 +123,27 @@ final class KLWarmupTests: XCTestCase {
         }
     }
 }
+
+final class VAEOutputRangeTests: XCTestCase {
+    /// The VAE's decoder is linear; what it hands to the vocoder must stay in [-1, 1], the
+    /// normalised range (a loud decoder once made synthesize refuse its own samples).
+    func testVAEImagesAreClampedToTheUnitRange() throws {
+        let run = TrainingRun(configuration: configuration(.vae), data: images())
+        let path = try makeTemporaryFolder(self) + "/v.safetensors"
+        try run.save(to: path)
+        // Make the decoder loud: its last layer's weights and bias times 100.
+        let file = try SafeTensors.read(path)
+        let last = file.tensors.map(\.name).filter { $0.hasPrefix("vae.decoder.deconv") }.sorted().suffix(2)
+        let loud = SafeTensors(tensors: file.tensors.map { tensor in
+            last.contains(tensor.name) ? NamedTensor(name: tensor.name, shape: tensor.shape, values: tensor.values.map { 100 * $0 }) : tensor
+        }, metadata: file.metadata)
+        try loud.write(to: path)
+        let model = try TrainedModel(checkpoint: path)
+        let drawn = model.images(latents: model.latents(count: 4, seed: 1))
+        XCTAssertTrue(drawn.values.allSatisfy { (-1...1).contains($0) })
+        XCTAssertTrue(drawn.values.contains { abs($0) == 1 }, "the loud decoder does overshoot, and is clamped")
+        let restored = TrainingRun(configuration: configuration(.vae), data: images())
+        try restored.restore(from: SafeTensors.read(path), path: path)
+        XCTAssertTrue(restored.samples(count: 4).values.allSatisfy { (-1...1).contains($0) })
+    }
+}
