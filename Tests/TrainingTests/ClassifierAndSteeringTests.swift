@@ -24,6 +24,15 @@ final class ClassifierTrainingTests: XCTestCase {
         return (Tensor(shape: [count, 1, 16, 16], values: values), labels)
     }
 
+    /// A classifier of the bands: two stages, kernel 3, batches of 8, shifts of one column.
+    func smallConfiguration() -> ClassifierConfiguration {
+        var configuration = ClassifierConfiguration(channels: 1, imageSize: 16, widths: [4, 8], classes: ["top", "middle", "bottom"])
+        configuration.kernelSize = 3
+        configuration.batchSize = 8
+        configuration.maxShift = 1
+        return configuration
+    }
+
     func testSplitIsStratifiedSeededAndDisjoint() {
         let labels = (0..<50).map { $0 % 5 == 0 ? 1 : 0 }  // 40 of class 0, 10 of class 1
         let (train, heldOut) = ClassifierTraining.split(labels: labels, classes: 2, heldOut: 0.2, seed: 3)
@@ -37,10 +46,8 @@ final class ClassifierTrainingTests: XCTestCase {
 
     func testClassifierLearnsHeldOutImagesAndRoundTripsThroughItsFile() throws {
         let (images, labels) = bands(count: 60, seed: 5)
-        var configuration = ClassifierConfiguration(channels: 1, imageSize: 16, widths: [4, 8], classes: ["top", "middle", "bottom"])
-        configuration.kernelSize = 3
+        var configuration = smallConfiguration()
         configuration.embeddingSize = 16
-        configuration.batchSize = 8
         configuration.maxShift = 2
         let training = ClassifierTraining(configuration: configuration, images: images, labels: labels,
                                           metadata: ["note": "test"])
@@ -64,10 +71,7 @@ final class ClassifierTrainingTests: XCTestCase {
 
     func testResumedTrainingContinuesTheSameRun() throws {
         let (images, labels) = bands(count: 30, seed: 6)
-        var configuration = ClassifierConfiguration(channels: 1, imageSize: 16, widths: [4, 8], classes: ["a", "b", "c"])
-        configuration.kernelSize = 3
-        configuration.batchSize = 8
-        configuration.maxShift = 1
+        let configuration = smallConfiguration()
         let whole = ClassifierTraining(configuration: configuration, images: images, labels: labels)
         for _ in 0..<3 { whole.trainEpoch() }
         let path = try makeTemporaryFolder(self) + "/c.safetensors"
