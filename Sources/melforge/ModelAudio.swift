@@ -15,7 +15,7 @@ struct ModelAudio {
     var normalization: LogMelNormalization { imaging.normalization }
 
     /// nil when the model was trained on images (no audio metadata).
-    init?(_ model: TrainedModel, vocoder options: VocoderOptions, path: String = "checkpoint") throws {
+    init?(_ model: TrainedModel, vocoder options: VocoderOptions, path: String) throws {
         guard let imaging = try AudioImaging(metadata: model.metadata, path: path) else { return nil }
         self.imaging = imaging
         vocoder = try options.vocoder(for: imaging.frontEnd)

@@ -55,7 +55,7 @@ struct SynthesizeCommand: ParsableCommand {
         let configuration = model.configuration
         let chosen = try labelIndex(label, of: model)
         let labels = configuration.classes.map { classes in (0..<count).map { chosen ?? $0 % classes.count } }
-        let audio = try ModelAudio(model, vocoder: vocoder)
+        let audio = try ModelAudio(model, vocoder: vocoder, path: path)
         let steered = try policy.map { try steeredPolicy($0, for: model, modelPath: path) }
         try prepareOutputFolder(output, overwrite: overwrite)
 

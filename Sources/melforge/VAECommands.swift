@@ -33,7 +33,7 @@ struct ReconstructCommand: ParsableCommand {
         guard model.configuration.model == .vae else {
             throw CommandError("'\(checkpoint)' holds a GAN, which has no encoder; reconstruct needs a VAE")
         }
-        guard let audio = try ModelAudio(model, vocoder: vocoder) else {
+        guard let audio = try ModelAudio(model, vocoder: vocoder, path: checkpointPath(checkpoint)) else {
             throw CommandError("'\(checkpoint)' was trained on images, not audio")
         }
         let label = try labelIndex(label, of: model)
@@ -94,7 +94,7 @@ struct InterpolateCommand: ParsableCommand {
 
     func run() throws {
         let model = try TrainedModel(checkpoint: checkpointPath(checkpoint))
-        guard let audio = try ModelAudio(model, vocoder: vocoder) else {
+        guard let audio = try ModelAudio(model, vocoder: vocoder, path: checkpointPath(checkpoint)) else {
             throw CommandError("'\(checkpoint)' was trained on images, not audio")
         }
         let label = try labelIndex(label, of: model)
