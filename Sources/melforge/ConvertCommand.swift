@@ -340,7 +340,7 @@ struct Work: @unchecked Sendable {
                 let index = state.withLock { s -> Int in defer { s.next += 1 }; return s.next }
                 guard index < files.count else { return }
                 let relative = files[index]
-                let source = input + "/" + relative
+                let source = sourceName(relative)
                 let file = (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
                 let target = output + "/" + file
                 let parts = relative.split(separator: "/")
@@ -365,7 +365,7 @@ struct Work: @unchecked Sendable {
                                                                     withIntermediateDirectories: true)
                         }
                         if toWAV {
-                            seconds = try toAudio(source, target, shared.value.1!, &record)
+                            seconds = try toAudio(relative, target, shared.value.1!, &record)
                         } else {
                             seconds = try toFeatures(source, target, shared.value.0, &record)
                         }
@@ -435,14 +435,15 @@ struct Work: @unchecked Sendable {
         return duration
     }
 
-    func toAudio(_ source: String, _ target: String, _ vocoder: Vocoder, _ record: inout [String: Any]) throws -> Double {
-        let array: NumPyArray
-        if let feature = sharded[String(source.dropFirst(input.count + 1))] {
-            array = try shardCache.array(feature)
-            record["source"] = feature.shard + ":" + feature.tensor
-        } else {
-            array = try NPY.read(source, float32Only: true)
-        }
+    /// An input's name in the manifest and in errors: its path, or for features in a shard
+    /// "SHARD:TENSOR".
+    func sourceName(_ relative: String) -> String {
+        sharded[relative].map { $0.shard + ":" + $0.tensor } ?? input + "/" + relative
+    }
+
+    func toAudio(_ relative: String, _ target: String, _ vocoder: Vocoder, _ record: inout [String: Any]) throws -> Double {
+        let source = sourceName(relative)
+        let array = try sharded[relative].map(shardCache.array) ?? NPY.read(source, float32Only: true)
         guard array.shape.count == 2, array.shape[0] == configuration.nMels else {
             throw InputError(file: source, problem: "has shape \(array.shape); expected [\(configuration.nMels), frames]")
         }

@@ -158,6 +158,14 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(try AudioFile.read(folder + "/wav-sh/" + name).samples, try AudioFile.read(folder + "/wav-npy/" + name).samples)
         let records = try manifest(folder + "/wav-sh/manifest.jsonl")
         XCTAssertTrue(records.allSatisfy { ($0["source"] as? String)?.contains(".safetensors:") ?? false }, "\(records.first!)")
+        // Resumed with part of its manifest lost: each clip is listed once, under its shard name.
+        let wavLines = try String(contentsOfFile: folder + "/wav-sh/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+        try AtomicFile.write(Array((wavLines.prefix(30).joined(separator: "\n") + "\n").utf8), to: folder + "/wav-sh/manifest.jsonl")
+        let again = try runMelforge(["convert", "--to", "wav", folder + "/sh", "-o", folder + "/wav-sh", "--n-iter", "2", "--resume"])
+        XCTAssertEqual(again.status, 0, again.standardError)
+        let resumedRecords = try manifest(folder + "/wav-sh/manifest.jsonl")
+        XCTAssertEqual(resumedRecords.count, 80)
+        XCTAssertEqual(Set(resumedRecords.map { $0["source"] as! String }).count, 80)
     }
 
     /// convert's output trains like the audio it came from: the same images in the same
