@@ -39,6 +39,13 @@ public struct RandomNumbers: RandomNumberGenerator, Sendable, Equatable {
 
     private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    /// Shuffles `elements` in place (Fisher-Yates from the end, index i swapped with
+    /// next() mod (i + 1)): the same permutation for the same state on every machine, unlike the
+    /// standard library's `shuffle(using:)`, whose algorithm is not promised.
+    public mutating func shuffle<Element>(_ elements: inout [Element]) {
+        for i in stride(from: elements.count - 1, to: 0, by: -1) { elements.swapAt(i, Int(next() % UInt64(i + 1))) }
+    }
+
     /// Uniform in [0, 1), 24 random bits.
     public mutating func uniform() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216)

@@ -128,11 +128,11 @@ public final class ClassifierTraining {
     /// (at least one when the class has two or more) are held out, the rest train. The same
     /// labels and seed give the same split on every machine.
     public static func split(labels: [Int], classes: Int, heldOut fraction: Double, seed: UInt64) -> (train: [Int], heldOut: [Int]) {
-        var shuffle = RandomNumbers(seed: seed ^ 0x5EED_0F_5971_7000)
+        var split = RandomNumbers(seed: seed ^ 0x5EED_0F_5971_7000)
         var train: [Int] = [], heldOut: [Int] = []
         for label in 0..<classes {
             var members = labels.indices.filter { labels[$0] == label }
-            for i in stride(from: members.count - 1, to: 0, by: -1) { members.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+            split.shuffle(&members)
             let count = fraction > 0 && members.count >= 2 ? max(1, Int((fraction * Double(members.count)).rounded())) : 0
             heldOut += members.prefix(count)
             train += members.dropFirst(count)
@@ -144,7 +144,7 @@ public final class ClassifierTraining {
     @discardableResult
     public func trainEpoch() -> Float {
         var order = trainIndices
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
+        random.shuffle(&order)
         let model = classifier.model
         var total: Float = 0, batches = 0
         for start in stride(from: 0, to: order.count, by: configuration.batchSize) {
@@ -166,14 +166,10 @@ public final class ClassifierTraining {
     /// random state) and `metadata`, atomically: after every epoch, so that a killed run leaves
     /// a usable classifier and `restore` picks up from it.
     public func save(to path: String, metadata extra: [String: String]) throws {
-        var metadata = classifier.metadata.merging(extra) { $1 }
+        var metadata = classifier.metadata.merging(extra) { $1 }.merging(RunState.metadata("epoch", epoch, random: random)) { $1 }
         metadata["format"] = TrainedClassifier.format
         metadata["classifier"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-        metadata["epoch"] = String(epoch)
-        metadata["random_state"] = random.state.map { String($0) }.joined(separator: ",")
-        let state = optimizer.state(names: classifier.model.namedParameters.map(\.name)).map {
-            NamedTensor(name: "optimizer." + $0.name, shape: $0.shape, values: $0.values)
-        }
+        let state = RunState.optimizerTensors(optimizer, of: classifier.model, prefix: "optimizer")
         try Checkpoint.save([("classifier", classifier.model)], extra: state, metadata: metadata, to: path)
     }
 
@@ -185,20 +181,9 @@ public final class ClassifierTraining {
         else {
             throw CheckpointError.missingTensor(path: path, name: "__metadata__ classifier (another configuration: resume with the same data and options)")
         }
-        guard let epochText = file.metadata["epoch"], let savedEpoch = Int(epochText),
-              let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
-              let restored = RandomNumbers(state: state)
-        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ epoch/random_state") }
+        let (savedEpoch, restored) = try RunState.counter("epoch", from: file, path: path)
         try Checkpoint.restore(classifier.model, prefix: "classifier", from: file, path: path)
-        var own: [String: NamedTensor] = [:]
-        for tensor in file.tensors where tensor.name.hasPrefix("optimizer.") {
-            own[String(tensor.name.dropFirst("optimizer.".count))] = tensor
-        }
-        do {
-            try optimizer.restore(own, names: classifier.model.namedParameters.map(\.name))
-        } catch {
-            throw CheckpointError.missingTensor(path: path, name: "optimizer: \(error)")
-        }
+        try RunState.restoreOptimizer(optimizer, of: classifier.model, prefix: "optimizer", from: file, path: path)
         epoch = savedEpoch
         random = restored
     }

@@ -125,34 +125,19 @@ public final class Steering {
     /// Writes the policy, Adam's state, the step, the baseline, the random state and `metadata`
     /// atomically (a killed run resumes from it).
     public func save(to path: String, metadata extra: [String: String]) throws {
-        var metadata = extra
+        var metadata = extra.merging(RunState.metadata("step", step, random: random)) { $1 }
         metadata["format"] = Self.format
-        metadata["step"] = String(step)
         metadata["baseline"] = baseline.map { String($0) } ?? ""
         metadata["kl_weight"] = String(klWeight)
-        metadata["random_state"] = random.state.map { String($0) }.joined(separator: ",")
-        let state = optimizer.state(names: policy.namedParameters.map(\.name)).map {
-            NamedTensor(name: "optimizer." + $0.name, shape: $0.shape, values: $0.values)
-        }
-        try Checkpoint.save([("policy", policy)], extra: state, metadata: metadata, to: path)
+        try Checkpoint.save([("policy", policy)], extra: RunState.optimizerTensors(optimizer, of: policy, prefix: "optimizer"),
+                            metadata: metadata, to: path)
     }
 
     /// Continues a run saved by `save` (its policy, optimizer, step, baseline and random state).
     public func restore(from file: SafeTensors, path: String) throws {
+        let (saved, restored) = try RunState.counter("step", from: file, path: path)
         try Checkpoint.restore(policy, prefix: "policy", from: file, path: path)
-        guard let stepText = file.metadata["step"], let saved = Int(stepText),
-              let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
-              let restored = RandomNumbers(state: state)
-        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ step/random_state") }
-        var own: [String: NamedTensor] = [:]
-        for tensor in file.tensors where tensor.name.hasPrefix("optimizer.") {
-            own[String(tensor.name.dropFirst("optimizer.".count))] = tensor
-        }
-        do {
-            try optimizer.restore(own, names: policy.namedParameters.map(\.name))
-        } catch {
-            throw CheckpointError.missingTensor(path: path, name: "optimizer: \(error)")
-        }
+        try RunState.restoreOptimizer(optimizer, of: policy, prefix: "optimizer", from: file, path: path)
         step = saved
         baseline = file.metadata["baseline"].flatMap { Float($0) }
         random = restored

@@ -116,9 +116,9 @@ public final class TrainingRun {
     /// Batch `step` of the run: epoch = step / batchesPerEpoch, its own permutation of the data.
     func nextBatch() -> (Tensor, [Int]?) {
         let (epoch, index) = (step / batchesPerEpoch, step % batchesPerEpoch)
-        var shuffle = RandomNumbers(seed: configuration.seed ^ (0xA5A5_5A5A_0000_0000 &+ UInt64(epoch)))
+        var epochOrder = RandomNumbers(seed: configuration.seed ^ (0xA5A5_5A5A_0000_0000 &+ UInt64(epoch)))
         var order = Array(0..<data.shape[0])
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+        epochOrder.shuffle(&order)
         let per = data.count / data.shape[0]
         let size = min(configuration.batchSize, data.shape[0])
         var values = [Float](repeating: 0, count: size * per)
@@ -171,38 +171,19 @@ public final class TrainingRun {
 
     /// Writes weights, buffers, Adam's state, the step, the random state and `extra` metadata.
     public func save(to path: String, metadata extra: [String: String] = [:]) throws {
-        var tensors: [NamedTensor] = []
-        for (prefix, adam, module) in optimizers {
-            tensors += adam.state(names: module.namedParameters.map(\.name)).map {
-                NamedTensor(name: prefix + "." + $0.name, shape: $0.shape, values: $0.values)
-            }
-        }
-        var metadata = extra
+        let tensors = optimizers.flatMap { RunState.optimizerTensors($0.adam, of: $0.module, prefix: $0.prefix) }
+        var metadata = extra.merging(RunState.metadata("step", step, random: random)) { $1 }
         metadata["format"] = "melforge-checkpoint/1"
         metadata["training"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-        metadata["step"] = String(step)
-        metadata["random_state"] = random.state.map { String($0) }.joined(separator: ",")
         try Checkpoint.save(modules, extra: tensors, metadata: metadata, to: path)
     }
 
     /// Restores a run saved by `save` onto this run (built with the same configuration).
     public func restore(from file: SafeTensors, path: String) throws {
-        guard let stepText = file.metadata["step"], let savedStep = Int(stepText), savedStep >= 0,
-              let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
-              let restoredRandom = RandomNumbers(state: state)
-        else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ step/random_state") }
+        let (savedStep, restoredRandom) = try RunState.counter("step", from: file, path: path)
         for (prefix, module) in modules { try Checkpoint.restore(module, prefix: prefix, from: file, path: path) }
-        let byName = Dictionary(file.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (prefix, adam, module) in optimizers {
-            var own: [String: NamedTensor] = [:]
-            for (name, tensor) in byName where name.hasPrefix(prefix + ".") {
-                own[String(name.dropFirst(prefix.count + 1))] = tensor
-            }
-            do {
-                try adam.restore(own, names: module.namedParameters.map(\.name))
-            } catch {
-                throw CheckpointError.missingTensor(path: path, name: "\(prefix): \(error)")
-            }
+            try RunState.restoreOptimizer(adam, of: module, prefix: prefix, from: file, path: path)
         }
         step = savedStep
         random = restoredRandom

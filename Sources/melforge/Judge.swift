@@ -123,8 +123,8 @@ struct Judge {
         let judged = judge(images)
         let k = classes.count
         var order = Array(0..<images.shape[0])
-        var shuffle = RandomNumbers(seed: 0x15)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+        var shuffler = RandomNumbers(seed: 0x15)
+        shuffler.shuffle(&order)
         let shuffled = order.flatMap { judged.probabilities.values[($0 * k)..<(($0 + 1) * k)] }
         let score = inceptionScore(probabilities: shuffled, classes: k, splits: splits)
         let labels = labelDistribution(probabilities: judged.probabilities.values, classes: k)
@@ -220,7 +220,7 @@ struct TrainingEvaluation {
         let n = data.shape[0], per = data.count / n
         var order = Array(0..<n)
         var random = RandomNumbers(seed: seed &+ 5)
-        for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
+        random.shuffle(&order)
         let chosen = order.prefix(4 * count)
         let values = chosen.flatMap { data.values[($0 * per)..<(($0 + 1) * per)] }
         var reference = Tensor(shape: [chosen.count] + Array(data.shape.dropFirst()), values: values)

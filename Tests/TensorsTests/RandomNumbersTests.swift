@@ -33,3 +33,24 @@ final class RandomNumbersTests: XCTestCase {
         XCTAssertEqual(t.squaredNorm, 0)
     }
 }
+
+final class ShuffleTests: XCTestCase {
+    /// The permutation is fixed by the state: runs resumed on another machine see the same batches.
+    func testShuffleIsAFixedPermutationOfTheState() {
+        var a = RandomNumbers(seed: 4), b = RandomNumbers(seed: 4)
+        var x = Array(0..<50), y = Array(0..<50)
+        a.shuffle(&x)
+        b.shuffle(&y)
+        XCTAssertEqual(x, y)
+        XCTAssertEqual(x.sorted(), Array(0..<50))
+        XCTAssertNotEqual(x, Array(0..<50))
+        // Fisher-Yates from the end with next() mod (i + 1), spelled out for three elements.
+        var c = RandomNumbers(seed: 9), reference = RandomNumbers(seed: 9)
+        var z = ["a", "b", "c"]
+        c.shuffle(&z)
+        var expected = ["a", "b", "c"]
+        expected.swapAt(2, Int(reference.next() % 3))
+        expected.swapAt(1, Int(reference.next() % 2))
+        XCTAssertEqual(z, expected)
+    }
+}

@@ -171,6 +171,19 @@ final class SteeringTests: XCTestCase {
             XCTAssertEqual(a.meanReward, b.meanReward)
             XCTAssertEqual(a.entropy, b.entropy, accuracy: 1e-9)
         }
+        // A file that lost its random state or its optimizer state cannot resume: each is named.
+        let file = try SafeTensors.read(path)
+        var withoutRandom = file.metadata
+        withoutRandom["random_state"] = nil
+        let broken = try makeTemporaryFolder(self) + "/broken.safetensors"
+        try SafeTensors(tensors: file.tensors, metadata: withoutRandom).write(to: broken)
+        XCTAssertThrowsError(try resumed.restore(from: SafeTensors.read(broken), path: broken)) { error in
+            XCTAssertTrue("\(error)".contains("random_state") && "\(error)".contains(broken), "\(error)")
+        }
+        try SafeTensors(tensors: file.tensors.filter { !$0.name.hasSuffix("exp_avg_sq") }, metadata: file.metadata).write(to: broken)
+        XCTAssertThrowsError(try resumed.restore(from: SafeTensors.read(broken), path: broken)) { error in
+            XCTAssertTrue("\(error)".contains("optimizer") && "\(error)".contains("exp_avg_sq"), "\(error)")
+        }
         let (loaded, metadata) = try Steering.loadPolicy(path)
         XCTAssertEqual(metadata["reward"], "test")
         XCTAssertEqual(loaded.latentSize, 8)
