@@ -60,29 +60,24 @@ struct Reward {
 
     /// One reward per image of a generator's batch `[N, 1, H, W]`.
     func callAsFunction(_ images: Tensor, model: TrainedModel, modelPath: String) throws -> [Float] {
+        try judged(images, model: model, modelPath: modelPath).rewards
+    }
+
+    /// The rewards and, for an acoustic reward, the measure behind each (level in dBFS or
+    /// centroid in Hz), from one pass over the images.
+    func judged(_ images: Tensor, model: TrainedModel, modelPath: String) throws -> (rewards: [Float], measures: [Double]?) {
         switch kind {
         case .label(let index, _, let judge):
             let p = judge.classifier.judge(try judge.input(fromModel: images, of: model, modelPath: modelPath)).probabilities
             let k = judge.classes.count
-            return (0..<images.shape[0]).map { p.values[$0 * k + index] }
+            return ((0..<images.shape[0]).map { p.values[$0 * k + index] }, nil)
         case .loudness(let target, let audio):
-            return try Self.measure(images, audio: audio) { Float(-abs($0.level - target) / 10) }
+            let levels = try Self.acoustics(images, audio: audio).map(\.level)
+            return (levels.map { Float(-abs($0 - target) / 10) }, levels)
         case .centroid(let target, let audio):
-            return try Self.measure(images, audio: audio) { Float(-abs(log2(max($0.centroid, 1) / target))) }
+            let centroids = try Self.acoustics(images, audio: audio).map(\.centroid)
+            return (centroids.map { Float(-abs(log2(max($0, 1) / target))) }, centroids)
         }
-    }
-
-    /// The measure behind an acoustic reward for each image, for reports.
-    func measurement(_ images: Tensor) throws -> [Double]? {
-        switch kind {
-        case .label: return nil
-        case .loudness(_, let audio): return try Self.acoustics(images, audio: audio).map(\.level)
-        case .centroid(_, let audio): return try Self.acoustics(images, audio: audio).map(\.centroid)
-        }
-    }
-
-    static func measure(_ images: Tensor, audio: ModelAudio, _ score: (Acoustics) -> Float) throws -> [Float] {
-        try acoustics(images, audio: audio).map(score)
     }
 
     struct Acoustics {

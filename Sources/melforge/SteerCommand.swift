@@ -107,7 +107,7 @@ struct SteerCommand: ParsableCommand {
         if let classifier { metadata["classifier"] = classifier }
 
         let before = try assess(model: model, modelPath: modelPath, policy: LatentPolicy(latentSize: model.configuration.latentSize),
-                                reward: reward, judge: judge)
+                                reward: reward)
         let progress = ProgressBar(total: steps, label: "steer", unit: "steps")
         while steering.step < steps {
             let report = try steering.step { latents in
@@ -126,7 +126,7 @@ struct SteerCommand: ParsableCommand {
             }
         }
         progress.finish()
-        let after = try assess(model: model, modelPath: modelPath, policy: steering.policy, reward: reward, judge: judge)
+        let after = try assess(model: model, modelPath: modelPath, policy: steering.policy, reward: reward)
         metadata["before"] = before.json
         metadata["after"] = after.json
         try save(steering, metadata: metadata, log: log)
@@ -147,7 +147,7 @@ struct SteerCommand: ParsableCommand {
     /// --eval-count samples from `policy`, judged: mean reward, the target label's share, the
     /// acoustic measure, and |D|self (in the classifier's input space for a label reward, else
     /// in the generator's image space).
-    func assess(model: TrainedModel, modelPath: String, policy: LatentPolicy, reward: Reward, judge: Judge?) throws -> Assessment {
+    func assess(model: TrainedModel, modelPath: String, policy: LatentPolicy, reward: Reward) throws -> Assessment {
         var random = RandomNumbers(seed: seed &+ 0xE7A1)
         let (latents, _) = policy.sample(count: evalCount, random: &random)
         var images: [Float] = []
@@ -157,8 +157,9 @@ struct SteerCommand: ParsableCommand {
         for start in stride(from: 0, to: evalCount, by: 64) {
             let end = min(evalCount, start + 64)
             let batch = model.images(latents: Tensor(shape: [end - start, z], values: Array(latents.values[(start * z)..<(end * z)])))
-            rewards += try reward(batch, model: model, modelPath: modelPath)
-            measures += try reward.measurement(batch) ?? []
+            let judged = try reward.judged(batch, model: model, modelPath: modelPath)
+            rewards += judged.rewards
+            measures += judged.measures ?? []
             if case .label(_, _, let judge) = reward.kind {
                 images += try judge.input(fromModel: batch, of: model, modelPath: modelPath).values
             } else {

@@ -177,8 +177,9 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertTrue(page.contains("Steered") && page.contains("label:seven"), "the page names the policy and its reward")
 
         // Acoustic rewards need no classifier.
-        _ = try self.run(["steer", "--checkpoint", run, "--reward", "centroid:1000", "-o", folder + "/bright.safetensors",
-                          "--steps", "2", "--batch-size", "4", "--eval-count", "4"])
+        let bright = try self.run(["steer", "--checkpoint", run, "--reward", "centroid:1000", "-o", folder + "/bright.safetensors",
+                                   "--steps", "2", "--batch-size", "4", "--eval-count", "4"])
+        XCTAssertTrue(bright.standardOutput.contains("mean centroid (Hz)"), bright.standardOutput)
 
         // Refusals, each naming the bad value and what is accepted.
         let out = folder + "/other.safetensors"
