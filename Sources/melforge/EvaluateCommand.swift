@@ -161,7 +161,6 @@ struct EvaluateCommand: ParsableCommand {
 /// A folder of clips (or images) read as a judge's input, with what was wrong with them.
 struct EvaluationSet {
     var images: Tensor
-    var files: [String] = []
     /// Clips whose peak is below -60 dBFS.
     var silent = 0
     /// Clips with over 0.1% of their samples at full scale.
@@ -189,7 +188,6 @@ struct EvaluationSet {
             || (names.isEmpty && !listFiles(folder, extensions: ["npy"]).isEmpty) {
             let (features, normalization, _) = try DataOptions.parse(["--data", folder]).load()
             images = audio.renormalize(features, from: normalization!)
-            files = (0..<features.shape[0]).map { "\(folder) feature \($0 + 1)" }
             return
         }
         guard !names.isEmpty else {
@@ -197,6 +195,7 @@ struct EvaluationSet {
         }
         var values: [Float] = []
         values.reserveCapacity(names.count * per)
+        var read = 0
         let progress = names.count >= 200 ? ProgressBar(total: names.count, label: "read \(option.dropFirst(2))", unit: "files") : nil
         for (index, name) in names.enumerated() {
             let path = folder + "/" + name
@@ -218,7 +217,7 @@ struct EvaluationSet {
                     }
                     values += ImageFolder.values(of: picture)
                 }
-                files.append(name)
+                read += 1
             } catch let error as CommandError {
                 throw error
             } catch {
@@ -229,10 +228,10 @@ struct EvaluationSet {
             progress?.update(index + 1)
         }
         progress?.finish()
-        guard !files.isEmpty else {
+        guard read > 0 else {
             throw CommandError("\(option) '\(folder)': none of its \(names.count) files could be read; first problem: \(skipped.first ?? "")")
         }
-        images = Tensor(shape: [files.count, c.channels, size, size], values: values)
+        images = Tensor(shape: [read, c.channels, size, size], values: values)
     }
 }
 
