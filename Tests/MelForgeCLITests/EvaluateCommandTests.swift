@@ -116,6 +116,8 @@ final class EvaluateCommandTests: XCTestCase {
         try fails(["evaluate", "--classifier", digits + "/seven/" + clips.first!, "--generated", generated],
                   saying: [clips.first!])
         try fails(["evaluate", "--generated", generated], saying: ["--classifier"])
+        try fails(["classifier", "train", "--data", digits + "/seven", "-o", folder + "/one-class.safetensors"],
+                  saying: ["a classifier needs", "two folders"])
     }
 
     /// A copy at half the amplitude: spectral convergence 0.5, log-spectral distance 20 log10 2 dB.
@@ -137,6 +139,7 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(report["log_spectral_distance_db"] as! Double, 20 * log10(2), accuracy: 1e-3)
         XCTAssertEqual(report["without_copy"] as? [String], ["unpaired"])
         try fails(["evaluate", "--resynthesized", copies], saying: ["--reference"])
+        try fails(["evaluate", "--resynthesized", copies, "--reference", folder], saying: ["no file of --resynthesized", "namesake"])
     }
 
     /// A tiny GAN steered toward "seven" by the classifier: the policy, its log and curve, a
@@ -191,14 +194,23 @@ final class EvaluateCommandTests: XCTestCase {
         try fails(["synthesize", "--checkpoint", run, "--policy", judge, "-o", folder + "/none"], saying: ["not a MelForge policy"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/none"), "a refused synthesis creates no folder")
 
+        // A policy belongs to its generator; steer takes unconditional generators only.
+        let other = folder + "/gan-other"
+        _ = try self.run(["train", "gan", "--data", digits, "--out", other, "--steps", "1", "--batch-size", "4",
+                          "--widths", "4,4,8,8", "--latent-size", "6", "--conditional"])
+        try fails(["synthesize", "--checkpoint", other, "--policy", policy, "-o", folder + "/mismatch", "--label", "seven"],
+                  saying: ["was steered for generator", other])
+        try fails(["steer", "--checkpoint", other, "--reward", "label:seven", "--classifier", judge, "-o", out],
+                  saying: ["conditional", "--label"])
+
         // A classifier of other front-end settings (its metadata edited to 80 mel bands).
         let file = try SafeTensors.read(judge)
         var metadata = file.metadata
         metadata["front_end"] = metadata["front_end"]!.replacingOccurrences(of: "\"nMels\":64", with: "\"nMels\":80")
         XCTAssertNotEqual(metadata["front_end"], file.metadata["front_end"])
-        let other = folder + "/other-judge.safetensors"
-        try SafeTensors(tensors: file.tensors, metadata: metadata).write(to: other)
-        try fails(["steer", "--checkpoint", run, "--reward", "label:seven", "--classifier", other, "-o", out],
+        let otherJudge = folder + "/other-judge.safetensors"
+        try SafeTensors(tensors: file.tensors, metadata: metadata).write(to: otherJudge)
+        try fails(["steer", "--checkpoint", run, "--reward", "label:seven", "--classifier", otherJudge, "-o", out],
                   saying: ["other front-end settings", "nMels"])
 
         // A classifier of pictures cannot judge a generator of sound.
