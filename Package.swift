@@ -8,7 +8,8 @@
 //   CSndFile, CSoxr -> AudioIO      read/resample/write audio (libsndfile, libsoxr)
 //   CFFTW,          -> Spectral     windows, STFT/iSTFT, mel filter bank, dB scaling, and the
 //   CSpectralKernels                vocoder (NNLS mel inversion, Griffin-Lim); C hot loops
-//   CPNG            -> FileFormats  .npy, safetensors, PNG pictures, atomic file output
+//   CPNG,           -> FileFormats  .npy, safetensors, PNG pictures, atomic file output
+//   CFileSystem                     (a C shim for the Linux calls Glibc does not import)
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //
@@ -34,7 +35,8 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries
 
 let libraries: [Target] = [
-    .target(name: "FileFormats", dependencies: ["CPNG"]),
+    .target(name: "CFileSystem"),
+    .target(name: "FileFormats", dependencies: ["CPNG", "CFileSystem"]),
     .target(name: "AudioIO", dependencies: ["CSndFile", "CSoxr", "FileFormats"]),
     // Vectorised hot loops of Spectral (one build per CPU level, picked at run time).
     .target(name: "CSpectralKernels"),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CFileSystem
 
 /// Output that appears whole or not at all.
 ///
@@ -17,26 +18,9 @@ public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
         // One descriptor from creation to fsync: a converter writing thousands of small
         // files pays for one open per file, not three.
-        let (temporaryPath, fd) = try createTemporaryFile(for: path)
-        do {
-            defer { close(fd) }
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { buffer in
-                    Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw FileOutputError.writeFailed(path: path, reason: errnoText())
-                }
-                offset += written
-            }
-            guard fsync(fd) == 0 else { throw FileOutputError.writeFailed(path: path, reason: errnoText()) }
-            try publish(temporaryPath, as: path)
-        } catch {
-            unlink(temporaryPath)
-            throw error
-        }
+        let file = try AtomicFileWriter(path: path)
+        try bytes.withUnsafeBytes { try file.write($0, at: 0) }
+        try file.commit()
     }
 
     /// Calls `body` with a fresh temporary path beside `path` for it to fill, then
@@ -64,7 +48,7 @@ public enum AtomicFile {
     // MARK: Implementation
 
     /// Creates an empty, exclusively owned temporary file beside `path` and returns it open for writing.
-    private static func createTemporaryFile(for path: String) throws -> (path: String, fd: Int32) {
+    static func createTemporaryFile(for path: String) throws -> (path: String, fd: Int32) {
         let (folder, name) = splitPath(path)
         guard isDirectory(folder) else {
             throw FileOutputError.missingFolder(path: path, folder: folder)
@@ -82,7 +66,7 @@ public enum AtomicFile {
         throw FileOutputError.cannotCreate(path: path, reason: "no free temporary name")
     }
 
-    private static func publish(_ temporaryPath: String, as path: String) throws {
+    static func publish(_ temporaryPath: String, as path: String) throws {
         guard rename(temporaryPath, path) == 0 else {
             throw FileOutputError.writeFailed(path: path, reason: "rename failed: \(errnoText())")
         }
@@ -99,6 +83,73 @@ public enum AtomicFile {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let folder = String(path[..<slash])
         return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
+    }
+}
+
+/// A file written piece by piece (at any offsets) that appears under its final name whole or
+/// not at all, as `AtomicFile.write` does for a file written in one go: the pieces go to a
+/// temporary file beside the destination; `commit` makes it durable and renames it. Until
+/// then nothing is under `path`; `discard`, a thrown error or the writer going away without
+/// a commit removes the temporary file.
+public final class AtomicFileWriter {
+    public let path: String
+    private let temporaryPath: String
+    private var fd: Int32
+    /// Bytes up to here have been handed to the kernel's writeback (`startWriteback`).
+    private var writebackStart = 0
+
+    public init(path: String) throws {
+        self.path = path
+        (temporaryPath, fd) = try AtomicFile.createTemporaryFile(for: path)
+    }
+
+    deinit { discard() }
+
+    /// Writes `bytes` at `offset` (the file grows as needed).
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        precondition(fd >= 0, "AtomicFileWriter: write after commit or discard")
+        var done = 0
+        while done < bytes.count {
+            let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FileOutputError.writeFailed(path: path, reason: errnoText())
+            }
+            done += written
+        }
+    }
+
+    /// Lets the kernel start writing bytes [previous call's end, `end`) to the disk now,
+    /// without waiting: a large file then reaches the disk while its writer works on, and
+    /// `commit` waits only for the rest. Durability still comes from `commit` alone.
+    public func startWriteback(upTo end: Int) {
+        guard fd >= 0, end > writebackStart else { return }
+        _ = mf_start_writeback(fd, Int64(writebackStart), Int64(end - writebackStart))
+        writebackStart = end
+    }
+
+    /// Flushes the file to the disk and renames it onto `path`. On failure the temporary
+    /// file is removed and `path` is untouched.
+    public func commit() throws {
+        precondition(fd >= 0, "AtomicFileWriter: commit after commit or discard")
+        let failure = fsync(fd) == 0 ? nil : errnoText()
+        close(fd)
+        fd = -1
+        do {
+            if let failure { throw FileOutputError.writeFailed(path: path, reason: failure) }
+            try AtomicFile.publish(temporaryPath, as: path)
+        } catch {
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// Removes the temporary file; `path` is untouched. Does nothing after `commit`.
+    public func discard() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(temporaryPath)
     }
 }
 

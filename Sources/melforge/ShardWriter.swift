@@ -5,9 +5,13 @@ import Foundation
 /// so that training reads a few large files instead of one small file per clip.
 ///
 /// Each clip is one tensor `[n_mels, frames]` named by its path below INPUT_DIR without the
-/// extension. A clip's manifest line (naming the shard and the tensor) is written only after
-/// its shard is on disk, so the manifest is the shards' JSONL index and a resumed run redoes
-/// exactly the clips whose shard never landed.
+/// extension. A clip's data goes to its shard's (temporary) file as soon as it is computed,
+/// and the disk starts writing it while the workers go on (`SafeTensorsWriter`), so no shard
+/// is held in memory and the last shard's flush is all that remains at the end. A full shard
+/// is committed on a queue of its own while the workers fill the next. A clip's manifest
+/// line (naming the shard and the tensor) is written only after its shard is on disk, so the
+/// manifest is the shards' JSONL index and a resumed run redoes exactly the clips whose shard
+/// never landed.
 final class ShardWriter: @unchecked Sendable {
     /// Shard files are PREFIX-NNNNN.safetensors; PREFIX tells machines (--shard K/N) apart.
     let folder: String
@@ -15,14 +19,27 @@ final class ShardWriter: @unchecked Sendable {
     private let byteLimit: Int
     private let manifest: ManifestWriter
     private let lock = NSLock()
-    private var pending: [Clip] = []
-    private var pendingBytes = 0
+    /// The shard being filled, under `lock`.
+    private var current: Shard?
     private var nextIndex: Int
-    /// Clips that were queued but whose shard could not be written (recorded as failed).
-    private(set) var failedClips = 0
+    private var failed = 0
+    /// Commits full shards, one at a time, while the workers fill the next.
+    private let committer = DispatchQueue(label: "melforge.convert.shards")
 
-    private typealias Clip = (tensor: NamedTensor, record: [String: Any])
-    private typealias Batch = (index: Int, clips: [Clip])
+    /// Clips whose shard could not be written (recorded as failed); final after `finish`.
+    var failedClips: Int { lock.withLock { failed } }
+
+    /// Filled under `lock`, then handed whole to the committer: never used by two threads at once.
+    private final class Shard: @unchecked Sendable {
+        let index: Int
+        let file: SafeTensorsWriter
+        var clips: [(tensor: String, record: [String: Any])] = []
+
+        init(index: Int, file: SafeTensorsWriter) {
+            self.index = index
+            self.file = file
+        }
+    }
 
     init(folder: String, prefix: String, megabytes: Double, manifest: ManifestWriter, firstIndex: Int) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -49,49 +66,104 @@ final class ShardWriter: @unchecked Sendable {
         return found
     }
 
-    /// Queues one clip; writes a shard when the queue reaches the size limit. A shard that
-    /// cannot be written marks every clip in it failed in the manifest, with the reason.
+    static let metadata = ["format": "melforge log-mel shard"]
+
+    /// Writes one clip into the current shard, starting a new shard when the current one is
+    /// full. A clip that cannot be written is recorded failed with the reason; a shard whose
+    /// file failed marks every clip in it failed.
     func add(name: String, shape: [Int], values: [Float], record: [String: Any]) {
-        let batch: Batch? = lock.withLock {
-            pending.append((NamedTensor(name: name, shape: shape, values: values), record))
-            pendingBytes += 4 * values.count
-            return pendingBytes >= byteLimit ? takeBatch() : nil
+        var full: [Shard] = []
+        var broken: Shard?
+        var failure: Error?
+        lock.withLock {
+            do {
+                if let shard = current {
+                    if try append(name, shape, values, record, to: shard) {
+                        if shard.file.dataBytes >= byteLimit { full.append(shard); current = nil }
+                        return
+                    }
+                    full.append(shard)  // its header space is used up
+                    current = nil
+                }
+                let shard = try newShard(sizedFor: name, shape: shape, count: values.count)
+                current = shard
+                guard try append(name, shape, values, record, to: shard) else {
+                    preconditionFailure("a new shard's header has room for the clip it was sized for")
+                }
+                if shard.file.dataBytes >= byteLimit { full.append(shard); current = nil }
+            } catch {
+                failure = error
+                if error is FileOutputError, let shard = current {
+                    broken = shard
+                    current = nil
+                }
+            }
         }
-        if let batch { write(batch) }
+        for shard in full { committer.async { self.commit(shard) } }
+        if let failure {
+            if let broken { committer.async { self.fail(broken, failure) } }
+            fail(clips: [record], failure)
+        }
     }
 
-    /// Writes whatever is queued.
+    /// Commits the shard being filled and waits until every shard is on disk.
     func finish() {
-        if let batch = lock.withLock({ pending.isEmpty ? nil : takeBatch() }) { write(batch) }
+        if let shard = lock.withLock({ () -> Shard? in defer { current = nil }; return current }) {
+            committer.async { self.commit(shard) }
+        }
+        committer.sync {}
     }
 
-    private func takeBatch() -> Batch {
-        defer { pending = []; pendingBytes = 0; nextIndex += 1 }
-        return (nextIndex, pending)
+    private func append(_ name: String, _ shape: [Int], _ values: [Float], _ record: [String: Any],
+                        to shard: Shard) throws -> Bool {
+        guard try shard.file.append(name: name, shape: shape, values: values) else { return false }
+        shard.clips.append((name, record))
+        return true
     }
 
-    private func write(_ batch: Batch) {
-        let path = folder + "/" + Self.fileName(prefix: prefix, index: batch.index)
+    /// A shard with header room for as many clips like this one as fit the size limit (names
+    /// up to half as long again; a shard whose header fills first is simply smaller).
+    private func newShard(sizedFor name: String, shape: [Int], count: Int) throws -> Shard {
+        let clips = byteLimit / max(1, 4 * count) + 1
+        let entry = SafeTensorsWriter.entryLength(name: name, shape: shape, dataEnd: byteLimit)
+        let reserved = min(16 << 20, 64 + clips * (entry * 3 / 2 + 16))
+        let path = folder + "/" + Self.fileName(prefix: prefix, index: nextIndex)
+        nextIndex += 1
+        let file = try SafeTensorsWriter(path: path, reservedHeaderBytes: max(4096, reserved), metadata: Self.metadata)
+        return Shard(index: nextIndex - 1, file: file)
+    }
+
+    private func commit(_ shard: Shard) {
+        let name = Self.fileName(prefix: prefix, index: shard.index)
         do {
-            try SafeTensors(tensors: batch.clips.map(\.tensor), metadata: ["format": "melforge log-mel shard"]).write(to: path)
+            try shard.file.commit()
         } catch {
-            manifest.append(batch.clips.map { _, record in
-                var failed = record
-                failed["status"] = "failed"
-                failed["error"] = "\(error)"
-                return failed
-            })
-            lock.withLock { failedClips += batch.clips.count }
-            FileHandle.standardError.write(Data("melforge convert: \(error)\n".utf8))
+            fail(shard, error)
             return
         }
-        manifest.append(batch.clips.map { tensor, record in
+        manifest.append(shard.clips.map { tensor, record in
             var done = record
-            done["output"] = path
-            done["file"] = "shards/" + Self.fileName(prefix: prefix, index: batch.index)
-            done["tensor"] = tensor.name
+            done["output"] = shard.file.path
+            done["file"] = "shards/" + name
+            done["tensor"] = tensor
             done["status"] = "converted"
             return done
         })
+    }
+
+    private func fail(_ shard: Shard, _ error: Error) {
+        shard.file.discard()
+        fail(clips: shard.clips.map(\.record), error)
+    }
+
+    private func fail(clips records: [[String: Any]], _ error: Error) {
+        manifest.append(records.map { record in
+            var failed = record
+            failed["status"] = "failed"
+            failed["error"] = "\(error)"
+            return failed
+        })
+        lock.withLock { failed += records.count }
+        FileHandle.standardError.write(Data("melforge convert: \(error)\n".utf8))
     }
 }

@@ -38,3 +38,31 @@ final class AtomicFileTests: XCTestCase {
         }
     }
 }
+
+final class AtomicFileWriterTests: XCTestCase {
+    /// Pieces written at any offsets, in any order, make one file, which appears only on commit.
+    func testPiecesAppearTogetherOnCommit() throws {
+        let folder = try makeTemporaryFolder(self)
+        let path = folder + "/out.bin"
+        let file = try AtomicFileWriter(path: path)
+        try [UInt8]([4, 5, 6]).withUnsafeBytes { try file.write($0, at: 3) }
+        file.startWriteback(upTo: 6)
+        try [UInt8]([1, 2, 3]).withUnsafeBytes { try file.write($0, at: 0) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+        try file.commit()
+        XCTAssertEqual(try readFileBytes(path), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(listFolder(folder), ["out.bin"])
+    }
+
+    /// A commit that cannot rename (a folder in the way) fails with the path and leaves no
+    /// temporary file.
+    func testFailedCommitLeavesNoTemporaryFile() throws {
+        let folder = try makeTemporaryFolder(self)
+        try FileManager.default.createDirectory(atPath: folder + "/taken", withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: folder + "/taken/inside", withIntermediateDirectories: false)
+        let file = try AtomicFileWriter(path: folder + "/taken")
+        try [UInt8]([1]).withUnsafeBytes { try file.write($0, at: 0) }
+        XCTAssertThrowsError(try file.commit()) { XCTAssertTrue("\($0)".contains(folder + "/taken"), "\($0)") }
+        XCTAssertEqual(listFolder(folder), ["taken"])
+    }
+}
