@@ -42,7 +42,16 @@ public enum AtomicFile {
     /// The temporary files `write` leaves behind only if the process died mid-write.
     /// A resumed job may delete them.
     public static func isLeftover(fileName: String) -> Bool {
-        fileName.hasPrefix(".") && fileName.contains(".partial-")
+        destination(ofLeftover: fileName) != nil
+    }
+
+    /// The name a leftover temporary file was being written for (".a.npy.partial-12-x1" ->
+    /// "a.npy"), or nil if `fileName` is no such file: so that a job removes only its own.
+    public static func destination(ofLeftover fileName: String) -> String? {
+        guard fileName.hasPrefix("."), let marker = fileName.range(of: ".partial-", options: .backwards),
+              marker.lowerBound > fileName.index(after: fileName.startIndex)
+        else { return nil }
+        return String(fileName[fileName.index(after: fileName.startIndex)..<marker.lowerBound])
     }
 
     // MARK: Implementation

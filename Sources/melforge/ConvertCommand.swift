@@ -96,13 +96,22 @@ struct ConvertCommand: ParsableCommand {
             throw CommandError("'\(output)' already holds \(manifestName); pass --resume to finish that job, or choose another -o")
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        if resume { removeLeftovers(output) }
 
         let toWAV = to == "wav"
         // For --to wav, features in shards count as files named after their tensors.
         let sharded = toWAV ? try shardedFeatures(input) : [:]
         let all = (listFiles(input, extensions: toWAV ? ["npy"] : audioFileExtensions) + sharded.keys).sorted()
         let files = all.filter { shardIndex(of: $0, count: n) == k }
+        if resume {
+            // This machine's temporary files only: under --shard K/N the other machines may be
+            // writing theirs into the same folder right now.
+            let own = Set(files.map { Self.outputFile($0, toWAV: toWAV) } + [manifestName] + (n == 1 ? ["frontend.json"] : []))
+            let prefix = Self.shardPrefix(k: k, n: n)
+            removeLeftovers(output) { file in
+                own.contains(file) || (file.hasPrefix("shards/")
+                    && ShardWriter.index(ofFile: String(file.dropFirst("shards/".count)), prefix: prefix) != nil)
+            }
+        }
         let configuration = try toWAV ? featureConfiguration() : frontEnd.configuration
         if !toWAV {
             // Features already there were made with these settings: a resume (or another
@@ -151,7 +160,7 @@ struct ConvertCommand: ParsableCommand {
     /// manifest) are removed: their clips are redone, so nothing is counted twice.
     func shardWriter(output: String, k: Int, n: Int, previous: [String: String], manifest: ManifestWriter) throws -> ShardWriter {
         let folder = output + "/shards"
-        let prefix = n == 1 ? "shard" : "shard-\(k)-of-\(n)"
+        let prefix = Self.shardPrefix(k: k, n: n)
         // By "file" (relative to OUTPUT_DIR), so that a moved folder keeps its shards.
         let referenced = Set(previous.values.compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["file"] as? String
@@ -205,13 +214,24 @@ struct ConvertCommand: ParsableCommand {
 
     // MARK: Files
 
-    /// Temporary files a killed run left behind.
-    func removeLeftovers(_ folder: String) {
-        for name in FileManager.default.enumerator(atPath: folder)?.compactMap({ $0 as? String }) ?? []
-        where AtomicFile.isLeftover(fileName: (name as NSString).lastPathComponent) {
-            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+    /// Temporary files a killed run left behind while writing a file `owned` accepts (by its
+    /// path relative to `folder`).
+    func removeLeftovers(_ folder: String, owned: (String) -> Bool) {
+        for name in FileManager.default.enumerator(atPath: folder)?.compactMap({ $0 as? String }) ?? [] {
+            let path = name as NSString
+            guard let destination = AtomicFile.destination(ofLeftover: path.lastPathComponent) else { continue }
+            let file = path.deletingLastPathComponent.isEmpty ? destination : path.deletingLastPathComponent + "/" + destination
+            if owned(file) { try? FileManager.default.removeItem(atPath: folder + "/" + name) }
         }
     }
+
+    /// The output an input becomes, relative to OUTPUT_DIR (.npy features, or WAV files for --to wav).
+    static func outputFile(_ relative: String, toWAV: Bool) -> String {
+        (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
+    }
+
+    /// The name shard files of machine K of N start with.
+    static func shardPrefix(k: Int, n: Int) -> String { n == 1 ? "shard" : "shard-\(k)-of-\(n)" }
 
     /// For --to wav: INPUT_DIR/frontend.json (written by convert), else the flags.
     func featureConfiguration() throws -> FrontEndConfiguration {
@@ -341,7 +361,7 @@ struct Work: @unchecked Sendable {
                 guard index < files.count else { return }
                 let relative = files[index]
                 let source = sourceName(relative)
-                let file = (relative as NSString).deletingPathExtension + (toWAV ? ".wav" : ".npy")
+                let file = ConvertCommand.outputFile(relative, toWAV: toWAV)
                 let target = output + "/" + file
                 let parts = relative.split(separator: "/")
                 // "file" is "output" relative to OUTPUT_DIR: it stays valid when the folder moves.

@@ -59,11 +59,17 @@ final class ShardWriter: @unchecked Sendable {
     static func existing(in folder: String, prefix: String) -> [Int: String] {
         var found: [Int: String] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        where name.hasPrefix(prefix + "-") && name.hasSuffix(".safetensors") && !isDirectory(folder + "/" + name) {
-            let digits = name.dropFirst(prefix.count + 1).dropLast(".safetensors".count)
-            if digits.count == 5, let index = Int(digits) { found[index] = name }
+        where !isDirectory(folder + "/" + name) {
+            if let index = index(ofFile: name, prefix: prefix) { found[index] = name }
         }
         return found
+    }
+
+    /// The index of shard file `name` (PREFIX-NNNNN.safetensors), or nil if it is not one of PREFIX's.
+    static func index(ofFile name: String, prefix: String) -> Int? {
+        guard name.hasPrefix(prefix + "-") && name.hasSuffix(".safetensors") else { return nil }
+        let digits = name.dropFirst(prefix.count + 1).dropLast(".safetensors".count)
+        return digits.count == 5 && digits.allSatisfy({ $0.isASCII && $0.isNumber }) ? Int(digits) : nil
     }
 
     static let metadata = ["format": "melforge log-mel shard"]

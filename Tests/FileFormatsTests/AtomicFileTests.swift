@@ -16,7 +16,11 @@ final class AtomicFileTests: XCTestCase {
             throw Interrupted()                           // ...and then it failed
         })
         XCTAssertTrue(sawTemporary.hasPrefix(folder + "/.out.bin.partial-"), sawTemporary)
-        XCTAssertTrue(AtomicFile.isLeftover(fileName: String(sawTemporary.split(separator: "/").last!)))
+        XCTAssertEqual(AtomicFile.destination(ofLeftover: String(sawTemporary.split(separator: "/").last!)), "out.bin")
+        XCTAssertEqual(AtomicFile.destination(ofLeftover: ".a.partial-x.npy.partial-12-ab"), "a.partial-x.npy")
+        for notOne in ["out.bin", ".hidden", "..partial-1-x", ".partial-1-x"] {
+            XCTAssertNil(AtomicFile.destination(ofLeftover: notOne), notOne)
+        }
         XCTAssertEqual(try readFileBytes(path), [1, 2, 3])
         XCTAssertEqual(listFolder(folder), ["out.bin"])
     }

@@ -87,6 +87,70 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(Set(sources).count, 81, "every file once")
     }
 
+    /// --format shards killed with SIGKILL mid-run (a shard's file half written: its data
+    /// goes to disk clip by clip), then resumed: every clip converted once, in shards the
+    /// manifest names, each tensor the same as from the .npy format, no partial file left.
+    func testShardsResumeAfterKill() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: melforgeBinary)
+        process.arguments = ["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.1", "--jobs", "1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func shardFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder + "/sh/shards")) ?? []).filter { $0.hasPrefix("shard-") }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while shardFiles().count < 3 && Date() < deadline { usleep(2_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let recorded = (try? manifest(folder + "/sh/manifest.jsonl"))?.filter { $0["status"] as? String == "converted" }.count ?? 0
+        XCTAssertLessThan(recorded, 80, "the run finished before it could be killed")
+
+        let resumed = try runMelforge(["convert", input, "-o", folder + "/sh", "--format", "shards", "--shard-size", "0.1", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("\(80 - recorded) converted"), resumed.standardOutput)
+        XCTAssertEqual(try runMelforge(["convert", input, "-o", folder + "/npy"]).status, 0)
+        let records = try manifest(folder + "/sh/manifest.jsonl").filter { $0["status"] as? String == "converted" }
+        XCTAssertEqual(Set(records.map { $0["source"] as! String }).count, 80)
+        XCTAssertEqual(records.count, 80)
+        var named = Set<String>()
+        for record in records {
+            let file = record["file"] as! String
+            named.insert(file)
+            let tensor = try XCTUnwrap(try SafeTensors.read(folder + "/sh/" + file)[record["tensor"] as! String])
+            XCTAssertEqual(tensor.values, try NPY.read(folder + "/npy/" + (record["tensor"] as! String) + ".npy").values)
+        }
+        let onDisk = try FileManager.default.contentsOfDirectory(atPath: folder + "/sh/shards")
+        XCTAssertEqual(Set(onDisk.map { "shards/" + $0 }), named, "only shards the manifest names, no partial file")
+    }
+
+    /// A resumed machine of --shard K/N removes the temporary files its killed run left, and
+    /// not those of the other machines, which may be writing into the same folder right now.
+    func testResumeLeavesOtherMachinesTemporaryFilesAlone() throws {
+        let first = try runMelforge(["convert", input, "-o", folder + "/out", "--shard", "1/2"])
+        XCTAssertEqual(first.status, 0, first.standardError)
+        let other = try manifest(folder + "/out/manifest-1-of-2.jsonl").compactMap { $0["file"] as? String }
+        XCTAssertFalse(other.isEmpty)
+        // Files of machine 0 are the ones machine 1 did not take.
+        let all = Set(try FileManager.default.subpathsOfDirectory(atPath: input).filter { $0.hasSuffix(".wav") }
+            .map { ($0 as NSString).deletingPathExtension + ".npy" })
+        let ours = try XCTUnwrap(all.subtracting(other).sorted().first)
+        let theirs = try XCTUnwrap(other.sorted().first)
+        func temporary(_ file: String) -> String {
+            let path = file as NSString
+            return folder + "/out/" + path.deletingLastPathComponent + "/." + path.lastPathComponent + ".partial-1-x"
+        }
+        let leftovers = [temporary(ours), temporary(theirs), folder + "/out/shards/.shard-1-of-2-00000.safetensors.partial-1-x",
+                         folder + "/out/shards/.shard-0-of-2-00003.safetensors.partial-1-x"]
+        try FileManager.default.createDirectory(atPath: folder + "/out/shards", withIntermediateDirectories: true)
+        for path in leftovers { XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1])), path) }
+
+        let resumed = try runMelforge(["convert", input, "-o", folder + "/out", "--shard", "0/2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertEqual(leftovers.map { FileManager.default.fileExists(atPath: $0) }, [false, true, true, false])
+    }
+
     /// N shards together cover every file exactly once, and --merge joins their manifests.
     func testShardsCoverEveryFileOnce() throws {
         var outputs: [String] = []
