@@ -56,21 +56,40 @@ public enum AtomicFile {
 
     // MARK: Implementation
 
+    /// Whether unnamed files can be given names here (through /proc/self/fd).
+    static let unnamedFilesWork = access("/proc/self/fd", X_OK) == 0
+
+    /// A fresh hidden name beside `path` (O_EXCL or link use makes it exclusively ours).
+    private static func temporaryName(for path: String) -> String {
+        let (folder, name) = splitPath(path)
+        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        return folder + "/." + name + ".partial-\(getpid())-" + suffix
+    }
+
     /// Creates an empty, exclusively owned temporary file beside `path` and returns it open for writing.
     static func createTemporaryFile(for path: String) throws -> (path: String, fd: Int32) {
-        let (folder, name) = splitPath(path)
+        let folder = splitPath(path).folder
         guard isDirectory(folder) else {
             throw FileOutputError.missingFolder(path: path, folder: folder)
         }
         // O_EXCL with a random suffix: two writers of the same output never share a temporary file.
         for _ in 0..<16 {
-            let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-            let candidate = folder + "/." + name + ".partial-\(getpid())-" + suffix
+            let candidate = temporaryName(for: path)
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 { return (candidate, fd) }
             if errno != EEXIST {
                 throw FileOutputError.cannotCreate(path: path, reason: errnoText())
             }
+        }
+        throw FileOutputError.cannotCreate(path: path, reason: "no free temporary name")
+    }
+
+    /// Gives the unnamed file `fd` a temporary name beside `path` and returns it.
+    static func linkTemporaryName(_ fd: Int32, for path: String) throws -> String {
+        for _ in 0..<16 {
+            let candidate = temporaryName(for: path)
+            if mf_link_unnamed(fd, candidate) == 0 { return candidate }
+            if errno != EEXIST { throw FileOutputError.writeFailed(path: path, reason: errnoText()) }
         }
         throw FileOutputError.cannotCreate(path: path, reason: "no free temporary name")
     }
@@ -88,7 +107,7 @@ public enum AtomicFile {
         guard fsync(fd) == 0 else { throw FileOutputError.writeFailed(path: finalPath, reason: errnoText()) }
     }
 
-    private static func splitPath(_ path: String) -> (folder: String, name: String) {
+    static func splitPath(_ path: String) -> (folder: String, name: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let folder = String(path[..<slash])
         return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
@@ -96,20 +115,30 @@ public enum AtomicFile {
 }
 
 /// A file written piece by piece (at any offsets) that appears under its final name whole or
-/// not at all, as `AtomicFile.write` does for a file written in one go: the pieces go to a
-/// temporary file beside the destination; `commit` makes it durable and renames it. Until
-/// then nothing is under `path`; `discard`, a thrown error or the writer going away without
-/// a commit removes the temporary file.
+/// not at all, as `AtomicFile.write` does for a file written in one go. Until `commit` the
+/// file has no name (Linux's O_TMPFILE: if the process dies, the file system frees it and
+/// nothing is left behind), or, where the file system cannot do that, a temporary name
+/// beside the destination. `commit` makes it durable and names it `path` (a link, or a
+/// rename where `path` exists already); `discard`, a thrown error or the writer going away
+/// without a commit removes it.
 public final class AtomicFileWriter {
     public let path: String
-    private let temporaryPath: String
+    /// The file's temporary name; nil while it has none.
+    private var temporaryPath: String?
     private var fd: Int32
     /// Bytes up to here have been handed to the kernel's writeback (`startWriteback`).
     private var writebackStart = 0
 
     public init(path: String) throws {
         self.path = path
-        (temporaryPath, fd) = try AtomicFile.createTemporaryFile(for: path)
+        let unnamed = AtomicFile.unnamedFilesWork ? mf_open_unnamed(AtomicFile.splitPath(path).folder, 0o644) : -1
+        if unnamed >= 0 {
+            fd = unnamed
+        } else {
+            // Also what names a missing folder in the error.
+            let (temporary, descriptor) = try AtomicFile.createTemporaryFile(for: path)
+            (temporaryPath, fd) = (temporary, descriptor)
+        }
     }
 
     deinit { discard() }
@@ -137,28 +166,41 @@ public final class AtomicFileWriter {
         writebackStart = end
     }
 
-    /// Flushes the file to the disk and renames it onto `path`. On failure the temporary
-    /// file is removed and `path` is untouched.
+    /// Flushes the file to the disk and gives it its name. On failure the file is removed
+    /// and `path` is untouched.
     public func commit() throws {
         precondition(fd >= 0, "AtomicFileWriter: commit after commit or discard")
-        let failure = fsync(fd) == 0 ? nil : errnoText()
-        close(fd)
-        fd = -1
         do {
-            if let failure { throw FileOutputError.writeFailed(path: path, reason: failure) }
-            try AtomicFile.publish(temporaryPath, as: path)
+            guard fsync(fd) == 0 else { throw FileOutputError.writeFailed(path: path, reason: errnoText()) }
+            if temporaryPath == nil {
+                if mf_link_unnamed(fd, path) == 0 {
+                    close(fd)
+                    fd = -1
+                    return
+                }
+                guard errno == EEXIST else {
+                    throw FileOutputError.writeFailed(path: path, reason: "naming the new file failed: \(errnoText())")
+                }
+                // `path` exists: a link cannot replace it, a rename can (atomically).
+                temporaryPath = try AtomicFile.linkTemporaryName(fd, for: path)
+            }
+            close(fd)
+            fd = -1
+            try AtomicFile.publish(temporaryPath!, as: path)
         } catch {
-            unlink(temporaryPath)
+            if fd >= 0 { close(fd) }
+            fd = -1
+            if let temporaryPath { unlink(temporaryPath) }
             throw error
         }
     }
 
-    /// Removes the temporary file; `path` is untouched. Does nothing after `commit`.
+    /// Removes the file; `path` is untouched. Does nothing after `commit`.
     public func discard() {
         guard fd >= 0 else { return }
         close(fd)
         fd = -1
-        unlink(temporaryPath)
+        if let temporaryPath { unlink(temporaryPath) }
     }
 }
 

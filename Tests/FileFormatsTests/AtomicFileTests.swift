@@ -58,6 +58,19 @@ final class AtomicFileWriterTests: XCTestCase {
         XCTAssertEqual(listFolder(folder), ["out.bin"])
     }
 
+    /// A file that exists is replaced whole (a link cannot replace it; the writer renames).
+    func testCommitReplacesAnExistingFile() throws {
+        let folder = try makeTemporaryFolder(self)
+        let path = folder + "/out.bin"
+        try AtomicFile.write([9, 9, 9, 9], to: path)
+        let file = try AtomicFileWriter(path: path)
+        try [UInt8]([1, 2]).withUnsafeBytes { try file.write($0, at: 0) }
+        XCTAssertEqual(try readFileBytes(path), [9, 9, 9, 9], "untouched until the commit")
+        try file.commit()
+        XCTAssertEqual(try readFileBytes(path), [1, 2])
+        XCTAssertEqual(listFolder(folder), ["out.bin"])
+    }
+
     /// A commit that cannot rename (a folder in the way) fails with the path and leaves no
     /// temporary file.
     func testFailedCommitLeavesNoTemporaryFile() throws {
