@@ -1,4 +1,5 @@
 import FileFormats
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -81,5 +82,31 @@ final class AtomicFileWriterTests: XCTestCase {
         try [UInt8]([1]).withUnsafeBytes { try file.write($0, at: 0) }
         XCTAssertThrowsError(try file.commit()) { XCTAssertTrue("\($0)".contains(folder + "/taken"), "\($0)") }
         XCTAssertEqual(listFolder(folder), ["taken"])
+    }
+}
+
+final class FileWriterPoolTests: XCTestCase {
+    /// Every submitted file is written whole, each completion reports its own outcome, and
+    /// a queue far smaller than the work (two files) still lets every file through.
+    func testWritesEveryFileAndReportsEachFailure() throws {
+        let folder = try makeTemporaryFolder(self)
+        let pool = FileWriterPool(threads: 3, byteCapacity: 64, fileCapacity: 2)
+        let outcomes = Mutex([String: String]())
+        for index in 0..<40 {
+            let path = index == 17 ? folder + "/missing/17.bin" : folder + "/\(index).bin"
+            pool.submit([UInt8](repeating: UInt8(index), count: 40), to: path) { error in
+                outcomes.withLock { $0[path] = error.map { "\($0)" } ?? "ok" }
+            }
+        }
+        pool.finish()
+        let results = outcomes.withLock { $0 }
+        XCTAssertEqual(results.count, 40)
+        XCTAssertEqual(results.filter { $0.value == "ok" }.count, 39)
+        XCTAssertTrue(results[folder + "/missing/17.bin"]!.contains("folder '\(folder)/missing' does not exist"),
+                      results[folder + "/missing/17.bin"]!)
+        for index in 0..<40 where index != 17 {
+            XCTAssertEqual(try readFileBytes(folder + "/\(index).bin"), [UInt8](repeating: UInt8(index), count: 40))
+        }
+        XCTAssertEqual(listFolder(folder).count, 39)
     }
 }
