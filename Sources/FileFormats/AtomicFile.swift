@@ -7,12 +7,13 @@ import CFileSystem
 
 /// Output that appears whole or not at all.
 ///
-/// Every file MelForge writes goes through here: the content is written to a
-/// temporary file in the destination's folder (so the final `rename(2)` stays on
-/// one file system and is atomic), flushed with `fsync`, then renamed over the
-/// destination. A crash or `kill -9` leaves either the old file or the new one
-/// under the final name, never a half-written one; at worst a hidden
-/// `.NAME.partial-*` file remains, which no reader looks at.
+/// Every file MelForge writes goes through here: the content is written to a new file
+/// in the destination's folder (unnamed where Linux allows, `AtomicFileWriter`; else a
+/// hidden temporary name, so that the final `rename(2)` stays on one file system and is
+/// atomic), flushed with `fsync`, then given the destination's name. A crash or
+/// `kill -9` leaves either the old file or the new one under the final name, never a
+/// half-written one; at worst (a named temporary file) a hidden `.NAME.partial-*` file
+/// remains, which no reader looks at and a resumed job removes.
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically.
     public static func write(_ bytes: [UInt8], to path: String) throws {
