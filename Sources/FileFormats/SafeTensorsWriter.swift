@@ -99,7 +99,8 @@ public final class SafeTensorsWriter {
 
     /// `"key":value` as JSON text (the object's braces stripped).
     private static func entry(_ key: String, _ value: Any) throws -> [UInt8] {
-        let object = Array(try JSONSerialization.data(withJSONObject: [key: value], options: [.sortedKeys]))
+        let object = try CompactJSON.encode([key: value]).map { Array($0.utf8) }
+            ?? Array(JSONSerialization.data(withJSONObject: [key: value], options: [.sortedKeys]))
         return Array(object.dropFirst().dropLast())
     }
 }

@@ -307,8 +307,11 @@ final class ManifestWriter: @unchecked Sendable {
     func append(_ records: [[String: Any]]) {
         var data = Data()
         for record in records {
-            guard let line = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { continue }
-            data += line + Data([0x0A])
+            if let line = CompactJSON.encode(record) {
+                data += Data(line.utf8) + Data([0x0A])
+            } else if let line = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                data += line + Data([0x0A])
+            }
         }
         lock.lock()
         defer { lock.unlock() }
