@@ -25,20 +25,25 @@ final class ProgressBar {
 
     func update(_ value: Int, note: String = "") {
         if startValue == nil { startValue = value - 1 }
-        let done = Double(value - startValue!), elapsed = Date().timeIntervalSince(started)
-        let left = done > 0 ? elapsed / done * Double(total - value) : 0
         let fraction = Double(value) / Double(total)
+        // Decided before anything is formatted: most updates draw nothing.
+        let now = Date()
+        if interactive {
+            guard !note.isEmpty || value == total || now.timeIntervalSince(lastDrawn) >= 0.1 else { return }
+            lastDrawn = now
+        } else {
+            guard !note.isEmpty || Int(fraction * 10) > lastPrinted || value == total else { return }
+            lastPrinted = max(lastPrinted, Int(fraction * 10))
+        }
+        let done = Double(value - startValue!), elapsed = now.timeIntervalSince(started)
+        let left = done > 0 ? elapsed / done * Double(total - value) : 0
         let rate = unit.map { String(format: "  %.1f %@/s", done / max(elapsed, 1e-9), $0) } ?? ""
         let line = "\(label) \(value)/\(total) \(Int(fraction * 100))%  \(Self.duration(left)) left\(rate)  \(note)"
         if interactive {
-            let now = Date()
-            guard note.isEmpty == false || value == total || now.timeIntervalSince(lastDrawn) >= 0.1 else { return }
-            lastDrawn = now
             let filled = Int(fraction * 24)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 24 - filled)
             FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(line)".utf8))
-        } else if Int(fraction * 10) > lastPrinted || value == total {
-            lastPrinted = Int(fraction * 10)
+        } else {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }

@@ -30,6 +30,8 @@ final class ConvertCommandTests: XCTestCase {
         let result = try runMelforge(["convert", input, "-o", folder + "/out", "--n-mels", "64"])
         XCTAssertEqual(result.status, 0, result.standardError)
         XCTAssertTrue(result.standardOutput.contains("80 converted") && result.standardOutput.contains("1 failed"), result.standardOutput)
+        // The progress lines in a log (not a terminal) name the failed file when it fails.
+        XCTAssertTrue(result.standardError.contains("failed: one/broken.wav"), result.standardError)
         XCTAssertEqual(npyFiles(folder + "/out").count, 80)
         let seven = try NPY.read(folder + "/out/seven/en-us+f2_s165_p50.npy")
         XCTAssertEqual(seven.shape, [64, 63])
