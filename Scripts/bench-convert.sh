@@ -12,10 +12,13 @@ melforge="$(swift build -c release --show-bin-path)/melforge"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
+# Every run writes into fresh folders and nothing is deleted until the end: right after
+# thousands of files are deleted, ext4 (without a journal, as here) skips the freed inodes
+# for a minute or more and creating files slows down for whoever writes next.
 for run in 1 2 3; do
-  rm -rf "$work"/*
-  if [[ -x "$PY" ]]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" Scripts/bench-convert.py "$corpus" "$work/librosa" --jobs 2; fi
-  echo -n "melforge npy:    "; "$melforge" convert "$corpus" -o "$work/melforge" 2>/dev/null | tail -1
-  echo -n "melforge shards: "; "$melforge" convert "$corpus" -o "$work/shards" --format shards 2>/dev/null | tail -1
-  echo -n "melforge shards --shard-size 8: "; "$melforge" convert "$corpus" -o "$work/shards8" --format shards --shard-size 8 2>/dev/null | tail -1
+  out="$work/run$run"
+  if [[ -x "$PY" ]]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" Scripts/bench-convert.py "$corpus" "$out/librosa" --jobs 2; fi
+  echo -n "melforge npy:    "; "$melforge" convert "$corpus" -o "$out/melforge" 2>/dev/null | tail -1
+  echo -n "melforge shards: "; "$melforge" convert "$corpus" -o "$out/shards" --format shards 2>/dev/null | tail -1
+  echo -n "melforge shards --shard-size 8: "; "$melforge" convert "$corpus" -o "$out/shards8" --format shards --shard-size 8 2>/dev/null | tail -1
 done
