@@ -134,7 +134,7 @@ struct ConvertCommand: ParsableCommand {
             ? try shardWriter(output: output, k: k, n: n, previous: previous, manifest: manifest) : nil
         let work = Work(files: files, input: input, output: output, toWAV: toWAV, configuration: configuration,
                         vocoder: vocoder, previous: previous, manifest: manifest, shards: shards,
-                        clashes: Self.nameClashes(all), sharded: sharded, shardCache: ShardCache())
+                        clashes: Self.nameClashes(all), sharded: sharded, shardCache: ShardCache(), folders: Folders())
         let summary = try work.run(jobs: jobs, label: toWAV ? "to wav" : "convert")
         print(summary.description(shard: n == 1 ? nil : "\(k)/\(n)", manifest: manifestPath))
         if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
@@ -350,6 +350,7 @@ struct Work: @unchecked Sendable {
     /// For --to wav: the inputs that are tensors in shards, by their relative name.
     let sharded: [String: ShardedFeature]
     let shardCache: ShardCache
+    let folders: Folders
 
     func run(jobs: Int, label: String) throws -> Summary {
         let frontEnd = try MelFrontEnd(configuration)
@@ -405,10 +406,7 @@ struct Work: @unchecked Sendable {
                 } else {
                     if shards != nil { record["output"] = nil; record["file"] = nil }
                     do {
-                        if shards == nil {
-                            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
-                                                                    withIntermediateDirectories: true)
-                        }
+                        if shards == nil { try folders.make((target as NSString).deletingLastPathComponent) }
                         if toWAV {
                             seconds = try toAudio(relative, target, shared.value.1!, &record)
                         } else {
@@ -505,6 +503,17 @@ struct Work: @unchecked Sendable {
 struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// The output folders made (or found) so far: one mkdir per folder, not one per file.
+final class Folders: Sendable {
+    private let made = Mutex(Set<String>())
+
+    func make(_ folder: String) throws {
+        guard !made.withLock({ $0.contains(folder) }) else { return }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        made.withLock { _ = $0.insert(folder) }
+    }
 }
 
 /// A clip's features inside a shard written by `convert --format shards`.
