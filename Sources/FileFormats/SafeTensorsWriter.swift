@@ -77,7 +77,7 @@ public final class SafeTensorsWriter {
         return true
     }
 
-    /// Writes the header, makes the file durable and renames it onto `path`.
+    /// Writes the header, makes the file durable and gives it its name, `path`.
     public func commit() throws {
         var header: [UInt8] = [UInt8(ascii: "{")]
         header.reserveCapacity(reservedHeaderBytes)

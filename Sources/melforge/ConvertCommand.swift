@@ -363,12 +363,12 @@ struct Work: @unchecked Sendable {
         // (mostly waiting for the disk: 8 threads wrote 2,190 small files half again as fast as 2).
         let writers = toWAV || shards != nil ? nil : FileWriterPool(threads: 8)
         /// Records a file's outcome: its manifest line, the summary, the progress line.
-        @Sendable func complete(_ relative: String, _ record: [String: Any], outcome: String, seconds: Double) {
+        @Sendable func complete(_ relative: String, _ source: String, _ record: [String: Any], outcome: String, seconds: Double) {
             var record = record
             record["status"] = outcome
             // A clip queued for a shard gets its line when the shard is written.
             let queued = shards != nil && outcome == "converted"
-            if !queued && (outcome != "skipped" || previousRecord(record["source"] as! String) == nil) { manifest.append(record) }
+            if !queued && (outcome != "skipped" || previousRecord(source) == nil) { manifest.append(record) }
             state.withLock { s in
                 switch outcome {
                 case "converted": s.summary.converted += 1
@@ -413,11 +413,12 @@ struct Work: @unchecked Sendable {
                             let features: [UInt8]?
                             (seconds, features) = try toFeatures(source, shared.value.0, &record)
                             if let features, let writers {
+                                // Recorded by the writer thread, once the file is on disk (or failed).
                                 let (done, duration) = (UncheckedBox(record), seconds)
                                 writers.submit(features, to: target) { error in
                                     var record = done.value
                                     if let error { record["error"] = "\(error)" }
-                                    complete(relative, record, outcome: error == nil ? "converted" : "failed", seconds: duration)
+                                    complete(relative, source, record, outcome: error == nil ? "converted" : "failed", seconds: duration)
                                 }
                                 continue
                             }
@@ -427,7 +428,7 @@ struct Work: @unchecked Sendable {
                         record["error"] = "\(error)"
                     }
                 }
-                complete(relative, record, outcome: outcome, seconds: seconds)
+                complete(relative, source, record, outcome: outcome, seconds: seconds)
             }
         }
         writers?.finish()

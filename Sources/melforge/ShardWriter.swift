@@ -5,7 +5,7 @@ import Foundation
 /// so that training reads a few large files instead of one small file per clip.
 ///
 /// Each clip is one tensor `[n_mels, frames]` named by its path below INPUT_DIR without the
-/// extension. A clip's data goes to its shard's (temporary) file as soon as it is computed,
+/// extension. A clip's data goes to its shard's (still unnamed) file as soon as it is computed,
 /// and the disk starts writing it while the workers go on (`SafeTensorsWriter`), so no shard
 /// is held in memory and the last shard's flush is all that remains at the end. A full shard
 /// is committed on a queue of its own while the workers fill the next. A clip's manifest
