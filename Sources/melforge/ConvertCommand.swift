@@ -378,7 +378,11 @@ struct Work: @unchecked Sendable {
                 s.summary.audioSeconds += seconds
                 s.done += 1
                 // Under the lock: the progress line is drawn by one thread at a time.
-                shared.value.2.update(s.done, note: outcome == "failed" ? "failed: \(relative)" : "")
+                if outcome == "failed" {
+                    shared.value.2.update(s.done, event: "failed: \(relative)")
+                } else {
+                    shared.value.2.update(s.done)
+                }
             }
         }
         DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, files.count))) { _ in

@@ -135,7 +135,7 @@ struct EvaluateCommand: ParsableCommand {
                                    lengthDifference: copy.samples.count - original.samples.count))
             } catch {
                 skipped.append("\(error)")
-                progress.update(index + 1, note: "skipped: \(error)")
+                progress.update(index + 1, event: "skipped: \(error)")
                 continue
             }
             progress.update(index + 1)
@@ -222,7 +222,7 @@ struct EvaluationSet {
                 throw error
             } catch {
                 skipped.append("\(error)")
-                progress?.update(index + 1, note: "skipped: \(error)")
+                progress?.update(index + 1, event: "skipped: \(error)")
                 continue
             }
             progress?.update(index + 1)

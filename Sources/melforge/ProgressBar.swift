@@ -5,7 +5,8 @@ import Glibc
 
 /// A progress line on standard error: redrawn in place on a terminal at most ten times a
 /// second (`[#####.....] 120/400 30%  2m10s left  35.2 files/s  note`), one line per 10%
-/// otherwise (logs, CI). A note (say, a failed file) is always shown.
+/// otherwise (logs, CI). A note (losses, say) goes with the line when it is drawn; an event
+/// (a failed file) is always shown, in logs too.
 final class ProgressBar {
     let total: Int
     let label: String
@@ -23,16 +24,21 @@ final class ProgressBar {
         self.unit = unit
     }
 
-    func update(_ value: Int, note: String = "") {
+    func update(_ value: Int, note: String = "") { update(value, note: note, always: false) }
+
+    /// Like `update`, and the line is drawn whatever the time or the step.
+    func update(_ value: Int, event: String) { update(value, note: event, always: true) }
+
+    private func update(_ value: Int, note: String, always: Bool) {
         if startValue == nil { startValue = value - 1 }
         let fraction = Double(value) / Double(total)
         // Decided before anything is formatted: most updates draw nothing.
         let now = Date()
         if interactive {
-            guard !note.isEmpty || value == total || now.timeIntervalSince(lastDrawn) >= 0.1 else { return }
+            guard always || value == total || now.timeIntervalSince(lastDrawn) >= 0.1 else { return }
             lastDrawn = now
         } else {
-            guard !note.isEmpty || Int(fraction * 10) > lastPrinted || value == total else { return }
+            guard always || Int(fraction * 10) > lastPrinted || value == total else { return }
             lastPrinted = max(lastPrinted, Int(fraction * 10))
         }
         let done = Double(value - startValue!), elapsed = now.timeIntervalSince(started)

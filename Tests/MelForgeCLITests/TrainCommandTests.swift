@@ -30,6 +30,16 @@ final class TrainCommandTests: XCTestCase {
     }
 
     /// A run killed after its step-3 checkpoint and resumed gives the uninterrupted run's losses.
+    /// In a log (not a terminal) the progress line comes once per tenth of the run, losses
+    /// and all, not once per step.
+    func testProgressInALogIsOneLinePerTenth() throws {
+        let run = try train(["--steps", "40"], out: folder + "/log")
+        XCTAssertEqual(run.status, 0, run.standardError)
+        let lines = run.standardError.split(separator: "\n").filter { $0.hasPrefix("train vae ") }
+        XCTAssertTrue((10...11).contains(lines.count), run.standardError)
+        XCTAssertTrue(lines.last!.hasPrefix("train vae 40/40 100%"), String(lines.last!))
+    }
+
     func testResumeContinuesTheSameRun() throws {
         let whole = try train(["--steps", "6"], out: folder + "/whole")
         XCTAssertEqual(whole.status, 0, whole.standardError)
