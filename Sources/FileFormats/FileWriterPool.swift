@@ -3,9 +3,11 @@ import Foundation
 /// Writes finished files (atomically, `AtomicFile.write`) on threads of their own, so that the
 /// workers go on computing while the disk makes earlier files durable. A small file's `fsync`
 /// waits for the device: when each of `melforge convert`'s two workers waited for its own,
-/// the cores sat idle about a third of the time (measured: BENCHMARKS.md). Memory stays bounded: `submit`
-/// waits while more than `byteCapacity` bytes or `fileCapacity` files are queued or being
-/// written (one file is always let through, however large).
+/// the cores sat idle about a third of the time (measured: BENCHMARKS.md).
+///
+/// Memory stays bounded: `submit` waits while more than `byteCapacity` bytes or
+/// `fileCapacity` files are queued or being written (one file is always let through, however
+/// large). Call `finish` once at the end: the threads run (and keep the pool) until then.
 public final class FileWriterPool: @unchecked Sendable {
     public typealias Completion = @Sendable (Error?) -> Void
 
