@@ -130,9 +130,15 @@ public final class AtomicFileWriter {
     /// Bytes up to here have been handed to the kernel's writeback (`startWriteback`).
     private var writebackStart = 0
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, unnamed: AtomicFile.unnamedFilesWork)
+    }
+
+    /// `unnamed` false: a named temporary file from the start (what file systems without
+    /// O_TMPFILE get; tests choose it to cover that path here).
+    init(path: String, unnamed allowed: Bool) throws {
         self.path = path
-        let unnamed = AtomicFile.unnamedFilesWork ? mf_open_unnamed(AtomicFile.splitPath(path).folder, 0o644) : -1
+        let unnamed = allowed ? mf_open_unnamed(AtomicFile.splitPath(path).folder, 0o644) : -1
         if unnamed >= 0 {
             fd = unnamed
         } else {

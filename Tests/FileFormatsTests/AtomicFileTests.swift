@@ -1,4 +1,4 @@
-import FileFormats
+@testable import FileFormats
 import Synchronization
 import TestSupport
 import XCTest
@@ -57,6 +57,31 @@ final class AtomicFileWriterTests: XCTestCase {
         try file.commit()
         XCTAssertEqual(try readFileBytes(path), [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(listFolder(folder), ["out.bin"])
+    }
+
+    /// Where files cannot start unnamed, the writer uses a hidden temporary name: the same
+    /// results (new file, replaced file, discard, a writer dropped without commit), and no
+    /// temporary file left afterwards.
+    func testNamedTemporaryFileWhereUnnamedFilesAreNotAvailable() throws {
+        let folder = try makeTemporaryFolder(self)
+        let path = folder + "/out.bin"
+        for content in [[UInt8]([1, 2, 3]), [7]] {  // a new file, then one that replaces it
+            let file = try AtomicFileWriter(path: path, unnamed: false)
+            try content.withUnsafeBytes { try file.write($0, at: 0) }
+            XCTAssertEqual(listFolder(folder).filter { AtomicFile.isLeftover(fileName: $0) }.count, 1)
+            try file.commit()
+            XCTAssertEqual(try readFileBytes(path), content)
+            XCTAssertEqual(listFolder(folder), ["out.bin"])
+        }
+        let discarded = try AtomicFileWriter(path: path, unnamed: false)
+        try [UInt8]([9]).withUnsafeBytes { try discarded.write($0, at: 0) }
+        discarded.discard()
+        do { _ = try AtomicFileWriter(path: folder + "/dropped.bin", unnamed: false) }
+        XCTAssertEqual(listFolder(folder), ["out.bin"])
+        XCTAssertEqual(try readFileBytes(path), [7])
+        XCTAssertThrowsError(try AtomicFileWriter(path: folder + "/none/x.bin", unnamed: false)) {
+            XCTAssertTrue("\($0)".contains("folder '\(folder)/none' does not exist"), "\($0)")
+        }
     }
 
     /// A file that exists is replaced whole (a link cannot replace it; the writer renames).
