@@ -14,11 +14,14 @@
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //
 // The generative core sees tensors [N, C, H, W] and nothing about audio:
-//   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE, classifier) -> Training (resumable
-//   runs, classifier training, reward-guided latent policies); Evaluation scores what came out
+//   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE, classifier) -> Training (the open
+//   model family and its registry, resumable runs, classifier training, latent policies);
+//   Evaluation scores what came out. WorkerPool holds the process's one thread count.
 //
-// Audio modules know nothing of neural networks; only the `melforge` executable
-// (the one target that imports ArgumentParser) wires them together.
+// Audio modules know nothing of neural networks. Pipeline is the application: it alone
+// wires audio to models (the audio <-> image contract, data loading, batch conversion,
+// training sessions, judging, rewards, pages). `melforge` is a thin ArgumentParser layer
+// over it, the one target that imports ArgumentParser.
 import PackageDescription
 
 // MARK: - System libraries (Debian packages)
@@ -35,25 +38,40 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries
 
 let libraries: [Target] = [
+    // The process's one thread-count setting (MELFORGE_THREADS, convert --jobs) and its workers.
+    .target(name: "WorkerPool"),
     .target(name: "CFileSystem"),
     .target(name: "FileFormats", dependencies: ["CPNG", "CFileSystem"]),
     .target(name: "AudioIO", dependencies: ["CSndFile", "CSoxr", "FileFormats"]),
     // Vectorised hot loops of Spectral (one build per CPU level, picked at run time).
     .target(name: "CSpectralKernels"),
-    .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels"]),
+    .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels", "WorkerPool"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
     // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
     .target(name: "Tensors"),
-    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats"]),
-    .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats"]),
+    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool"]),
+    .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats", "WorkerPool"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
     // Reproducible, resumable training runs over a set of images.
     .target(name: "Training", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "FileFormats"]),
-    // Scores of generated sets (Inception score, Frechet distance, nearest neighbours) and of
-    // resynthesized sound (spectral convergence, log-spectral distance): numbers, no models.
+    // Scores of generated sets (Inception score, Frechet distance, nearest neighbours):
+    // numbers, no models.
     .target(name: "Evaluation", dependencies: ["BLAS"]),
     // Image data sets for the models (MNIST IDX files, folders of PNGs): tensors, no audio.
     .target(name: "Datasets", dependencies: ["Tensors", "FileFormats", "CZlib"]),
+]
+
+// MARK: - The application
+
+let application: [Target] = [
+    // Audio <-> model images, data loading, convert, training/steering sessions, the judge,
+    // rewards, clip pages: everything the commands do, testable without the binary.
+    .target(
+        name: "Pipeline",
+        dependencies: [
+            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training",
+            "Datasets", "Evaluation", "WorkerPool",
+        ]),
 ]
 
 // MARK: - Command-line tool
@@ -62,12 +80,11 @@ let tool: [Target] = [
     .executableTarget(
         name: "melforge",
         dependencies: [
-            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training",
-            "Datasets", "Evaluation",
+            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Tensors", "Models", "Training", "WorkerPool",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
-    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS"]),
+    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool"]),
 ]
 
 // MARK: - Tests
@@ -83,9 +100,15 @@ let tests: [Target] = [
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "FileFormats", "TestSupport"]),
+    .testTarget(
+        name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "Optimizers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+    .testTarget(
+        name: "PipelineTests",
+        dependencies: [
+            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Tensors", "Training", "Models", "WorkerPool", "TestSupport",
+        ]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),
@@ -99,9 +122,10 @@ let package = Package(
         .library(name: "Spectral", targets: ["Spectral"]),
         .library(name: "FileFormats", targets: ["FileFormats"]),
         .library(name: "BLAS", targets: ["BLAS"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
-    targets: systemLibraries + libraries + tool + tests
+    targets: systemLibraries + libraries + application + tool + tests
 )

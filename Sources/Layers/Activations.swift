@@ -1,3 +1,4 @@
+import WorkerPool
 import Foundation
 import Tensors
 

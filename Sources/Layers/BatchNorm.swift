@@ -1,3 +1,4 @@
+import WorkerPool
 import Tensors
 
 /// Batch normalisation over the channels of `[N, C, ...]` (PyTorch's BatchNorm1d/2d):

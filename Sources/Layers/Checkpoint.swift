@@ -48,6 +48,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case missingTensor(path: String, name: String)
     case shapeMismatch(path: String, name: String, found: [Int], expected: [Int])
     case nonFinite(path: String, name: String, index: Int)
+    /// A checkpoint whose description of itself cannot be used.
+    case unusable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -57,6 +59,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "'\(path)': tensor '\(name)' has shape \(found), the model expects \(expected)"
         case .nonFinite(let path, let name, let index):
             return "'\(path)': tensor '\(name)' holds a NaN or infinite value at index \(index)"
+        case .unusable(let path, let reason):
+            return "'\(path)': \(reason)"
         }
     }
 }

@@ -1,3 +1,4 @@
+import WorkerPool
 import BLAS
 import Tensors
 
@@ -109,7 +110,7 @@ func swapLeadingAxes(_ x: UnsafePointer<Float>, _ a: Int, _ b: Int, _ inner: Int
 /// 2-D convolution (cross-correlation, as PyTorch's Conv2d): x `[N, C, H, W]`, weight
 /// `[O, C, K, K]`, bias `[O]`, y `[N, O, P, Q]`. The batch runs as one sgemm over im2col's
 /// columns.
-public final class Conv2D: Module {
+public final class Conv2D: WeightAndBias {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int
@@ -118,16 +119,11 @@ public final class Conv2D: Module {
     /// Weights uniform in +-1/sqrt(C K K) (PyTorch's default), bias likewise.
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool = true, random: inout RandomNumbers) {
-        let bound = 1 / Float(inputChannels * kernelSize * kernelSize).squareRoot()
-        weight = Parameter("weight", random.uniform([outputChannels, inputChannels, kernelSize, kernelSize],
-                                                    low: -bound, high: bound))
-        self.bias = bias ? Parameter("bias", random.uniform([outputChannels], low: -bound, high: bound)) : nil
+        (weight, self.bias) = uniformParameters(weightShape: [outputChannels, inputChannels, kernelSize, kernelSize],
+                                                fanIn: inputChannels * kernelSize * kernelSize,
+                                                biasCount: bias ? outputChannels : nil, random: &random)
         self.stride = stride
         self.padding = padding
-    }
-
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
     var outputChannels: Int { weight.value.shape[0] }
@@ -160,7 +156,7 @@ public final class Conv2D: Module {
             cols.withUnsafeMutableBufferPointer { cb in
                 y.values.withUnsafeMutableBufferPointer { yb in
                     let (xs, cs, ys) = (xb.baseAddress!, cb.baseAddress!, yb.baseAddress!)
-                    Workers.run(over: n) { _, share in
+                    Workers.runProducts(over: n) { _, share in
                         let block = cs + g.patchSize * share.lowerBound * pq
                         im2col(xs + share.lowerBound * image, batch: share.count, g, into: block)
                         // Y[O, b P Q] = W[O, C K K] cols[C K K, b P Q], then to [b, O, P, Q]
@@ -189,7 +185,7 @@ public final class Conv2D: Module {
                 dx.values.withUnsafeMutableBufferPointer { dxb in
                     partials.withUnsafeMutableBufferPointer { pb in
                         let (dys, cs, dxs, ps) = (dyb.baseAddress!, cb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
-                        Workers.run(over: n) { index, share in
+                        Workers.runProducts(over: n) { index, share in
                             let columns = share.count * pq
                             let block = cs + g.patchSize * share.lowerBound * pq
                             var dyMatrix = uninitializedFloats(o * columns)  // [O, b P Q], filled by the swap
@@ -223,7 +219,7 @@ public final class Conv2D: Module {
 /// Transposed 2-D convolution (PyTorch's ConvTranspose2d): x `[N, C, H, W]`, weight
 /// `[C, O, K, K]`, y `[N, O, P, Q]` with P = (H - 1) S - 2 padding + K + outputPadding. It is
 /// the backward of a convolution from y to x: columns W^T x, then col2im onto y.
-public final class ConvTranspose2D: Module {
+public final class ConvTranspose2D: WeightAndBias {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int
@@ -234,17 +230,12 @@ public final class ConvTranspose2D: Module {
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 outputPadding: Int = 0, bias: Bool = true, random: inout RandomNumbers) {
         precondition(outputPadding < max(stride, 1), "ConvTranspose2D: outputPadding must be below stride")
-        let bound = 1 / Float(outputChannels * kernelSize * kernelSize).squareRoot()
-        weight = Parameter("weight", random.uniform([inputChannels, outputChannels, kernelSize, kernelSize],
-                                                    low: -bound, high: bound))
-        self.bias = bias ? Parameter("bias", random.uniform([outputChannels], low: -bound, high: bound)) : nil
+        (weight, self.bias) = uniformParameters(weightShape: [inputChannels, outputChannels, kernelSize, kernelSize],
+                                                fanIn: outputChannels * kernelSize * kernelSize,
+                                                biasCount: bias ? outputChannels : nil, random: &random)
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
-    }
-
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
     var inputChannels: Int { weight.value.shape[0] }
@@ -277,7 +268,7 @@ public final class ConvTranspose2D: Module {
         x.values.withUnsafeBufferPointer { xb in
             y.values.withUnsafeMutableBufferPointer { yb in
                 let (xs, ys) = (xb.baseAddress!, yb.baseAddress!)
-                Workers.run(over: n) { _, share in
+                Workers.runProducts(over: n) { _, share in
                     let columns = share.count * hw
                     var xMatrix = uninitializedFloats(c * columns)  // [C, b H W], filled by the swap
                     swapLeadingAxes(xs + share.lowerBound * c * hw, share.count, c, hw, into: &xMatrix)
@@ -307,7 +298,7 @@ public final class ConvTranspose2D: Module {
                 dx.values.withUnsafeMutableBufferPointer { dxb in
                     partials.withUnsafeMutableBufferPointer { pb in
                         let (xs, dys, dxs, ps) = (xb.baseAddress!, dyb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
-                        Workers.run(over: n) { index, share in
+                        Workers.runProducts(over: n) { index, share in
                             let columns = share.count * hw
                             // 1. dcols[O K K, b H W] = im2col(dy)
                             var dcols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry

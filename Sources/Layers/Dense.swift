@@ -4,19 +4,14 @@ import Tensors
 // Dimension letters: N batch, I input features, O output features.
 
 /// y = x W^T + b: x `[N, I]`, W `[O, I]` (PyTorch's layout), b `[O]`, y `[N, O]`.
-public final class Dense: Module {
+public final class Dense: WeightAndBias {
     public let weight: Parameter
     public let bias: Parameter?
 
     /// Weights uniform in +-1/sqrt(I) (PyTorch's default for Linear), bias likewise.
     public init(inputs: Int, outputs: Int, bias: Bool = true, random: inout RandomNumbers) {
-        let bound = 1 / Float(inputs).squareRoot()
-        weight = Parameter("weight", random.uniform([outputs, inputs], low: -bound, high: bound))
-        self.bias = bias ? Parameter("bias", random.uniform([outputs], low: -bound, high: bound)) : nil
-    }
-
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+        (weight, self.bias) = uniformParameters(weightShape: [outputs, inputs], fanIn: inputs,
+                                                biasCount: bias ? outputs : nil, random: &random)
     }
 
     public var inputs: Int { weight.value.shape[1] }

@@ -19,8 +19,19 @@ public final class SpectralNorm {
     public let target: Parameter
     let rows: Int
     let columns: Int
-    var sigma: Float = 1
+    /// v of the last power iteration (inference reuses it).
     var v: [Float]
+
+    /// What one forward computed with: the backward of that forward needs these, not those of
+    /// a later forward (a GAN discriminator runs on real and fake batches before either
+    /// backward, and each training forward moves the power iteration on).
+    public struct State {
+        let sigma: Float
+        let u: [Float]
+        let v: [Float]
+        /// W / sigma, the layer's weight during that forward.
+        let weight: Tensor
+    }
 
     /// Normalises `weight` (a layer's weight parameter) from now on.
     public init(_ weight: Parameter, random: inout RandomNumbers) {
@@ -36,7 +47,9 @@ public final class SpectralNorm {
     }
 
     /// One power iteration (in training), then the layer's weight := original / sigma.
-    public func apply(training: Bool) {
+    /// Returns what the matching `backward` needs.
+    @discardableResult
+    public func apply(training: Bool) -> State {
         let w = original.value.values
         if training {
             // v = normalise(W^T u); u = normalise(W v)
@@ -59,19 +72,27 @@ public final class SpectralNorm {
             for c in 0..<columns { row += w[r * columns + c] * v[c] }
             s += u.value.values[r] * row
         }
-        sigma = max(s, 1e-12)
+        let sigma = max(s, 1e-12)
         target.value = Tensor(shape: original.value.shape, values: w.map { $0 / sigma })
+        return State(sigma: sigma, u: u.value.values, v: v, weight: target.value)
     }
 
-    /// Moves the gradient the layer accumulated for W / sigma onto `original`, and clears it.
-    public func backward() {
-        let g = target.gradient.values, wsn = target.value.values
+    /// Puts back the layer's weight of the forward that made `state`, so that the layer's
+    /// backward of that forward multiplies by the weight it ran with.
+    public func restore(_ state: State) {
+        target.value = state.weight
+    }
+
+    /// Moves the gradient the layer accumulated for W / sigma (in the forward that made
+    /// `state`) onto `original`, and clears it.
+    public func backward(_ state: State) {
+        let g = target.gradient.values, wsn = state.weight.values
         var inner: Float = 0
         for i in g.indices { inner += g[i] * wsn[i] }
         for r in 0..<rows {
             for c in 0..<columns {
                 let i = r * columns + c
-                original.gradient.values[i] += (g[i] - inner * u.value.values[r] * v[c]) / sigma
+                original.gradient.values[i] += (g[i] - inner * state.u[r] * state.v[c]) / state.sigma
             }
         }
         target.gradient.zero()

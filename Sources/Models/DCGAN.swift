@@ -151,13 +151,15 @@ public final class Discriminator: Module {
         let features: Tensor
         let featureShape: [Int]
         let labels: [Int]?
+        /// Each spectral normalisation's sigma, u, v and weight in this forward.
+        let spectralNorms: [SpectralNorm.State]
     }
 
     /// Logits `[N, 1]` (for a conditional discriminator, of each image with its label). With
     /// spectral normalisation, `training` advances the power iteration.
     public func forward(_ image: Tensor, labels: [Int]? = nil, training: Bool = true) -> (output: Tensor, cache: Cache) {
         precondition((projection == nil) == (labels == nil), "Discriminator: labels must be given exactly when conditional")
-        for norm in spectralNorms { norm.apply(training: training) }
+        let normStates = spectralNorms.map { $0.apply(training: training) }
         let (h, bodyCache) = body.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
         var (logits, _) = classify.forward(features)
@@ -170,12 +172,15 @@ public final class Discriminator: Module {
                 logits.values[row] += dot
             }
         }
-        return (logits, Cache(body: bodyCache, features: features, featureShape: h.shape, labels: labels))
+        return (logits, Cache(body: bodyCache, features: features, featureShape: h.shape, labels: labels,
+                              spectralNorms: normStates))
     }
 
     /// Returns dL/d(image). With `parameterGradients: false` only the input gradient is
     /// computed (a generator step needs D's input gradient, not D's weight gradients).
     public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        // The weights this forward ran with (another forward may have run since).
+        for (norm, state) in zip(spectralNorms, cache.spectralNorms) { norm.restore(state) }
         var d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
         if let projection, let labels = cache.labels {
             // d phi += dlogit E(y);  dE(y) += dlogit phi
@@ -192,7 +197,9 @@ public final class Discriminator: Module {
             if parameterGradients { projection.backward(dEmbedded, cache: labels) }
         }
         let dImage = body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
-        if parameterGradients { for norm in spectralNorms { norm.backward() } }
+        if parameterGradients {
+            for (norm, state) in zip(spectralNorms, cache.spectralNorms) { norm.backward(state) }
+        }
         return dImage
     }
 }

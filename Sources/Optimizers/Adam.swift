@@ -1,3 +1,4 @@
+import WorkerPool
 import Layers
 import Tensors
 
@@ -48,8 +49,8 @@ public final class Adam {
         firstMoments.withUnsafeMutableBufferPointer { firsts in
             secondMoments.withUnsafeMutableBufferPointer { seconds in
                 let (ms, vs) = (UnsafeSendableArrays(firsts.baseAddress!), UnsafeSendableArrays(seconds.baseAddress!))
-                DispatchQueue.concurrentPerform(iterations: min(parameters.count, ProcessInfo.processInfo.activeProcessorCount)) { worker in
-                    let workers = min(parameters.count, ProcessInfo.processInfo.activeProcessorCount)
+                let workers = max(1, min(parameters.count, Workers.count))
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     for index in stride(from: worker, to: parameters.count, by: workers) {
                         let parameter = parameters[index]
                         let gradient = parameter.gradient.values

@@ -1,3 +1,4 @@
+import WorkerPool
 import CSpectralKernels
 import Dispatch
 import Foundation
@@ -84,7 +85,7 @@ public struct GriffinLim: Sendable {
     }
 
     /// Many magnitudes at once, spread over `threads` workers (one clip per task).
-    public func reconstruct(_ magnitudes: [Spectrogram], lengths: [Int?]? = nil, threads: Int = 2) throws -> [Result] {
+    public func reconstruct(_ magnitudes: [Spectrogram], lengths: [Int?]? = nil, threads: Int = Workers.count) throws -> [Result] {
         if let lengths, lengths.count != magnitudes.count {
             throw SpectralError.invalidParameter(name: "lengths", value: "\(lengths.count) lengths",
                                                  accepted: "one per magnitude (\(magnitudes.count))")

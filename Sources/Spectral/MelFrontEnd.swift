@@ -1,3 +1,4 @@
+import WorkerPool
 import Dispatch
 import Foundation
 
@@ -82,12 +83,12 @@ public final class MelFrontEnd: Sendable {
     ///   contiguous runs, one per worker. Signals under `parallelThreshold` frames
     ///   (about 30 s at the defaults) always run on the calling thread, so callers
     ///   that already spread many clips over the cores pay nothing for this.
-    public func features(_ samples: [Float], threads: Int = 2) throws -> Spectrogram {
+    public func features(_ samples: [Float], threads: Int = Workers.count) throws -> Spectrogram {
         try compute(samples, threads: threads, decibels: configuration.scale == .db)
     }
 
     /// The mel spectrogram `[nMels, frames]`: filter bank times |STFT|^power.
-    public func melSpectrogram(_ samples: [Float], threads: Int = 2) throws -> Spectrogram {
+    public func melSpectrogram(_ samples: [Float], threads: Int = Workers.count) throws -> Spectrogram {
         try compute(samples, threads: threads, decibels: false)
     }
 

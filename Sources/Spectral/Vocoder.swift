@@ -1,83 +1,58 @@
-/// Features back to sound: undo the normalisation and the dB scaling exactly (from the
-/// parameters stored with the features), invert the mel filter bank (`MelInversion`),
-/// and recover a phase (`GriffinLim`). The same front-end configuration that made the
-/// features drives every step.
-public struct Vocoder: Sendable {
-    public let configuration: FrontEndConfiguration
-    public let frontEnd: MelFrontEnd
-    public var griffinLim: GriffinLim
-    public var inversion: MelInversion
+import Dispatch
+import Synchronization
 
-    public init(configuration: FrontEndConfiguration, griffinLimIterations: Int = 32, momentum: Float = 0.99,
-                initialPhase: GriffinLim.InitialPhase = .random(seed: 0), stopTolerance: Float? = nil,
-                nnlsIterations: Int = 50) throws {
-        self.configuration = configuration
-        frontEnd = try MelFrontEnd(configuration)
-        griffinLim = try GriffinLim(stft: frontEnd.stft, iterations: griffinLimIterations, momentum: momentum,
-                                    initialPhase: initialPhase, stopTolerance: stopTolerance)
-        inversion = try MelInversion(filterbank: frontEnd.filterbank, iterations: nnlsIterations)
+/// Features -> sound: the last step of audio -> spectrogram -> model -> spectrogram ->
+/// vocoder -> audio. A vocoder takes the features one front end made (`configuration`: the
+/// bands, the hop, the scaling), normalised to [-1, 1] or not, and gives back samples at that
+/// front end's rate. Griffin-Lim (`GriffinLimVocoder`) is the first; every command that
+/// makes sound (synthesize, invert, resynth, convert --to wav) goes through this protocol.
+public protocol Vocoder: Sendable {
+    /// The front end whose features this vocoder turns into sound.
+    var configuration: FrontEndConfiguration { get }
+    /// How it is named in reports and pages ("griffin-lim (32 iterations)").
+    var name: String { get }
+
+    /// The sound of `features` `[nMels, frames]` (normalised with `normalization`, when
+    /// given). `length`: the output's length in samples; nil gives the natural length.
+    func synthesize(_ features: Spectrogram, normalization: LogMelNormalization?, length: Int?) throws -> VocodedClip
+
+    /// Many clips at once over `threads` workers; the same clips as one by one.
+    func synthesize(_ features: [Spectrogram], normalization: LogMelNormalization?, threads: Int) throws -> [VocodedClip]
+}
+
+/// What a vocoder made of one clip.
+public struct VocodedClip: Sendable {
+    public var samples: [Float]
+    /// The linear magnitude the vocoder aimed at, when it works through one.
+    public var magnitude: Spectrogram?
+    /// Spectral convergence of `samples` against `magnitude`, when the vocoder measured it.
+    public var convergence: Float?
+    /// Iterations run, for an iterative vocoder (0 otherwise).
+    public var iterations: Int
+
+    public init(samples: [Float], magnitude: Spectrogram? = nil, convergence: Float? = nil, iterations: Int = 0) {
+        self.samples = samples
+        self.magnitude = magnitude
+        self.convergence = convergence
+        self.iterations = iterations
     }
+}
 
-    /// The mel spectrogram in the filter bank's own units (|STFT|^power through the
-    /// filters) from features as `MelFrontEnd.features` made them, normalised or not.
-    public func melSpectrogram(fromFeatures features: Spectrogram,
-                               normalization: LogMelNormalization? = nil) throws -> Spectrogram {
-        guard features.bins == configuration.nMels else {
-            throw SpectralError.invalidParameter(name: "mel bands", value: "\(features.bins)",
-                                                 accepted: "nMels = \(configuration.nMels)")
-        }
-        var values = features.values
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw SpectralError.invalidParameter(name: "features", value: "\(values[bad]) at band \(bad / features.frames), frame \(bad % features.frames)",
-                                                 accepted: "finite values")
-        }
-        if let normalization {
-            if let bad = values.firstIndex(where: { abs($0) > 1.0001 }) {
-                throw SpectralError.invalidParameter(name: "normalised features", value: "\(values[bad])",
-                                                     accepted: "values in [-1, 1]")
-            }
-            normalization.denormalize(&values)
-        }
-        if configuration.scale == .db {
-            try frontEnd.decibels.toPower(&values)
-            // dB of a magnitude mel (power 1) is 10 log10(M^2): back to M.
-            if configuration.power == 1 { for i in values.indices { values[i] = values[i].squareRoot() } }
-        } else if let bad = values.firstIndex(where: { $0 < 0 }) {
-            throw SpectralError.invalidParameter(name: "mel", value: "\(values[bad])",
-                                                 accepted: "values >= 0 for --scale power (dB features need --scale db)")
-        }
-        return Spectrogram(bins: features.bins, frames: features.frames, values: values)
-    }
-
-    /// The linear magnitude |STFT| `[bins, frames]` behind a mel spectrogram in the filter
-    /// bank's units.
-    public func magnitude(fromMel mel: Spectrogram) throws -> Spectrogram {
-        var linear = try inversion.invert(mel)
-        if configuration.power == 2 {
-            for i in linear.values.indices { linear.values[i] = linear.values[i].squareRoot() }
-        }
-        return linear
-    }
-
-    /// Features all the way to a signal.
-    public func synthesize(features: Spectrogram, normalization: LogMelNormalization? = nil,
-                           length: Int? = nil) throws -> (magnitude: Spectrogram, result: GriffinLim.Result) {
-        let magnitude = try magnitude(fromMel: melSpectrogram(fromFeatures: features, normalization: normalization))
-        return (magnitude, try griffinLim.reconstruct(magnitude, length: length))
-    }
-
-    /// ||S - |STFT(x)| ||_F / ||S||_F with this configuration's STFT.
-    public func spectralConvergence(of samples: [Float], against magnitude: Spectrogram) throws -> Float {
-        let rebuilt = try frontEnd.stft.magnitude(samples)
-        let frames = min(rebuilt.frames, magnitude.frames)
-        var error = 0.0, norm = 0.0
-        for k in 0..<magnitude.bins {
-            for t in 0..<frames {
-                let target = Double(magnitude[k, t])
-                error += (target - Double(rebuilt[k, t])) * (target - Double(rebuilt[k, t]))
-                norm += target * target
+extension Vocoder {
+    /// One clip per task, in parallel; results in the order of `features`.
+    public func synthesize(_ features: [Spectrogram], normalization: LogMelNormalization?, threads: Int) throws
+        -> [VocodedClip]
+    {
+        let results = Mutex([Result<VocodedClip, Error>?](repeating: nil, count: features.count))
+        let next = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, features.count))) { _ in
+            while true {
+                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                guard index < features.count else { return }
+                let result = Result { try synthesize(features[index], normalization: normalization, length: nil) }
+                results.withLock { $0[index] = result }
             }
         }
-        return norm > 0 ? Float((error / norm).squareRoot()) : 0
+        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }

@@ -7,7 +7,17 @@ import Tensors
 
 /// What a training run trains, and how: everything needed to rebuild it from a checkpoint.
 public struct TrainingConfiguration: Codable, Equatable, Sendable {
-    public enum Model: String, Codable, CaseIterable, Sendable { case gan, vae }
+    /// A kind of generative model, by the name users and checkpoints give it; `ModelRegistry`
+    /// maps it to the model's type. Encoded as its name ("gan").
+    public struct Model: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public static let gan = Model(rawValue: "gan")
+        public static let vae = Model(rawValue: "vae")
+        /// Every registered kind.
+        public static var allCases: [Model] { ModelRegistry.kinds }
+        public var description: String { rawValue }
+    }
 
     public var model: Model
     /// Images `[C, S, S]` the model sees.
@@ -47,6 +57,14 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     }
 }
 
+extension TrainingConfiguration {
+    /// The VAE's KL weight at a step (counted from 1): beta x min(1, step / klWarmupSteps).
+    public func klWeight(atStep step: Int) -> Float {
+        guard let warmup = klWarmupSteps, warmup > 0 else { return beta }
+        return beta * min(1, Float(step) / Float(warmup))
+    }
+}
+
 /// A model being trained on a fixed set of images `[N, C, S, S]` in [-1, 1].
 ///
 /// Reproducible and resumable: the batches of epoch e are a permutation drawn from
@@ -60,9 +78,9 @@ public final class TrainingRun {
     public let labels: [Int]?
     public private(set) var step = 0
     var random: RandomNumbers
-    let gan: GANTrainer?
-    let vae: VAETrainer?
+    public let model: any GenerativeModel
 
+    /// `configuration.model` must be registered (`configuration(of:path:)` checks a checkpoint's).
     public init(configuration: TrainingConfiguration, data: Tensor, labels: [Int]? = nil) {
         precondition(data.rank == 4 && data.shape[1] == configuration.channels && data.shape[2] == configuration.imageSize)
         precondition((configuration.classes == nil) == (labels == nil) && (labels?.count ?? data.shape[0]) == data.shape[0],
@@ -70,25 +88,8 @@ public final class TrainingRun {
         self.configuration = configuration
         self.data = data
         self.labels = labels
-        let classes = configuration.classes?.count ?? 0
         var weights = RandomNumbers(seed: configuration.seed)
-        let c = configuration
-        switch c.model {
-        case .gan:
-            let generator = Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
-                                      widths: c.widths.reversed(), kernelSize: c.kernelSize, classes: classes, random: &weights)
-            let discriminator = Discriminator(channels: c.channels, imageSize: c.imageSize, widths: c.widths,
-                                              kernelSize: c.kernelSize, spectralNorm: c.loss == .hinge, classes: classes,
-                                              random: &weights)
-            gan = GANTrainer(generator: generator, discriminator: discriminator, loss: c.loss,
-                             learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2)
-            vae = nil
-        case .vae:
-            vae = VAETrainer(model: ConvVAE(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
-                                            widths: c.widths, kernelSize: c.kernelSize, classes: classes, random: &weights),
-                             learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, beta: c.beta)
-            gan = nil
-        }
+        model = ModelRegistry.make(configuration, random: &weights)
         random = RandomNumbers(seed: configuration.seed &+ 1)
     }
 
@@ -98,20 +99,11 @@ public final class TrainingRun {
     public func trainStep() -> [String: Float] {
         let (batch, batchLabels) = nextBatch()
         step += 1
-        if let gan {
-            let (d, g) = gan.step(real: batch, labels: batchLabels, classes: configuration.classes?.count ?? 0, random: &random)
-            return ["discriminator": d, "generator": g]
-        }
-        vae!.beta = klWeight(atStep: step)
-        let (reconstruction, kl) = vae!.step(images: batch, labels: batchLabels, random: &random)
-        return ["reconstruction": reconstruction, "kl": kl]
+        return model.trainStep(batch: batch, labels: batchLabels, step: step, random: &random)
     }
 
-    /// The VAE's KL weight at a step (counted from 1): beta x min(1, step / klWarmupSteps).
-    public func klWeight(atStep step: Int) -> Float {
-        guard let warmup = configuration.klWarmupSteps, warmup > 0 else { return configuration.beta }
-        return configuration.beta * min(1, Float(step) / Float(warmup))
-    }
+    /// The VAE's KL weight at a step (counted from 1).
+    public func klWeight(atStep step: Int) -> Float { configuration.klWeight(atStep: step) }
 
     /// Batch `step` of the run: epoch = step / batchesPerEpoch, its own permutation of the data.
     func nextBatch() -> (Tensor, [Int]?) {
@@ -131,11 +123,10 @@ public final class TrainingRun {
         return (Tensor(shape: [size] + Array(data.shape.dropFirst()), values: values), labels == nil ? nil : batchLabels)
     }
 
-    /// `count` images from the model: the generator from fixed latents (the same every time,
-    /// so sample grids show progress), or the VAE's decoder from the prior. A conditional model
-    /// draws image i of class `labels?[i]`, or of class i mod classes when none are given.
-    /// Drawn 64 at a time, so that memory does not grow with `count`; in [-1, 1] (the VAE's
-    /// linear output clamped).
+    /// `count` images from the model: the same fixed latents every time, so sample grids show
+    /// progress. A conditional model draws image i of class `labels?[i]`, or of class i mod
+    /// classes when none are given. Drawn 64 at a time, so that memory does not grow with
+    /// `count`; in [-1, 1].
     public func samples(count: Int, labels: [Int]? = nil) -> Tensor {
         var fixed = RandomNumbers(seed: configuration.seed &+ 2)
         let z = fixed.normal([count, configuration.latentSize])
@@ -146,43 +137,27 @@ public final class TrainingRun {
         for start in stride(from: 0, to: count, by: 64) {
             let end = min(count, start + 64)
             let batch = Tensor(shape: [end - start, latentSize], values: Array(z.values[(start * latentSize)..<(end * latentSize)]))
-            let batchLabels = sampleLabels.map { Array($0[start..<end]) }
-            let images = gan.map { $0.generator.forward(batch, labels: batchLabels, training: false).output }
-                ?? clampedToUnitRange(vae!.model.decode(batch, labels: batchLabels).output)
-            values += images.values
+            values += model.images(latents: batch, labels: sampleLabels.map { Array($0[start..<end]) }).values
         }
         return Tensor(shape: [count, configuration.channels, configuration.imageSize, configuration.imageSize], values: values)
     }
 
     // MARK: Checkpoints
 
-    var modules: [(prefix: String, module: Module)] {
-        if let gan { return [("generator", gan.generator), ("discriminator", gan.discriminator)] }
-        return [("vae", vae!.model)]
-    }
-
-    var optimizers: [(prefix: String, adam: Adam, module: Module)] {
-        if let gan {
-            return [("optimizer.generator", gan.generatorOptimizer, gan.generator),
-                    ("optimizer.discriminator", gan.discriminatorOptimizer, gan.discriminator)]
-        }
-        return [("optimizer.vae", vae!.optimizer, vae!.model)]
-    }
-
     /// Writes weights, buffers, Adam's state, the step, the random state and `extra` metadata.
     public func save(to path: String, metadata extra: [String: String] = [:]) throws {
-        let tensors = optimizers.flatMap { RunState.optimizerTensors($0.adam, of: $0.module, prefix: $0.prefix) }
+        let tensors = model.optimizers.flatMap { RunState.optimizerTensors($0.adam, of: $0.module, prefix: $0.prefix) }
         var metadata = extra.merging(RunState.metadata("step", step, random: random)) { $1 }
         metadata["format"] = "melforge-checkpoint/1"
         metadata["training"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-        try Checkpoint.save(modules, extra: tensors, metadata: metadata, to: path)
+        try Checkpoint.save(model.modules, extra: tensors, metadata: metadata, to: path)
     }
 
     /// Restores a run saved by `save` onto this run (built with the same configuration).
     public func restore(from file: SafeTensors, path: String) throws {
         let (savedStep, restoredRandom) = try RunState.counter("step", from: file, path: path)
-        for (prefix, module) in modules { try Checkpoint.restore(module, prefix: prefix, from: file, path: path) }
-        for (prefix, adam, module) in optimizers {
+        for (prefix, module) in model.modules { try Checkpoint.restore(module, prefix: prefix, from: file, path: path) }
+        for (prefix, adam, module) in model.optimizers {
             try RunState.restoreOptimizer(adam, of: module, prefix: prefix, from: file, path: path)
         }
         step = savedStep
@@ -194,6 +169,11 @@ public final class TrainingRun {
         guard let text = file.metadata["training"],
               let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(text.utf8))
         else { throw CheckpointError.missingTensor(path: path, name: "__metadata__ training (not a MelForge training checkpoint)") }
+        do {
+            _ = try ModelRegistry.family(configuration.model)
+        } catch {
+            throw CheckpointError.unusable(path: path, reason: "\(error)")
+        }
         return configuration
     }
 }

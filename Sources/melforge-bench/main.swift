@@ -229,19 +229,13 @@ func griffinLimBenchmark(_ options: Options) throws {
         audio = try griffinLim.reconstruct(linear, lengths: lengths, threads: options.threads)
     }
     // Against the original |STFT|, not the estimate Griffin-Lim was given.
-    let stftConvergence = zip(linear, magnitudes).map { spectralConvergence($0.values, $1.values) }
-    convergence = try zip(audio, magnitudes).map { spectralConvergence(try stft.magnitude($0.samples).values, $1.values) }
+    let stftConvergence = zip(linear, magnitudes).map { Float(spectralConvergence(reference: $1.values, estimate: $0.values)) }
+    convergence = try zip(audio, magnitudes).map { Float(try spectralConvergence(of: $0.samples, against: $1, stft: stft)) }
     let melMedian = median(melResult.runs.map(\.seconds))
     print(String(format: "  melforge_mel2audio  %8.2f ms per audio-s  SC mean %.4f [min %.4f max %.4f]  (NNLS %d iterations: SC of the magnitude alone %.4f)%@",
                  1e3 * melMedian / audioSeconds, convergence.reduce(0, +) / Float(convergence.count), convergence.min()!,
                  convergence.max()!, options.nnlsIterations, stftConvergence.reduce(0, +) / Float(stftConvergence.count),
                  melResult.noisy ? "  NOISY" : ""))
-}
-
-/// ||a - b|| / ||b||.
-func spectralConvergence(_ a: [Float], _ b: [Float]) -> Float {
-    let error = zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
-    return Float((error / b.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot())
 }
 
 /// `transform` of every element on `threads` workers, results in order.

@@ -2,6 +2,7 @@ import ArgumentParser
 import AudioIO
 import FileFormats
 import Foundation
+import Pipeline
 import Spectral
 
 struct InvertCommand: ParsableCommand {
@@ -35,73 +36,20 @@ struct InvertCommand: ParsableCommand {
     @OptionGroup(title: "Front end (when MEL.npy has no JSON beside it)")
     var frontEnd: FrontEndOptions
 
-    func validate() throws {
-        try requireWAVOutput(output)
-    }
+    func validate() throws { try requireWAVOutput(output) }
 
     func run() throws {
-        let array = try NPY.read(input, float32Only: true)
-        guard array.shape.count == 2, array.shape.allSatisfy({ $0 > 0 }) else {
-            throw NPYError.malformed(path: input, reason: "shape \(array.shape); expected 2-D [bands, frames]")
-        }
-        let sidecarPath = FeatureSidecar.path(forArray: input)
-        let sidecar = FileManager.default.fileExists(atPath: sidecarPath) ? try FeatureSidecar.read(sidecarPath) : nil
-        let configuration = sidecar?.frontEnd ?? frontEnd.configuration
-        let vocoder = try self.vocoder.vocoder(for: configuration)
-        let features = Spectrogram(bins: array.shape[0], frames: array.shape[1], values: array.values)
-
-        let magnitude: Spectrogram
-        if linear {
-            guard features.bins == vocoder.frontEnd.stft.bins else {
-                throw InputError(file: input, problem: "has \(features.bins) rows; a linear magnitude for n-fft \(configuration.nFFT) has \(vocoder.frontEnd.stft.bins)")
-            }
-            if let bad = features.values.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
-                throw InputError(file: input, problem: "holds \(features.values[bad]) at bin \(bad / features.frames), frame \(bad % features.frames); a magnitude is finite and >= 0")
-            }
-            magnitude = features
-        } else {
-            guard features.bins == configuration.nMels else {
-                let origin = sidecar == nil ? "--n-mels is \(configuration.nMels)" : "\(sidecarPath) says n-mels \(configuration.nMels)"
-                throw InputError(file: input, problem: "has \(features.bins) mel bands, but \(origin)")
-            }
-            do {
-                magnitude = try vocoder.magnitude(fromMel: vocoder.melSpectrogram(
-                    fromFeatures: features, normalization: sidecar?.normalization))
-            } catch let error as SpectralError {
-                throw InputError(file: input, problem: error.description)
-            }
-        }
-        let result = try vocoder.griffinLim.reconstruct(magnitude, length: sidecar?.samples)
+        let features = try FeatureFile(input, fallback: frontEnd.configuration)
+        let vocoder = try self.vocoder.vocoder(for: features.configuration)
+        let clip = linear
+            ? try vocoder.reconstruct(try features.linearMagnitude(bins: vocoder.frontEnd.stft.bins), length: features.sidecar?.samples)
+            : try features.vocoded(by: vocoder)
         try createParentFolder(of: output)
-        let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
-        let sc = try vocoder.spectralConvergence(of: result.samples, against: magnitude)
-        print("\(output): \(String(format: "%.2f", Double(result.samples.count) / Double(configuration.sampleRate))) s at "
-              + "\(configuration.sampleRate) Hz, \(result.iterations) Griffin-Lim iterations, "
-              + "SC \(String(format: "%.4f", sc))" + clippingNote(report)
-              + (sidecar == nil ? "" : " (front end from \(sidecarPath))"))
+        let rate = features.configuration.sampleRate
+        let report = try AudioFile.write(clip.samples, sampleRate: rate, to: output)
+        let sc = try spectralConvergence(of: clip.samples, against: clip.magnitude!, stft: vocoder.frontEnd.stft)
+        print("\(output): \(String(format: "%.2f", Double(clip.samples.count) / Double(rate))) s at \(rate) Hz, "
+              + "\(clip.iterations) Griffin-Lim iterations, SC \(String(format: "%.4f", sc))" + clippingNote(report)
+              + (features.sidecar == nil ? "" : " (front end from \(FeatureSidecar.path(forArray: input)))"))
     }
-}
-
-/// A problem with how a command was asked to run, found while running (after parsing):
-/// named like a validation error, without the usage text.
-struct CommandError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A problem with the content of an input file.
-struct InputError: Error, CustomStringConvertible {
-    var file: String
-    var problem: String
-    var description: String { "'\(file)' \(problem)" }
-}
-
-func requireWAVOutput(_ output: String) throws {
-    guard output.lowercased().hasSuffix(".wav") else {
-        throw ValidationError("--output '\(output)' must end in .wav")
-    }
-}
-
-func clippingNote(_ report: WriteReport) -> String {
-    report.clippedSamples > 0 ? " (\(report.clippedSamples) samples beyond full scale were clipped)" : ""
 }

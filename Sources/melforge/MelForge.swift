@@ -1,13 +1,10 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
+import Pipeline
 
 @main
 struct MelForge: ParsableCommand {
     static func main() {
-        chooseBLASKernel()
-        keepFreedMemory()
+        ProcessStart.prepare()
         main(nil)
     }
 
@@ -21,6 +18,56 @@ struct MelForge: ParsableCommand {
             Run 'melforge help <subcommand>' for each command's options and defaults.
             """,
         version: "0.1.0",
-        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, TrainCommand.self, SynthesizeCommand.self, ReconstructCommand.self, InterpolateCommand.self,
-                      ConvertCommand.self, ClassifierCommand.self, EvaluateCommand.self, SteerCommand.self, BenchCommand.self, DoctorCommand.self])
+        subcommands: [SpectrogramCommand.self, InvertCommand.self, ResynthCommand.self, TrainCommand.self, SynthesizeCommand.self,
+                      ReconstructCommand.self, InterpolateCommand.self, ConvertCommand.self, ClassifierCommand.self,
+                      EvaluateCommand.self, SteerCommand.self, BenchCommand.self, DoctorCommand.self])
+}
+
+/// `melforge doctor`.
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Print the native libraries in use: BLAS kernel and threads, FFTW, libsndfile, libsoxr, libpng.")
+
+    func run() throws { print(Diagnostics.report()) }
+}
+
+/// `melforge bench`.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training steps of the reference DCGAN or VAE (1x64x64, batch 64, Adam) on random data.",
+        discussion: """
+            gan: one discriminator and one generator update per step (non-saturating BCE); \
+            vae: one update of squared error + KL. Prints the median milliseconds per step, \
+            samples per second, and GFLOP/s counted as the reference benchmark counts them \
+            (forward multiply-adds x 2; a step is G x 4 + D x 8 forwards for the GAN, 3 for the VAE).
+            """)
+
+    @Argument(help: "gan or vae.")
+    var model: StepBenchmark.Model
+
+    @Option(help: "Images per step.")
+    var batchSize = 64
+
+    @Option(help: "Timed steps.")
+    var steps = 20
+
+    @Option(help: "Untimed steps first.")
+    var warmup = 3
+
+    @Option(help: "Seed of the weights and the random data.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) is not accepted; expected 1 or more") }
+        guard steps >= 1 else { throw ValidationError("--steps \(steps) is not accepted; expected 1 or more") }
+        guard warmup >= 0 else { throw ValidationError("--warmup \(warmup) is not accepted; expected 0 or more") }
+    }
+
+    func run() throws {
+        var benchmark = StepBenchmark(model: model)
+        (benchmark.batchSize, benchmark.steps, benchmark.warmup, benchmark.seed) = (batchSize, steps, warmup, seed)
+        for line in benchmark.run() { print(line) }
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AudioIO
+import Pipeline
 import Spectral
 
 extension ResynthPath: ExpressibleByArgument {}
@@ -33,27 +34,20 @@ struct ResynthCommand: ParsableCommand {
     @OptionGroup(title: "Front end")
     var frontEnd: FrontEndOptions
 
-    func validate() throws {
-        try requireWAVOutput(output)
-    }
+    func validate() throws { try requireWAVOutput(output) }
 
     func run() throws {
         let configuration = frontEnd.configuration
         let vocoder = try self.vocoder.vocoder(for: configuration)
         let clip = try AudioFile.read(input, sampleRate: configuration.sampleRate)
         let original = try vocoder.frontEnd.stft.magnitude(clip.samples)
-        let magnitude: Spectrogram
-        switch via {
-        case .linear:
-            magnitude = original
-        case .mel:
-            let features = try vocoder.frontEnd.features(clip.samples)
-            magnitude = try vocoder.magnitude(fromMel: vocoder.melSpectrogram(fromFeatures: features))
+        let result = switch via {
+        case .linear: try vocoder.reconstruct(original, length: clip.samples.count)
+        case .mel: try vocoder.synthesize(try vocoder.frontEnd.features(clip.samples), normalization: nil, length: clip.samples.count)
         }
-        let result = try vocoder.griffinLim.reconstruct(magnitude, length: clip.samples.count)
         try createParentFolder(of: output)
         let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
-        let sc = try vocoder.spectralConvergence(of: result.samples, against: original)
+        let sc = try spectralConvergence(of: result.samples, against: original, stft: vocoder.frontEnd.stft)
         print("\(output): \(String(format: "%.2f", clip.duration)) s via \(via.rawValue), "
               + "\(result.iterations) Griffin-Lim iterations, SC \(String(format: "%.4f", sc)) against '\(input)'"
               + clippingNote(report))

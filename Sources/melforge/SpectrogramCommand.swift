@@ -2,10 +2,8 @@ import ArgumentParser
 import AudioIO
 import FileFormats
 import Foundation
+import Pipeline
 import Spectral
-
-extension NonFiniteSamples: ExpressibleByArgument {}
-extension ColorMap: ExpressibleByArgument {}
 
 struct SpectrogramCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

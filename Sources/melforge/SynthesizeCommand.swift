@@ -1,8 +1,7 @@
 import ArgumentParser
-import AudioIO
 import FileFormats
 import Foundation
-import Spectral
+import Pipeline
 import Tensors
 import Training
 
@@ -52,67 +51,38 @@ struct SynthesizeCommand: ParsableCommand {
     func run() throws {
         let path = checkpointPath(checkpoint)
         let model = try TrainedModel(checkpoint: path)
-        let configuration = model.configuration
-        let chosen = try labelIndex(label, of: model)
-        let labels = configuration.classes.map { classes in (0..<count).map { chosen ?? $0 % classes.count } }
-        let audio = try ModelAudio(model, vocoder: vocoder, path: path)
-        let steered = try policy.map { try steeredPolicy($0, for: model, modelPath: path) }
+        let chosen = try model.labelIndex(label)
+        let labels = model.configuration.classes.map { classes in (0..<count).map { chosen ?? $0 % classes.count } }
+        let audio = try ModelAudio(model, path: path, vocoder: vocoder.vocoder)
+        let steered = try policy.map {
+            try SteeringSession.policy($0, for: model, modelPath: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        }
         try prepareOutputFolder(output, overwrite: overwrite)
 
         let modelStart = Date()
         // --seed (the vocoder's option) seeds the latents as well as the initial phases.
-        let latents: Tensor
-        if let steered {
-            var random = RandomNumbers(seed: vocoder.seed)
-            latents = steered.policy.sample(count: count, truncation: truncation, random: &random).latents
-        } else {
-            latents = model.latents(count: count, truncation: truncation, seed: vocoder.seed)
-        }
+        var random = RandomNumbers(seed: vocoder.seed)
+        let latents = steered?.policy.sample(count: count, truncation: truncation, random: &random).latents
+            ?? model.latents(count: count, truncation: truncation, seed: vocoder.seed)
         let images = model.images(latents: latents, labels: labels)
         let modelSeconds = Date().timeIntervalSince(modelStart)
         guard let audio else {
-            try writeImages(images)
+            try ImageGrid.write(images, into: output)
             print("\(output): \(count) images (image-NNN.png, grid.png) in \(String(format: "%.2f", modelSeconds)) s")
             return
         }
         let vocoderStart = Date()
-        let names = (1...count).map { String(format: "clip-%03d", $0) }
-        let written = try audio.write(images, names: names, into: output)
+        let written = try audio.write(images, names: (1...count).map { String(format: "clip-%03d", $0) }, into: output)
         let vocoderSeconds = Date().timeIntervalSince(vocoderStart)
         let entries = written.enumerated().map { i, clip in
-            ClipPage.Entry(name: clip.name, label: labels.map { configuration.classes![$0[i]] }, convergence: clip.convergence)
+            ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] }, convergence: clip.convergence)
         }
-        try ClipPage(entries: entries, configuration: configuration, checkpoint: path,
+        try ClipPage(entries: entries, configuration: model.configuration, checkpoint: path,
                      runFolder: isDirectory(checkpoint) ? checkpoint : nil,
                      policy: steered.map { (policy!, $0.metadata) }).write(to: output + "/index.html")
         let total = modelSeconds + vocoderSeconds
         print("\(output): \(count) clips (clip-NNN.wav, clip-NNN.png, index.html); "
               + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%d Griffin-Lim iterations)",
                        Double(count) / total, modelSeconds, vocoderSeconds, vocoder.iterations))
-    }
-
-    func writeImages(_ images: Tensor) throws {
-        let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
-        var tiles: [PixelImage] = []
-        for n in 0..<images.shape[0] {
-            let values = Array(images.values[(n * c * h * w)..<(n * c * h * w + h * w)])  // first channel
-            let tile = Heatmap.render(values, rows: h, columns: w, range: -1...1, colorMap: .gray, lowRowAtBottom: false,
-                                      cellSize: (max(1, 96 / w), max(1, 96 / h)))
-            try PNG.write(tile, to: output + String(format: "/image-%03d.png", n + 1))
-            tiles.append(tile)
-        }
-        try PNG.write(Heatmap.grid(tiles, columns: min(8, tiles.count)), to: output + "/grid.png")
-    }
-
-    /// The policy in `path`, which must have been steered for this very generator.
-    func steeredPolicy(_ path: String, for model: TrainedModel, modelPath: String) throws -> (policy: LatentPolicy, metadata: [String: String]) {
-        let (policy, metadata) = try Steering.loadPolicy(path)
-        guard steeredFor(metadata) == model.configuration, policy.latentSize == model.configuration.latentSize else {
-            throw CommandError("--policy '\(path)' was steered for generator '\(metadata["generator"] ?? "?")', not for '\(modelPath)' (another configuration)")
-        }
-        if let step = metadata["generator_step"], step != model.metadata["step"] {
-            FileHandle.standardError.write(Data("warning: --policy '\(path)' was steered for this generator at step \(step); the checkpoint is at step \(model.metadata["step"] ?? "?")\n".utf8))
-        }
-        return (policy, metadata)
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import FileFormats
 import Foundation
+import Pipeline
 import Tensors
 import Training
 
@@ -29,25 +29,22 @@ struct ReconstructCommand: ParsableCommand {
     func validate() throws { try requireWAVOutput(output) }
 
     func run() throws {
-        let model = try TrainedModel(checkpoint: checkpointPath(checkpoint))
-        guard model.configuration.model == .vae else {
-            throw CommandError("'\(checkpoint)' holds a GAN, which has no encoder; reconstruct needs a VAE")
+        let path = checkpointPath(checkpoint)
+        let model = try TrainedModel(checkpoint: path)
+        guard model.canEncode else {
+            throw UsageError("'\(checkpoint)' holds a \(model.configuration.model.rawValue.uppercased()), which has no encoder; reconstruct needs a VAE")
         }
-        guard let audio = try ModelAudio(model, vocoder: vocoder, path: checkpointPath(checkpoint)) else {
-            throw CommandError("'\(checkpoint)' was trained on images, not audio")
+        guard let audio = try ModelAudio(model, path: path, vocoder: vocoder.vocoder) else {
+            throw UsageError("'\(checkpoint)' was trained on images, not audio")
         }
-        let label = try labelIndex(label, of: model)
-        if model.configuration.classes != nil && label == nil {
-            throw CommandError("this VAE is conditional: pass --label (one of \(model.configuration.classes!.joined(separator: ", ")))")
-        }
+        let labels = try model.requiredLabelIndex(label, modelName: "VAE").map { [$0] }
         let image = try audio.image(ofClip: input, size: model.configuration.imageSize)
-        let labels = label.map { [$0] }
         let reconstruction = model.images(latents: model.encode(image, labels: labels)!, labels: labels)
         let folder = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
         try createParentFolder(of: output)
         let name = ((output as NSString).lastPathComponent as NSString).deletingPathExtension
         let written = try audio.write(reconstruction, names: [name], into: folder)
-        print("\(output): '\(input)' through the VAE, SC \(String(format: "%.4f", written[0].convergence)) against the decoded magnitude")
+        print("\(output): '\(input)' through the VAE" + (written[0].convergence.map { ", SC " + String(format: "%.4f", $0) + " against the decoded magnitude" } ?? ""))
     }
 }
 
@@ -93,19 +90,16 @@ struct InterpolateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try TrainedModel(checkpoint: checkpointPath(checkpoint))
-        guard let audio = try ModelAudio(model, vocoder: vocoder, path: checkpointPath(checkpoint)) else {
-            throw CommandError("'\(checkpoint)' was trained on images, not audio")
+        let path = checkpointPath(checkpoint)
+        let model = try TrainedModel(checkpoint: path)
+        guard let audio = try ModelAudio(model, path: path, vocoder: vocoder.vocoder) else {
+            throw UsageError("'\(checkpoint)' was trained on images, not audio")
         }
-        let label = try labelIndex(label, of: model)
-        if model.configuration.classes != nil && label == nil {
-            throw CommandError("this model is conditional: pass --label (one of \(model.configuration.classes!.joined(separator: ", ")))")
-        }
-        let labels = label.map { [Int](repeating: $0, count: steps) }
+        let label = try model.requiredLabelIndex(label, modelName: "model")
         let ends: (Tensor, Tensor)
         if let from, let to {
-            guard model.configuration.model == .vae else {
-                throw CommandError("'\(checkpoint)' holds a GAN, which cannot encode clips; use --seeds")
+            guard model.canEncode else {
+                throw UsageError("'\(checkpoint)' holds a \(model.configuration.model.rawValue.uppercased()), which cannot encode clips; use --seeds")
             }
             let size = model.configuration.imageSize
             ends = (model.encode(try audio.image(ofClip: from, size: size), labels: label.map { [$0] })!,
@@ -120,11 +114,11 @@ struct InterpolateCommand: ParsableCommand {
             let t = Float(i) / Float(steps - 1)
             values += (0..<size).map { (1 - t) * ends.0.values[$0] + t * ends.1.values[$0] }
         }
-        let images = model.images(latents: Tensor(shape: [steps, size], values: values), labels: labels)
-        let names = (1...steps).map { String(format: "step-%02d", $0) }
-        let written = try audio.write(images, names: names, into: output)
+        let images = model.images(latents: Tensor(shape: [steps, size], values: values),
+                                  labels: label.map { [Int](repeating: $0, count: steps) })
+        let written = try audio.write(images, names: (1...steps).map { String(format: "step-%02d", $0) }, into: output)
         try ClipPage(entries: written.map { .init(name: $0.name, label: nil, convergence: $0.convergence) },
-                     configuration: model.configuration, checkpoint: checkpointPath(checkpoint), runFolder: nil)
+                     configuration: model.configuration, checkpoint: path, runFolder: nil)
             .write(to: output + "/index.html")
         print("\(output): \(steps) points (step-NN.wav, step-NN.png, index.html)")
     }

@@ -181,11 +181,11 @@ final class MoreLayerTests: XCTestCase {
         // With u and v fixed (no power iteration), W -> Dense(x; W / sigma(W)) against finite differences.
         let x = random.normal([3, 6])
         assertGradients("spectral norm", input: x, parameters: [norm.original]) { x in
-            norm.apply(training: false)
+            let state = norm.apply(training: false)
             let (y, cache) = layer.forward(x)
             return (y, { dy in
                 let dx = layer.backward(dy, cache: cache)
-                norm.backward()
+                norm.backward(state)
                 return dx
             })
         }

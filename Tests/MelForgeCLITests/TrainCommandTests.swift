@@ -1,3 +1,4 @@
+import AudioIO
 import FileFormats
 import Foundation
 import TestSupport
@@ -159,5 +160,49 @@ final class TrainDataRobustnessTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.standardError)
         XCTAssertTrue(result.standardError.contains("skipping") && result.standardError.contains("broken.wav"), result.standardError)
         XCTAssertTrue(result.standardOutput.contains("2 clips") && result.standardOutput.contains("1 skipped"), result.standardOutput)
+    }
+}
+
+final class TrainingFrontEndCommandTests: XCTestCase {
+    /// train takes spectrogram's front-end flags: a model of 16-band, 16-frame images, whose
+    /// checkpoint carries the front end to synthesize, classifier train and evaluate.
+    func testTrainsOnTheFrontEndItIsGiven() throws {
+        let folder = try makeTemporaryFolder(self)
+        let frontEnd = ["--n-mels", "16", "--hop-length", "1024"]
+        let trained = try runMelforge(["train", "gan", "--data", repositoryRoot + "/Audio/digits/seven", "--out", folder + "/run",
+                                       "--steps", "2", "--batch-size", "4", "--widths", "4,8"] + frontEnd)
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        XCTAssertTrue(trained.standardOutput.contains("8 clips from") && trained.standardOutput.contains("as 16x16 log-mel images"),
+                      trained.standardOutput)
+        let synthesized = try runMelforge(["synthesize", "--checkpoint", folder + "/run", "-o", folder + "/clips", "--count", "2",
+                                           "--n-iter", "2"])
+        XCTAssertEqual(synthesized.status, 0, synthesized.standardError)
+        let clip = try AudioFile.read(folder + "/clips/clip-001.wav")
+        XCTAssertEqual(clip.samples.count, 15 * 1_024)  // 16 centred frames of hop 1,024
+
+        let classifier = try runMelforge(["classifier", "train", "--data", repositoryRoot + "/Audio/digits", "-o", folder + "/c.safetensors",
+                                          "--epochs", "1", "--widths", "4,8"] + frontEnd)
+        XCTAssertEqual(classifier.status, 0, classifier.standardError)
+        let judged = try runMelforge(["evaluate", "--classifier", folder + "/c.safetensors", "--generated", folder + "/clips",
+                                      "--splits", "1", "--json", folder + "/e.json"])
+        XCTAssertEqual(judged.status, 0, judged.standardError)
+        let steered = try runMelforge(["steer", "--checkpoint", folder + "/run", "--reward", "label:seven", "--classifier",
+                                       folder + "/c.safetensors", "-o", folder + "/p.safetensors", "--steps", "1", "--eval-count", "4",
+                                       "--batch-size", "4"])
+        XCTAssertEqual(steered.status, 0, steered.standardError)
+        // A classifier of the default front end refuses this generator's sound, naming the settings.
+        let other = try runMelforge(["classifier", "train", "--data", repositoryRoot + "/Audio/digits", "-o", folder + "/d.safetensors",
+                                     "--epochs", "1", "--widths", "4,8,8,8"])
+        XCTAssertEqual(other.status, 0, other.standardError)
+        let wrong = try runMelforge(["steer", "--checkpoint", folder + "/run", "--reward", "label:seven", "--classifier",
+                                     folder + "/d.safetensors", "-o", folder + "/q.safetensors", "--steps", "1"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.standardError.contains("other front-end settings") && wrong.standardError.contains("nMels 16 vs 64"),
+                      wrong.standardError)
+
+        let oblong = try runMelforge(["train", "gan", "--data", repositoryRoot + "/Audio/digits/seven", "--out", folder + "/oblong",
+                                      "--steps", "1", "--frames", "8"] + frontEnd)
+        XCTAssertNotEqual(oblong.status, 0)
+        XCTAssertTrue(oblong.standardError.contains("images must be square; got 16x8"), oblong.standardError)
     }
 }

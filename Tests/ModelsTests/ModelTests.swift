@@ -101,6 +101,35 @@ final class SpectralGANTests: XCTestCase {
     }
 }
 
+extension SpectralGANTests {
+    /// D(real) and D(fake) both run before either backward, and each training forward moves
+    /// the power iteration on: the real batch's gradients must still be those of the real
+    /// batch's own forward (its sigma, u, v and weight), as if no other forward had run.
+    func testEachBackwardUsesItsOwnForwardsSpectralNormalisation() {
+        func discriminator() -> Discriminator {
+            var random = RandomNumbers(seed: 31)
+            return Discriminator(imageSize: 8, widths: [4, 8], kernelSize: 3, spectralNorm: true, random: &random)
+        }
+        var random = RandomNumbers(seed: 32)
+        let (real, fake) = (random.normal([3, 1, 8, 8]), random.normal([3, 1, 8, 8]))
+        let dLogits = random.normal([3, 1])
+
+        let alone = discriminator()
+        let (_, aloneCache) = alone.forward(real)
+        let aloneInput = alone.backward(dLogits, cache: aloneCache)
+
+        let interleaved = discriminator()
+        let (_, realCache) = interleaved.forward(real)
+        _ = interleaved.forward(fake)  // moves u, v, sigma and the weights on
+        let interleavedInput = interleaved.backward(dLogits, cache: realCache)
+
+        assertClose(interleavedInput.values, aloneInput.values, absolute: 1e-6, relative: 1e-5, "dL/d(real image)")
+        for ((name, a), (_, b)) in zip(alone.namedParameters, interleaved.namedParameters) {
+            assertClose(b.gradient.values, a.gradient.values, absolute: 1e-6, relative: 1e-5, "dL/d\(name)")
+        }
+    }
+}
+
 final class ConditionalModelTests: XCTestCase {
     func testProjectionDiscriminatorGradients() {
         var random = RandomNumbers(seed: 12)

@@ -2,7 +2,9 @@ import FileFormats
 import Foundation
 import Tensors
 import TestSupport
+import Layers
 import Models
+import Optimizers
 import Training
 import XCTest
 
@@ -145,5 +147,78 @@ final class VAEOutputRangeTests: XCTestCase {
         let restored = TrainingRun(configuration: configuration(.vae), data: images())
         try restored.restore(from: SafeTensors.read(path), path: path)
         XCTAssertTrue(restored.samples(count: 4).values.allSatisfy { (-1...1).contains($0) })
+    }
+}
+
+/// The model family is open: a kind registered from outside trains, checkpoints, resumes and
+/// loads through the same `TrainingRun` and `TrainedModel` as the GAN and the VAE.
+final class ModelRegistryTests: XCTestCase {
+    /// The smallest generative model: images = tanh(Dense(z)), trained toward the batch mean.
+    final class LinearModel: GenerativeModel {
+        static let kind = TrainingConfiguration.Model(rawValue: "linear-test")
+        static let defaultLatentSize = 3
+        let configuration: TrainingConfiguration
+        let layer: Dense
+        let optimizer: Adam
+
+        init(configuration: TrainingConfiguration, random: inout RandomNumbers) {
+            self.configuration = configuration
+            let pixels = configuration.channels * configuration.imageSize * configuration.imageSize
+            layer = Dense(inputs: configuration.latentSize, outputs: pixels, random: &random)
+            optimizer = Adam(parameters: layer.parameters, learningRate: configuration.learningRate)
+        }
+
+        func trainStep(batch: Tensor, labels: [Int]?, step: Int, random: inout RandomNumbers) -> [String: Float] {
+            layer.zeroGradients()
+            let (y, cache) = layer.forward(random.normal([batch.shape[0], configuration.latentSize]))
+            let error = Loss.squaredError(y.reshaped(batch.shape), batch)
+            _ = layer.backward(error.gradient.reshaped(y.shape), cache: cache)
+            optimizer.update()
+            return ["error": error.value]
+        }
+
+        func images(latents: Tensor, labels: [Int]?) -> Tensor {
+            let s = configuration.imageSize
+            return layer.forward(latents).output.reshaped([latents.shape[0], configuration.channels, s, s])
+        }
+
+        var modules: [(prefix: String, module: Module)] { [("linear", layer)] }
+        var optimizers: [(prefix: String, adam: Adam, module: Module)] { [("optimizer.linear", optimizer, layer)] }
+        var samplingModules: [(prefix: String, module: Module)] { modules }
+    }
+
+    func testARegisteredModelTrainsResumesAndLoads() throws {
+        ModelRegistry.register(LinearModel.self)
+        XCTAssertTrue(TrainingConfiguration.Model.allCases.contains(LinearModel.kind))
+        var c = configuration(.gan)
+        c.model = LinearModel.kind
+        c.latentSize = 3
+        let whole = TrainingRun(configuration: c, data: images())
+        let expected = (0..<4).map { _ in whole.trainStep()["error"]! }
+        XCTAssertLessThan(expected.last!, expected.first!)
+
+        let folder = try makeTemporaryFolder(self)
+        let first = TrainingRun(configuration: c, data: images())
+        for _ in 0..<2 { _ = first.trainStep() }
+        try first.save(to: folder + "/linear.safetensors")
+        let file = try SafeTensors.read(folder + "/linear.safetensors")
+        let resumed = TrainingRun(configuration: try TrainingRun.configuration(of: file, path: "l"), data: images())
+        try resumed.restore(from: file, path: "l")
+        for i in 2..<4 { XCTAssertEqual(resumed.trainStep()["error"]!, expected[i], accuracy: 1e-5 * max(1, expected[i])) }
+
+        let loaded = try TrainedModel(checkpoint: folder + "/linear.safetensors")
+        XCTAssertFalse(loaded.canEncode)
+        let z = loaded.latents(count: 2, seed: 4)
+        XCTAssertEqual(loaded.images(latents: z).values, first.model.images(latents: z, labels: nil).values)
+    }
+
+    /// A checkpoint of a kind nobody registered is refused, naming the kinds there are.
+    func testUnknownKindIsRefused() throws {
+        var c = configuration(.vae)
+        c.model = TrainingConfiguration.Model(rawValue: "diffusion")
+        let file = SafeTensors(tensors: [], metadata: ["training": String(decoding: try JSONEncoder().encode(c), as: UTF8.self)])
+        XCTAssertThrowsError(try TrainingRun.configuration(of: file, path: "d.safetensors")) {
+            XCTAssertTrue("\($0)".contains("d.safetensors") && "\($0)".contains("'diffusion'") && "\($0)".contains("gan, "), "\($0)")
+        }
     }
 }

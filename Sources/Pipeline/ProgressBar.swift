@@ -7,7 +7,7 @@ import Glibc
 /// second (`[#####.....] 120/400 30%  2m10s left  35.2 files/s  note`), one line per 10%
 /// otherwise (logs, CI). A note (losses, say) goes with the line when it is drawn; an event
 /// (a failed file) is always shown, in logs too.
-final class ProgressBar {
+public final class ProgressBar {
     let total: Int
     let label: String
     /// What is counted, for the rate ("files" gives "35.2 files/s"); `nil` shows no rate.
@@ -18,16 +18,16 @@ final class ProgressBar {
     var lastPrinted = -1
     var lastDrawn = Date.distantPast
 
-    init(total: Int, label: String, unit: String? = nil) {
+    public init(total: Int, label: String, unit: String? = nil) {
         self.total = max(1, total)
         self.label = label
         self.unit = unit
     }
 
-    func update(_ value: Int, note: String = "") { update(value, note: note, always: false) }
+    public func update(_ value: Int, note: String = "") { update(value, note: note, always: false) }
 
     /// Like `update`, and the line is drawn whatever the time or the step.
-    func update(_ value: Int, event: String) { update(value, note: event, always: true) }
+    public func update(_ value: Int, event: String) { update(value, note: event, always: true) }
 
     private func update(_ value: Int, note: String, always: Bool) {
         if startValue == nil { startValue = value - 1 }
@@ -54,7 +54,7 @@ final class ProgressBar {
         }
     }
 
-    func finish() {
+    public func finish() {
         if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 

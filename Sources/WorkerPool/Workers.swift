@@ -1,25 +1,28 @@
-import BLAS
 import Dispatch
 import Foundation
 
-/// How the core uses the cores: its own workers, one per core, each running single-threaded
-/// matrix products on its share of a batch; OpenBLAS itself is kept to one thread, so the
-/// cores are never oversubscribed and the work between products (im2col, col2im) runs in
-/// parallel too. Measured on 2 cores: OpenBLAS's own threading of these thin products
-/// scaled poorly, and its idle worker spun while the main thread did the serial work.
+/// The one thread-count setting of the whole process: the layers' workers (one per core,
+/// each running single-threaded matrix products on its share of a batch, so that the work
+/// between products runs in parallel too and the cores are never oversubscribed), the
+/// optimizer, the front end, the vocoders, batch conversion and the rewards all take
+/// `Workers.count` threads. It starts as `MELFORGE_THREADS` when set, else the cores
+/// available; `melforge convert --jobs N` sets it.
 public enum Workers {
-    /// Workers per batch; at most the cores. Set before training to use fewer.
-    nonisolated(unsafe) public static var count = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads for parallel work, at least 1. Set before work starts to use fewer.
+    nonisolated(unsafe) public static var count = defaultCount(environment: ProcessInfo.processInfo.environment)
 
-    private static let singleThreadedBLAS: Void = { BLAS.threads = 1 }()
+    /// `MELFORGE_THREADS` when it is a whole number of at least 1, else the cores available.
+    public static func defaultCount(environment: [String: String]) -> Int {
+        if let text = environment["MELFORGE_THREADS"], let threads = Int(text), threads >= 1 { return threads }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
 
     /// The number of shares `run(over:)` cuts `total` into.
-    static func shares(of total: Int) -> Int { max(1, min(count, total)) }
+    public static func shares(of total: Int) -> Int { max(1, min(count, total)) }
 
     /// Runs `body(share, range)` for each of `shares(of: total)` contiguous shares of
     /// `0..<total` in parallel; share i is [total * i / shares, total * (i + 1) / shares).
-    static func run(over total: Int, _ body: (Int, Range<Int>) -> Void) {
-        _ = singleThreadedBLAS
+    public static func run(over total: Int, _ body: (Int, Range<Int>) -> Void) {
         let parts = shares(of: total)
         if parts == 1 {
             body(0, 0..<total)
@@ -42,10 +45,10 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
 
 extension Workers {
     /// Element counts below this run on the calling thread (dispatching costs more).
-    static let elementwiseThreshold = 1 << 15
+    public static let elementwiseThreshold = 1 << 15
 
     /// `f` applied to every value, shared among the workers for large arrays.
-    static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
+    public static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
         guard x.count >= elementwiseThreshold else { return x.map(f) }
         return [Float](unsafeUninitializedCapacity: x.count) { output, initialized in
             let out = output.baseAddress!
@@ -60,7 +63,7 @@ extension Workers {
     }
 
     /// `f` applied to every pair of values, shared among the workers for large arrays.
-    static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+    public static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
         precondition(a.count == b.count)
         guard a.count >= elementwiseThreshold else { return zip(a, b).map(f) }
         return [Float](unsafeUninitializedCapacity: a.count) { output, initialized in

@@ -2,10 +2,10 @@ import FileFormats
 import Foundation
 
 /// The losses of a run's log.jsonl as an SVG line chart: one line per loss, step on the x axis.
-enum LossCurve {
+public enum LossCurve {
     /// Plots every number of the log lines but the step, the speed and `excluding`; or only the
     /// keys in `only` when given.
-    static func write(log: [String], to path: String, excluding: Set<String> = [], only: Set<String>? = nil) throws {
+    public static func write(log: [String], to path: String, excluding: Set<String> = [], only: Set<String>? = nil) throws {
         var series: [String: [(Double, Double)]] = [:]
         for line in log {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

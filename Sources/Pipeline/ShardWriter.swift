@@ -33,7 +33,7 @@ final class ShardWriter: @unchecked Sendable {
     private final class Shard: @unchecked Sendable {
         let index: Int
         let file: SafeTensorsWriter
-        var clips: [(tensor: String, record: [String: Any])] = []
+        var clips: [(tensor: String, record: ManifestRecord)] = []
 
         init(index: Int, file: SafeTensorsWriter) {
             self.index = index
@@ -77,7 +77,7 @@ final class ShardWriter: @unchecked Sendable {
     /// Writes one clip into the current shard, starting a new shard when the current one is
     /// full. A clip that cannot be written is recorded failed with the reason; a shard whose
     /// file failed marks every clip in it failed.
-    func add(name: String, shape: [Int], values: [Float], record: [String: Any]) {
+    func add(name: String, shape: [Int], values: [Float], record: ManifestRecord) {
         var full: [Shard] = []
         var broken: Shard?
         var failure: Error?
@@ -120,7 +120,7 @@ final class ShardWriter: @unchecked Sendable {
         committer.sync {}
     }
 
-    private func append(_ name: String, _ shape: [Int], _ values: [Float], _ record: [String: Any],
+    private func append(_ name: String, _ shape: [Int], _ values: [Float], _ record: ManifestRecord,
                         to shard: Shard) throws -> Bool {
         guard try shard.file.append(name: name, shape: shape, values: values) else { return false }
         shard.clips.append((name, record))
@@ -149,10 +149,10 @@ final class ShardWriter: @unchecked Sendable {
         }
         manifest.append(shard.clips.map { tensor, record in
             var done = record
-            done["output"] = shard.file.path
-            done["file"] = "shards/" + name
-            done["tensor"] = tensor
-            done["status"] = "converted"
+            done.output = shard.file.path
+            done.file = "shards/" + name
+            done.tensor = tensor
+            done.status = .converted
             return done
         })
     }
@@ -162,11 +162,11 @@ final class ShardWriter: @unchecked Sendable {
         fail(clips: shard.clips.map(\.record), error)
     }
 
-    private func fail(clips records: [[String: Any]], _ error: Error) {
+    private func fail(clips records: [ManifestRecord], _ error: Error) {
         manifest.append(records.map { record in
             var failed = record
-            failed["status"] = "failed"
-            failed["error"] = "\(error)"
+            failed.status = .failed
+            failed.error = "\(error)"
             return failed
         })
         lock.withLock { failed += records.count }

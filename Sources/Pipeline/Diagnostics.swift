@@ -1,17 +1,14 @@
-import ArgumentParser
 import AudioIO
 import BLAS
 import FileFormats
-import Spectral
 import Foundation
+import Spectral
+import WorkerPool
 
-struct DoctorCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "doctor",
-        abstract: "Print the native libraries in use: BLAS kernel and threads, FFTW, libsndfile, libsoxr, libpng.")
-
-    func run() throws {
-        let environment = ProcessInfo.processInfo.environment
+/// `melforge doctor`: the native libraries in use and the threads MelForge will take.
+public enum Diagnostics {
+    /// Name and value rows.
+    public static func rows(environment: [String: String] = ProcessInfo.processInfo.environment) -> [(String, String)] {
         let cpu = KernelChoice.level(ofCPUFlags: KernelChoice.cpuFlags())
         var kernelNote = "chosen by OpenBLAS for this CPU"
         if let chosen = environment[KernelChoice.restartMarker] {
@@ -19,17 +16,20 @@ struct DoctorCommand: ParsableCommand {
         } else if let setting = environment["OPENBLAS_CORETYPE"], !setting.isEmpty {
             kernelNote = "set by OPENBLAS_CORETYPE=\(setting)"
         }
-        let rows = [
+        return [
             ("BLAS kernel", "\(BLAS.kernel) (\(kernelNote); CPU level \(cpu), best kernel \(cpu.kernel))"),
             ("BLAS threads", "\(BLAS.threads)"),
             ("BLAS build", BLAS.configuration),
+            ("threads", "\(Workers.count) (\(environment["MELFORGE_THREADS"].map { "MELFORGE_THREADS=\($0)" } ?? "the cores available"))"),
             ("FFTW", RealFFT.libraryVersion),
             ("libsndfile", AudioFile.libraryVersion),
             ("libsoxr", Resampler.libraryVersion),
             ("libpng", PNG.libraryVersion),
         ]
-        for (name, value) in rows {
-            print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + value)
-        }
+    }
+
+    /// The rows as aligned text.
+    public static func report() -> String {
+        rows().map { $0.0.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 // How far a resynthesized sound's magnitude spectrogram is from the original's. Both are
-// `[bins, frames]` magnitudes (|STFT|) of the same shape, row-major.
+// `[bins, frames]` magnitudes (|STFT|) of the same shape, row-major. The one definition of
+// each: the vocoders, `melforge evaluate` and the benchmarks all measure with these.
 
 /// Spectral convergence ||S - S'||_F / ||S||_F (Sturmel & Daudet 2011): 0 for identical
 /// magnitudes, 1 when the estimate is silent or twice the reference.
@@ -34,4 +35,15 @@ public func logSpectralDistance(reference: [Float], estimate: [Float], bins: Int
         total += (sum / Double(bins)).squareRoot()
     }
     return total / Double(frames)
+}
+
+/// The spectral convergence of `samples` against a target magnitude `[bins, frames]`: the
+/// samples' own |STFT| (with `stft`), both cut to the frames they share.
+public func spectralConvergence(of samples: [Float], against magnitude: Spectrogram, stft: STFT) throws -> Double {
+    let rebuilt = try stft.magnitude(samples)
+    let frames = min(rebuilt.frames, magnitude.frames)
+    func cut(_ s: Spectrogram) -> [Float] {
+        (0..<s.bins).flatMap { k in s.values[(k * s.frames)..<(k * s.frames + frames)] }
+    }
+    return spectralConvergence(reference: cut(magnitude), estimate: cut(rebuilt))
 }

@@ -5,17 +5,17 @@ import Spectral
 
 /// The JSON written beside a feature array: how it was made, so it can be checked
 /// against a model's expectations and its scaling undone.
-struct FeatureSidecar: Codable, Equatable {
-    struct Source: Codable, Equatable {
-        var path: String
-        var sampleRate: Int
-        var channels: Int
-        var frames: Int
-        var container: String
-        var encoding: String
-        var replacedNonFiniteSamples: Int
+public struct FeatureSidecar: Codable, Equatable {
+    public struct Source: Codable, Equatable {
+        public var path: String
+        public var sampleRate: Int
+        public var channels: Int
+        public var frames: Int
+        public var container: String
+        public var encoding: String
+        public var replacedNonFiniteSamples: Int
 
-        init(clip: AudioClip, path: String) {
+        public init(clip: AudioClip, path: String) {
             self.path = path
             sampleRate = clip.source.sampleRate
             channels = clip.source.channels
@@ -26,22 +26,29 @@ struct FeatureSidecar: Codable, Equatable {
         }
     }
 
-    var format = "melforge-features/1"
+    public var format = "melforge-features/1"
     /// Orientation of the array: always [bins, frames].
-    var layout = "[n_mels, frames]"
-    var frontEnd: FrontEndConfiguration
-    var normalization: LogMelNormalization?
+    public var layout = "[n_mels, frames]"
+    public var frontEnd: FrontEndConfiguration
+    public var normalization: LogMelNormalization?
     /// Samples (at the front end's rate) the features were computed from, so that a
     /// vocoder can give back a signal of the same length.
-    var samples: Int?
-    var source: Source?
+    public var samples: Int?
+    public var source: Source?
+
+    public init(frontEnd: FrontEndConfiguration, normalization: LogMelNormalization?, samples: Int?, source: Source?) {
+        self.frontEnd = frontEnd
+        self.normalization = normalization
+        self.samples = samples
+        self.source = source
+    }
 
     /// `out/clip.npy` -> `out/clip.json`.
-    static func path(forArray arrayPath: String) -> String {
+    public static func path(forArray arrayPath: String) -> String {
         (arrayPath.hasSuffix(".npy") ? String(arrayPath.dropLast(4)) : arrayPath) + ".json"
     }
 
-    static func read(_ path: String) throws -> FeatureSidecar {
+    public static func read(_ path: String) throws -> FeatureSidecar {
         do {
             return try JSONDecoder().decode(FeatureSidecar.self, from: Data(readFileBytes(path, limit: 1 << 20)))
         } catch let error as DecodingError {
@@ -49,7 +56,7 @@ struct FeatureSidecar: Codable, Equatable {
         }
     }
 
-    func write(to path: String) throws {
+    public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(self)) + [0x0A], to: path)
@@ -57,7 +64,7 @@ struct FeatureSidecar: Codable, Equatable {
 }
 
 /// Creates the folder an output goes into, as `mkdir -p` would.
-func createParentFolder(of path: String) throws {
+public func createParentFolder(of path: String) throws {
     let folder = (path as NSString).deletingLastPathComponent
     guard !folder.isEmpty else { return }
     do {

@@ -6,22 +6,38 @@ import Training
 /// the model's configuration and, when the run's folder is known, its last losses and loss
 /// curve. Self-contained: inline style, the SVG inlined, clips and pictures by relative path,
 /// nothing from the network; it works opened from disk.
-struct ClipPage {
-    struct Entry {
-        var name: String
-        var label: String?
-        var convergence: Float
+public struct ClipPage {
+    public struct Entry {
+        public var name: String
+        public var label: String?
+        /// Spectral convergence against the vocoder's target, when it measured one.
+        public var convergence: Float?
+
+        public init(name: String, label: String?, convergence: Float?) {
+            self.name = name
+            self.label = label
+            self.convergence = convergence
+        }
     }
 
-    var entries: [Entry]
-    var configuration: TrainingConfiguration
-    var checkpoint: String
-    var runFolder: String?
+    public var entries: [Entry]
+    public var configuration: TrainingConfiguration
+    public var checkpoint: String
+    public var runFolder: String?
     /// When the latents came from a policy of `melforge steer`: its file, its metadata and its
     /// reward curve (the SVG beside it).
-    var policy: (path: String, metadata: [String: String])? = nil
+    public var policy: (path: String, metadata: [String: String])? = nil
 
-    func write(to path: String) throws {
+    public init(entries: [Entry], configuration: TrainingConfiguration, checkpoint: String, runFolder: String?,
+                policy: (path: String, metadata: [String: String])? = nil) {
+        self.entries = entries
+        self.configuration = configuration
+        self.checkpoint = checkpoint
+        self.runFolder = runFolder
+        self.policy = policy
+    }
+
+    public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let config = String(decoding: try encoder.encode(configuration), as: UTF8.self)
@@ -45,7 +61,7 @@ struct ClipPage {
         let cards = entries.map { entry in
             """
             <figure><img src="\(entry.name).png" alt="spectrogram of \(entry.name)">
-            <figcaption>\(entry.name)\(entry.label.map { " &middot; " + escape($0) } ?? "") &middot; SC \(String(format: "%.3f", entry.convergence))</figcaption>
+            <figcaption>\(entry.name)\(entry.label.map { " &middot; " + escape($0) } ?? "")\(entry.convergence.map { " &middot; SC " + String(format: "%.3f", $0) } ?? "")</figcaption>
             <audio controls preload="metadata" src="\(entry.name).wav"></audio></figure>
             """
         }.joined(separator: "\n")

@@ -1,0 +1,65 @@
+import FileFormats
+import Foundation
+import Training
+
+/// `melforge classifier train`: the judge of `evaluate` and `steer`, trained on labelled
+/// data, saved after every epoch (with its held-out accuracy and, for audio, the contract of
+/// its images) and resumable.
+public final class ClassifierSession {
+    public let training: ClassifierTraining
+    public let classes: [String]
+    public let output: String
+    public let resumed: Bool
+
+    public struct Settings {
+        public var batchSize = 64
+        public var learningRate: Float = 1e-3
+        public var seed: UInt64 = 0
+        public var heldOut = 0.2
+        /// nil: 6 frames for audio, 0 for pictures.
+        public var maxShift: Int?
+        public var widths: [Int]?
+        /// The --widths text, for errors.
+        public var widthsOption: String?
+        public init() {}
+    }
+
+    public init(data: LabelledImages, source: DataSource, output: String, resume: Bool, settings: Settings) throws {
+        let images = data.images
+        let (labels, classes) = try source.classLabels(data.folderLabels, count: images.shape[0], for: "a classifier")
+        let size = images.shape[2]
+        guard images.shape[3] == size else { throw UsageError("images must be square; got \(images.shape[2])x\(images.shape[3])") }
+        let widths = try ModelShape.widths(settings.widths, imageSize: size, first: 16, option: settings.widthsOption)
+        var configuration = ClassifierConfiguration(channels: images.shape[1], imageSize: size, widths: widths, classes: classes)
+        configuration.batchSize = settings.batchSize
+        configuration.learningRate = settings.learningRate
+        configuration.seed = settings.seed
+        configuration.heldOut = settings.heldOut
+        configuration.maxShift = settings.maxShift ?? (data.imaging != nil ? 6 : 0)
+        var metadata = ["data": source.path]
+        if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
+        training = ClassifierTraining(configuration: configuration, images: images, labels: labels, metadata: metadata)
+        self.classes = classes
+        self.output = output
+        resumed = resume && FileManager.default.fileExists(atPath: output)
+        if resumed { try training.restore(from: output) }
+    }
+
+    /// Trains to `epochs` with a progress line; returns the last accuracies.
+    public func train(epochs: Int) throws -> (train: Double, heldOut: Double?) {
+        let progress = ProgressBar(total: epochs, label: "classifier", unit: "epochs")
+        var accuracy = training.accuracies()
+        while training.epoch < epochs {
+            let loss = training.trainEpoch()
+            accuracy = training.accuracies()
+            progress.update(training.epoch, note: String(format: "loss %.3f  train %.1f%%", loss, 100 * accuracy.train)
+                + (accuracy.heldOut.map { String(format: "  held out %.1f%%", 100 * $0) } ?? ""))
+            // The accuracies travel with the classifier, so that evaluate can show how far to trust it.
+            try training.save(to: output, metadata: [
+                "train_accuracy": String(accuracy.train), "held_out_accuracy": accuracy.heldOut.map { String($0) } ?? "",
+                "held_out_count": String(training.heldOutIndices.count)])
+        }
+        progress.finish()
+        return accuracy
+    }
+}

@@ -1,0 +1,103 @@
+import AudioIO
+import FileFormats
+import Foundation
+import Spectral
+import Tensors
+import Training
+import WorkerPool
+
+/// A model's images as sound: the model's `AudioImaging` (from its checkpoint) and the vocoder
+/// that turns them back into samples.
+public struct ModelAudio {
+    public let imaging: AudioImaging
+    public let vocoder: any Vocoder
+
+    public var frontEnd: FrontEndConfiguration { imaging.frontEnd }
+    public var normalization: LogMelNormalization { imaging.normalization }
+
+    /// The model's contract with `vocoder(frontEnd)` for its front end; nil when the model was
+    /// trained on images (no audio metadata).
+    public init?(_ model: TrainedModel, path: String, vocoder: (FrontEndConfiguration) throws -> any Vocoder) throws {
+        guard let imaging = try AudioImaging(metadata: model.metadata, path: path) else { return nil }
+        self.imaging = imaging
+        self.vocoder = try vocoder(imaging.frontEnd)
+    }
+
+    /// A clip of audio as the model's input `[1, 1, S, S]`.
+    public func image(ofClip path: String, size: Int) throws -> Tensor {
+        try imaging.image(ofClip: path, size: size)
+    }
+
+    /// What was written of one clip.
+    public struct Written {
+        public var name: String
+        /// Spectral convergence against the vocoder's target magnitude, when it has one.
+        public var convergence: Float?
+    }
+
+    /// Vocodes images `[N, 1, H, W]` (normalised log-mel) on `Workers.count` threads and writes
+    /// NAME.wav (peak-normalised to -1 dBFS when louder) and NAME.png for each `names[i]` into
+    /// `folder`.
+    public func write(_ images: Tensor, names: [String], into folder: String) throws -> [Written] {
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        let features = (0..<n).map { i in
+            Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
+        }
+        let clips = try vocoder.synthesize(features, normalization: normalization, threads: Workers.count)
+        var written: [Written] = []
+        for (i, clip) in clips.enumerated() {
+            let peak = clip.samples.map(abs).max() ?? 0
+            let gain: Float = peak > 0.891 ? 0.891 / peak : 1
+            try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: frontEnd.sampleRate, to: folder + "/\(names[i]).wav")
+            var db = features[i].values
+            normalization.denormalize(&db)
+            let picture = Heatmap.render(db, rows: h, columns: w, range: normalization.minDB...normalization.maxDB,
+                                         colorMap: .magma, cellSize: Heatmap.cellSize(rows: h, columns: w, minimum: 192))
+            try PNG.write(picture, to: folder + "/\(names[i]).png")
+            written.append(Written(name: names[i], convergence: clip.convergence))
+        }
+        return written
+    }
+}
+
+extension TrainedModel {
+    /// The label index for `--label NAME` (nil for an unconditional model without one); an
+    /// unknown name is an error listing the classes.
+    public func labelIndex(_ label: String?) throws -> Int? {
+        guard let classes = configuration.classes else {
+            if let label { throw UsageError("--label '\(label)': this model was trained without classes (train with --conditional)") }
+            return nil
+        }
+        guard let label else { return nil }
+        guard let index = classes.firstIndex(of: label) else {
+            throw UsageError("--label '\(label)' is not a class of this model; its classes: \(classes.joined(separator: ", "))")
+        }
+        return index
+    }
+
+    /// `labelIndex`, required for a conditional model.
+    public func requiredLabelIndex(_ label: String?, modelName: String) throws -> Int? {
+        let index = try labelIndex(label)
+        if let classes = configuration.classes, index == nil {
+            throw UsageError("this \(modelName) is conditional: pass --label (one of \(classes.joined(separator: ", ")))")
+        }
+        return index
+    }
+}
+
+/// A model's pictures (`[N, C, S, S]` in [-1, 1], first channel drawn in grey): image-NNN.png
+/// each and grid.png of them all.
+public enum ImageGrid {
+    public static func write(_ images: Tensor, into folder: String) throws {
+        let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
+        var tiles: [PixelImage] = []
+        for n in 0..<images.shape[0] {
+            let values = Array(images.values[(n * c * h * w)..<(n * c * h * w + h * w)])  // first channel
+            let tile = Heatmap.render(values, rows: h, columns: w, range: -1...1, colorMap: .gray, lowRowAtBottom: false,
+                                      cellSize: (max(1, 96 / w), max(1, 96 / h)))
+            try PNG.write(tile, to: folder + String(format: "/image-%03d.png", n + 1))
+            tiles.append(tile)
+        }
+        try PNG.write(Heatmap.grid(tiles, columns: min(8, tiles.count)), to: folder + "/grid.png")
+    }
+}

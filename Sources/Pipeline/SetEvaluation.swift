@@ -1,0 +1,228 @@
+import AudioIO
+import Datasets
+import FileFormats
+import Foundation
+import Spectral
+import Tensors
+
+/// A folder of clips (or images) read as a judge's input, with what was wrong with them.
+public struct EvaluationSet {
+    public var images: Tensor
+    /// Clips whose peak is below -60 dBFS.
+    public var silent = 0
+    /// Clips with over 0.1% of their samples at full scale.
+    public var clipped = 0
+    /// Clips holding NaN or infinite samples (read as silence there).
+    public var nonFinite = 0
+    /// "file: problem" for each file that could not be read.
+    public var skipped: [String] = []
+
+    public var count: Int { images.shape[0] }
+
+    public func fraction(_ n: Int) -> Double { Double(n) / Double(max(1, count + skipped.count)) }
+
+    /// `option` names the folder's flag in errors ("--generated").
+    public init(folder: String, option: String, judge: Judge) throws {
+        guard isDirectory(folder) else {
+            throw UsageError("\(option) '\(folder)' is \(FileManager.default.fileExists(atPath: folder) ? "not a folder" : "missing")")
+        }
+        let c = judge.configuration
+        let size = c.imageSize, per = c.channels * size * size
+        let names = listFiles(folder, extensions: judge.audio == nil ? ["png"] : audioFileExtensions)
+        // Features instead of audio (melforge convert's output, or spectrogram .npy files): read
+        // as training reads them, then moved into the classifier's normalisation.
+        if let audio = judge.audio,
+           FileManager.default.fileExists(atPath: folder + "/frontend.json")
+            || (names.isEmpty && !listFiles(folder, extensions: ["npy"]).isEmpty) {
+            let read = try DataSource.audio(folder: folder, frontEnd: audio.frontEnd, frames: size).load()
+            images = audio.renormalize(read.images, from: read.imaging!.normalization)
+            return
+        }
+        guard !names.isEmpty else {
+            throw UsageError("\(option) '\(folder)' holds no \(judge.audio == nil ? "PNG images" : "audio files or log-mel features") (searched recursively)")
+        }
+        var values: [Float] = []
+        values.reserveCapacity(names.count * per)
+        var read = 0
+        let progress = names.count >= 200 ? ProgressBar(total: names.count, label: "read \(option.dropFirst(2))", unit: "files") : nil
+        for (index, name) in names.enumerated() {
+            let path = folder + "/" + name
+            do {
+                if let audio = judge.audio {
+                    let clip = try AudioFile.read(path, sampleRate: audio.frontEnd.sampleRate, nonFinite: .zero)
+                    values += try audio.image(ofSamples: clip.samples, size: size, source: path)
+                    let peak = clip.samples.reduce(0) { max($0, abs($1)) }
+                    if peak < 0.001 { silent += 1 }
+                    if clip.samples.filter({ abs($0) >= 0.999 }).count * 1000 > clip.samples.count { clipped += 1 }
+                    if clip.replacedSamples > 0 { nonFinite += 1 }
+                } else {
+                    guard let channels = PixelImage.Channels(rawValue: c.channels) else {
+                        throw UsageError("classifier '\(judge.path)' takes \(c.channels) channels; PNG pictures have 1 or 3")
+                    }
+                    let picture = try PNG.read(path, as: channels)
+                    guard picture.width == size, picture.height == size else {
+                        throw InputError(file: path, problem: "is \(picture.width)x\(picture.height); the classifier takes \(size)x\(size)")
+                    }
+                    values += ImageFolder.values(of: picture)
+                }
+                read += 1
+            } catch let error as UsageError {
+                throw error
+            } catch {
+                skipped.append("\(error)")
+                progress?.update(index + 1, event: "skipped: \(error)")
+                continue
+            }
+            progress?.update(index + 1)
+        }
+        progress?.finish()
+        guard read > 0 else {
+            throw UsageError("\(option) '\(folder)': none of its \(names.count) files could be read; first problem: \(skipped.first ?? "")")
+        }
+        images = Tensor(shape: [read, c.channels, size, size], values: values)
+    }
+}
+
+public struct EvaluationReport: Encodable {
+    public var classifier: String
+    public var classes: [String]
+    public var classifierHeldOutAccuracy: Double?
+    public var generated: String
+    public var reference: String?
+    public var scores: SetScores
+    public var referenceScores: SetScores?
+    public var silentFraction: Double
+    public var clippedFraction: Double
+    public var nonFiniteFraction: Double
+    public var skipped: [String]
+
+    public var table: String {
+        func row(_ name: String, _ generated: String, _ reference: String = "") -> String {
+            name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + String(repeating: " ", count: max(0, 16 - generated.count)) + generated
+                + String(repeating: " ", count: max(0, 16 - reference.count)) + reference
+        }
+        func number(_ value: Double?, _ format: String = "%.3f") -> String { value.map { String(format: format, $0) } ?? "-" }
+        let r = referenceScores
+        var lines = [row("", "generated", r == nil ? "" : "reference")]
+        lines.append(row("clips", "\(scores.count)", r.map { "\($0.count)" } ?? ""))
+        lines.append(row("Inception score", String(format: "%.2f ± %.2f", scores.inceptionScore, scores.inceptionScoreStd),
+                         r.map { String(format: "%.2f ± %.2f", $0.inceptionScore, $0.inceptionScoreStd) } ?? ""))
+        lines.append(row("Frechet distance", number(scores.frechetDistance)))
+        lines.append(row(String(format: "label entropy (bits, max %.2f)", scores.labelEntropyMaxBits),
+                         number(scores.labelEntropyBits), r.map { number($0.labelEntropyBits) } ?? ""))
+        lines.append(row("|D|self", number(scores.dSelf), r.map { number($0.dSelf) } ?? ""))
+        lines.append(row("|D|self, closest pair", number(scores.dSelfMin), r.map { number($0.dSelfMin) } ?? ""))
+        lines.append(row("|D|train", number(scores.dTrain)))
+        lines.append(row("silent / clipped / NaN", String(format: "%.1f%%/%.1f%%/%.1f%%", 100 * silentFraction, 100 * clippedFraction,
+                                                            100 * nonFiniteFraction)))
+        let top = scores.labelCounts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5)
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        lines.append("most frequent labels: \(top)")
+        if let accuracy = classifierHeldOutAccuracy {
+            lines.append(String(format: "classifier held-out accuracy: %.1f%%", 100 * accuracy))
+        }
+        if !skipped.isEmpty { lines.append("\(skipped.count) files could not be read (listed in the JSON)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+public struct ResynthesisReport: Encodable {
+    public struct File: Encodable {
+        public var name: String
+        public var spectralConvergence: Double
+        public var logSpectralDistanceDB: Double
+        /// Samples in the copy minus samples in the original (only the common part is compared).
+        public var lengthDifference: Int
+    }
+
+    public var resynthesized: String
+    public var reference: String
+    public var pairs: Int
+    public var spectralConvergence: Double
+    public var logSpectralDistanceDB: Double
+    public var withoutCopy: [String]
+    public var withoutOriginal: [String]
+    public var skipped: [String]
+    public var files: [File]
+}
+
+extension EvaluationReport {
+    /// The scores of the clips or pictures under `generated`, judged by the classifier in
+    /// `classifier`, against the set under `reference` when given (which is scored too, as
+    /// the ceiling); the Inception score over `splits` parts.
+    public static func measure(classifier: String, generated: String, reference: String?, splits: Int) throws -> EvaluationReport {
+        let judge = try Judge(path: classifier)
+        let generatedSet = try EvaluationSet(folder: generated, option: "--generated", judge: judge)
+        guard generatedSet.count >= splits else {
+            throw UsageError("--generated '\(generated)' has \(generatedSet.count) usable files; the Inception score over \(splits) splits needs at least \(splits) (pass --splits)")
+        }
+        let referenceSet = try reference.map { try EvaluationSet(folder: $0, option: "--reference", judge: judge) }
+        let scores = judge.scores(generatedSet.images, splits: splits, reference: referenceSet.map { judge.judge($0.images) })
+        let referenceScores = referenceSet.flatMap { set in set.count >= splits ? judge.scores(set.images, splits: splits) : nil }
+        return EvaluationReport(
+            classifier: judge.path, classes: judge.classes,
+            classifierHeldOutAccuracy: judge.classifier.metadata["held_out_accuracy"].flatMap(Double.init),
+            generated: generated, reference: reference, scores: scores, referenceScores: referenceScores,
+            silentFraction: generatedSet.fraction(generatedSet.silent), clippedFraction: generatedSet.fraction(generatedSet.clipped),
+            nonFiniteFraction: generatedSet.fraction(generatedSet.nonFinite), skipped: generatedSet.skipped)
+    }
+}
+
+extension ResynthesisReport {
+    /// Resynthesized clips against their originals, paired by path without the extension:
+    /// spectral convergence and log-spectral distance of the STFT magnitudes (`stft`) over
+    /// the length both share.
+    public static func measure(resynthesized folder: String, reference: String, stft: STFT) throws -> ResynthesisReport {
+        for (option, path) in [("--resynthesized", folder), ("--reference", reference)] where !isDirectory(path) {
+            throw UsageError("\(option) '\(path)' is not a folder")
+        }
+        func byStem(_ root: String) -> [String: String] {
+            Dictionary(listFiles(root, extensions: audioFileExtensions).map { (($0 as NSString).deletingPathExtension, $0) },
+                       uniquingKeysWith: { first, _ in first })
+        }
+        let (originals, copies) = (byStem(reference), byStem(folder))
+        let pairs = originals.keys.filter { copies[$0] != nil }.sorted()
+        guard !pairs.isEmpty else {
+            throw UsageError("no file of --resynthesized '\(folder)' has a namesake in --reference '\(reference)' (files are paired by their path without the extension)")
+        }
+        var files: [File] = []
+        var skipped: [String] = []
+        let progress = ProgressBar(total: pairs.count, label: "evaluate", unit: "files")
+        for (index, stem) in pairs.enumerated() {
+            let (originalPath, copyPath) = (reference + "/" + originals[stem]!, folder + "/" + copies[stem]!)
+            do {
+                let original = try AudioFile.read(originalPath)
+                let copy = try AudioFile.read(copyPath, sampleRate: original.sampleRate)
+                let length = min(original.samples.count, copy.samples.count)
+                let a = try stft.magnitude(Array(original.samples.prefix(length)))
+                let b = try stft.magnitude(Array(copy.samples.prefix(length)))
+                files.append(File(name: stem, spectralConvergence: Spectral.spectralConvergence(reference: a.values, estimate: b.values),
+                                  logSpectralDistanceDB: logSpectralDistance(reference: a.values, estimate: b.values,
+                                                                             bins: a.bins, frames: a.frames),
+                                  lengthDifference: copy.samples.count - original.samples.count))
+            } catch {
+                skipped.append("\(error)")
+                progress.update(index + 1, event: "skipped: \(error)")
+                continue
+            }
+            progress.update(index + 1)
+        }
+        progress.finish()
+        guard !files.isEmpty else { throw UsageError("no pair could be read; first problem: \(skipped.first ?? "")") }
+        return ResynthesisReport(
+            resynthesized: folder, reference: reference, pairs: files.count,
+            spectralConvergence: files.map(\.spectralConvergence).reduce(0, +) / Double(files.count),
+            logSpectralDistanceDB: files.map(\.logSpectralDistanceDB).reduce(0, +) / Double(files.count),
+            withoutCopy: originals.keys.filter { copies[$0] == nil }.sorted(),
+            withoutOriginal: copies.keys.filter { originals[$0] == nil }.sorted(), skipped: skipped, files: files)
+    }
+}
+
+/// `value` as pretty, sorted, snake_case JSON in `path` (atomically).
+public func writeReport<T: Encodable>(_ value: T, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try AtomicFile.write(Array(try encoder.encode(value)) + [0x0A], to: path)
+}

@@ -1,0 +1,70 @@
+import BLAS
+import Foundation
+import Models
+import Tensors
+
+/// `melforge bench`: training steps of the reference DCGAN or VAE
+/// (../shared/bench/bench_train.py's architectures, 1x64x64, Adam) on random data, timed the
+/// way the reference times TensorFlow and PyTorch so that both sides run in one go.
+public struct StepBenchmark {
+    public enum Model: String, CaseIterable, Sendable { case gan, vae }
+
+    public var model: Model
+    public var batchSize = 64
+    public var steps = 20
+    public var warmup = 3
+    public var seed: UInt64 = 0
+
+    public init(model: Model) { self.model = model }
+
+    /// Runs and returns the report's lines: the model's size, the BLAS in use, then the
+    /// median milliseconds per step, samples per second, GFLOP/s counted as the reference
+    /// counts them (forward multiply-adds x 2; a step is G x 4 + D x 8 forwards for the GAN, 3
+    /// for the VAE) and the peak resident memory.
+    public func run() -> [String] {
+        var random = RandomNumbers(seed: seed)
+        let data = random.uniform([batchSize, 1, 64, 64], low: -1, high: 1)
+        var lines: [String] = []
+        let step: () -> Void
+        let flopsPerStep: Double
+        switch model {
+        case .gan:
+            let trainer = GANTrainer(generator: Generator(random: &random), discriminator: Discriminator(random: &random))
+            flopsPerStep = Double(batchSize) * Double(trainer.generator.forwardFLOPsPerSample * 4
+                + trainer.discriminator.forwardFLOPsPerSample(imageSize: 64) * 8)
+            lines.append("parameters: G \(trainer.generator.parameterCount), D \(trainer.discriminator.parameterCount)")
+            step = { _ = trainer.step(real: data, random: &random) }
+        case .vae:
+            let trainer = VAETrainer(model: ConvVAE(random: &random))
+            flopsPerStep = Double(batchSize) * Double(trainer.model.forwardFLOPsPerSample(imageSize: 64) * 3)
+            lines.append("parameters: VAE \(trainer.model.parameterCount)")
+            step = { _ = trainer.step(images: data, random: &random) }
+        }
+        lines.append("BLAS: \(BLAS.kernel) kernel, \(BLAS.threads) threads")
+        let firstStart = Date()
+        step()
+        let first = Date().timeIntervalSince(firstStart)
+        for _ in 1..<max(1, warmup) { step() }
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let start = Date()
+            step()
+            times.append(Date().timeIntervalSince(start))
+        }
+        let sorted = times.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        lines.append(String(format: "%@: median %.1f ms/step (min %.1f, max %.1f, first %.2f s)  %.1f samples/s  %.1f GFLOP/s  peak RSS %.0f MB",
+                            model.rawValue.uppercased(), 1e3 * median, 1e3 * sorted.first!, 1e3 * sorted.last!, first,
+                            Double(batchSize) / median, flopsPerStep / median / 1e9, Self.peakResidentMegabytes()))
+        return lines
+    }
+
+    /// The process's peak resident set size (VmHWM), in MB.
+    static func peakResidentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes / 1024
+    }
+}

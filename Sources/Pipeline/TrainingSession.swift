@@ -1,0 +1,199 @@
+import FileFormats
+import Foundation
+import Models
+import Tensors
+import Training
+
+/// What a user asks of a new generative model; `configuration(for:)` completes it from the
+/// data (image size, channels) and the model's defaults.
+public struct ModelRequest {
+    public var kind: TrainingConfiguration.Model
+    public var latentSize: Int?
+    /// From the image inwards; nil for the default ones.
+    public var widths: [Int]?
+    /// The --widths text, for errors.
+    public var widthsOption: String?
+    public var batchSize: Int
+    public var learningRate: Float
+    public var seed: UInt64
+    /// nil: hinge for audio, BCE for pictures.
+    public var loss: GANLoss?
+    public var beta: Float = 1
+    public var klWarmup = 1_000
+
+    public init(kind: TrainingConfiguration.Model, batchSize: Int, learningRate: Float, seed: UInt64) {
+        self.kind = kind
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+    }
+
+    /// The configuration for training on `data`, with `classes` for a conditional model.
+    public func configuration(for data: LabelledImages, classes: [String]?) throws -> TrainingConfiguration {
+        let shape = data.images.shape
+        let size = shape[2]
+        guard shape[3] == size else { throw UsageError("images must be square; got \(shape[2])x\(shape[3])") }
+        let family = try ModelRegistry.family(kind)
+        var configuration = TrainingConfiguration(
+            model: kind, channels: shape[1], imageSize: size, latentSize: latentSize ?? family.defaultLatentSize,
+            widths: try ModelShape.widths(widths, imageSize: size, option: widthsOption), batchSize: batchSize,
+            learningRate: learningRate, seed: seed)
+        configuration.loss = loss ?? (data.imaging != nil ? .hinge : .bce)
+        configuration.beta = beta
+        configuration.klWarmupSteps = klWarmup
+        configuration.classes = classes
+        return configuration
+    }
+}
+
+/// `melforge train`: a generative model trained in a run folder, checkpointed, logged and
+/// pictured as it goes, and resumable after a kill with the same losses.
+///
+/// The folder receives checkpoint.safetensors (weights, Adam's state, random state,
+/// configuration and the audio contract, written atomically), log.jsonl, samples.png (a
+/// grid from fixed latents), losses.svg, with an evaluation scores.svg, and for audio
+/// samples/sample-N.npy with their JSON.
+public final class GeneratorTraining {
+    public let folder: String
+    public let run: TrainingRun
+    let data: LabelledImages
+    let dataPath: String
+    var log: RunLog
+    public let resumed: Bool
+
+    var checkpointPath: String { folder + "/checkpoint.safetensors" }
+
+    /// A new run in `folder` (which must hold none), or with `resume` the run it holds.
+    /// `labels`: each image's class index and the class names, for a conditional model.
+    public init(folder: String, data: LabelledImages, dataPath: String, labels: (indices: [Int], classes: [String])?,
+                resume: Bool, request: ModelRequest) throws {
+        self.folder = folder
+        self.data = data
+        self.dataPath = dataPath
+        let checkpointPath = folder + "/checkpoint.safetensors"
+        let existing = FileManager.default.fileExists(atPath: checkpointPath)
+        if existing && !resume {
+            throw UsageError("'\(folder)' already holds a run; pass --resume to continue it, or choose another --out")
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let dataset = data.images
+        if resume && existing {
+            let file = try SafeTensors.read(checkpointPath)
+            let configuration = try TrainingRun.configuration(of: file, path: checkpointPath)
+            guard configuration.imageSize == dataset.shape[2], configuration.channels == dataset.shape[1] else {
+                throw InputError(file: checkpointPath, problem: "was trained on \(configuration.channels)x\(configuration.imageSize)x\(configuration.imageSize) images, the data is \(dataset.shape.dropFirst().map(String.init).joined(separator: "x"))")
+            }
+            guard (configuration.classes == nil) == (labels == nil) else {
+                throw InputError(file: checkpointPath, problem: "is \(configuration.classes == nil ? "an unconditional" : "a conditional") run; \(labels != nil ? "drop" : "add") --conditional to resume it")
+            }
+            run = TrainingRun(configuration: configuration, data: dataset, labels: labels?.indices)
+            try run.restore(from: file, path: checkpointPath)
+            log = RunLog.resumed(path: folder + "/log.jsonl", atStep: run.step)
+            resumed = true
+        } else {
+            run = TrainingRun(configuration: try request.configuration(for: data, classes: labels?.classes), data: dataset,
+                              labels: labels?.indices)
+            log = RunLog(path: folder + "/log.jsonl")
+            resumed = false
+        }
+    }
+
+    public struct Schedule {
+        /// Train until this step (default: 2,000 steps).
+        public var steps: Int?
+        /// Or this many passes over the data.
+        public var epochs: Int?
+        public var checkpointEvery = 200
+        public var logEvery = 10
+        /// A classifier's file: the model is evaluated every `evaluateEvery` steps (default:
+        /// `checkpointEvery`) on `evaluationCount` samples.
+        public var classifier: String?
+        public var evaluateEvery: Int?
+        public var evaluationCount = 256
+
+        public init() {}
+    }
+
+    /// Trains to the schedule's last step with a progress line; a NaN or infinite loss stops
+    /// training and keeps the last good checkpoint. Returns a one-line summary.
+    public func train(_ schedule: Schedule) throws -> String {
+        let total = schedule.steps ?? (schedule.epochs.map { $0 * run.batchesPerEpoch } ?? 2_000)
+        var metadata = ["data": dataPath]
+        if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
+        let evaluation = try schedule.classifier.map {
+            try TrainingEvaluation(classifier: $0, data: data.images, imaging: data.imaging, count: schedule.evaluationCount,
+                                   seed: run.configuration.seed)
+        }
+        let evaluateEvery = schedule.evaluateEvery ?? schedule.checkpointEvery
+        let progress = ProgressBar(total: total, label: "train \(run.configuration.model.rawValue)", unit: "steps")
+        let started = Date()
+        let firstStep = run.step
+        while run.step < total {
+            let losses = run.trainStep()
+            if let bad = losses.first(where: { !$0.value.isFinite }) {
+                progress.finish()
+                throw TrainingError.diverged(step: run.step, loss: bad.key, value: bad.value, checkpoint: checkpointPath)
+            }
+            let rate = Double((run.step - firstStep) * run.configuration.batchSize) / Date().timeIntervalSince(started)
+            progress.update(run.step, note: losses.sorted { $0.key < $1.key }
+                .map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: "  ") + String(format: "  %.0f samples/s", rate))
+            var scores: [String: Double] = [:]
+            if let evaluation, run.step % evaluateEvery == 0 || run.step == total {
+                scores = evaluation.scores(of: run)
+            }
+            if run.step % schedule.logEvery == 0 || run.step == total || !scores.isEmpty {
+                log.append(step: run.step, values: losses, scores: scores,
+                           trailing: [("samples_per_s", String(format: "%.1f", rate))])
+            }
+            if run.step % schedule.checkpointEvery == 0 || run.step == total {
+                try run.save(to: checkpointPath, metadata: metadata)
+                try log.save()
+                try writeSamples()
+                try LossCurve.write(log: log.lines, to: folder + "/losses.svg", excluding: TrainingEvaluation.keys)
+                if evaluation != nil {
+                    try LossCurve.write(log: log.lines, to: folder + "/scores.svg", only: ["inception_score", "label_entropy_bits"])
+                }
+            }
+        }
+        progress.finish()
+        return "\(folder): \(run.step) steps; checkpoint, log.jsonl, samples.png and losses.svg\(evaluation == nil ? "" : " and scores.svg") written"
+    }
+
+    /// samples.png, and for audio the first four samples as normalised log-mel .npy files with
+    /// their sidecar JSON, which `melforge invert` turns into sound.
+    func writeSamples() throws {
+        let samples = run.samples(count: 16)
+        let (h, w) = (samples.shape[2], samples.shape[3])
+        let audio = data.imaging != nil
+        var tiles: [PixelImage] = []
+        for n in 0..<samples.shape[0] {
+            let values = Array(samples.values[(n * samples.count / 16)..<((n + 1) * samples.count / 16)].prefix(h * w))
+            tiles.append(Heatmap.render(values, rows: h, columns: w, range: -1...1, colorMap: audio ? .magma : .gray,
+                                        lowRowAtBottom: audio, cellSize: (max(1, 96 / w), max(1, 96 / h))))
+        }
+        try PNG.write(Heatmap.grid(tiles, columns: 4), to: folder + "/samples.png")
+        guard let imaging = data.imaging else { return }
+        try FileManager.default.createDirectory(atPath: folder + "/samples", withIntermediateDirectories: true)
+        for n in 0..<4 {
+            let path = folder + "/samples/sample-\(n + 1).npy"
+            let values = Array(samples.values[(n * h * w)..<((n + 1) * h * w)])
+            try NPY.write(NumPyArray(shape: [h, w], values: values), to: path)
+            try FeatureSidecar(frontEnd: imaging.frontEnd, normalization: imaging.normalization,
+                               samples: AudioImaging.clipSamples(frames: w, frontEnd: imaging.frontEnd), source: nil)
+                .write(to: FeatureSidecar.path(forArray: path))
+        }
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(step: Int, loss: String, value: Float, checkpoint: String)
+
+    public var description: String {
+        switch self {
+        case .diverged(let step, let loss, let value, let checkpoint):
+            let kept = FileManager.default.fileExists(atPath: checkpoint)
+                ? "the last good checkpoint is '\(checkpoint)'" : "no checkpoint had been written yet"
+            return "training diverged at step \(step): the \(loss) loss is \(value); stopped, \(kept) (try a lower --lr)"
+        }
+    }
+}
