@@ -101,3 +101,16 @@ public enum ImageGrid {
         try PNG.write(Heatmap.grid(tiles, columns: min(8, tiles.count)), to: folder + "/grid.png")
     }
 }
+
+/// `steps` latents evenly spaced on the line from `start` to `end` (each `[1, Z]`), ends
+/// included: `[steps, Z]`.
+public func interpolated(from start: Tensor, to end: Tensor, steps: Int) -> Tensor {
+    precondition(start.count == end.count && steps >= 2, "interpolated: two latents of one size and 2 or more steps")
+    let size = start.count
+    var values: [Float] = []
+    for i in 0..<steps {
+        let t = Float(i) / Float(steps - 1)
+        values += (0..<size).map { (1 - t) * start.values[$0] + t * end.values[$0] }
+    }
+    return Tensor(shape: [steps, size], values: values)
+}

@@ -3,7 +3,6 @@ import AudioIO
 import FileFormats
 import Foundation
 import Pipeline
-import Spectral
 
 struct SpectrogramCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,40 +56,13 @@ struct SpectrogramCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configuration = frontEnd.configuration
-        let frontEnd = try MelFrontEnd(configuration)
-        let clip = try AudioFile.read(input, sampleRate: configuration.sampleRate, nonFinite: nonFinite)
-        var features = try frontEnd.features(clip.samples)
-
-        var normalization: LogMelNormalization?
-        var pictureValues = features.values
-        if normalize {
-            let fitted = try LogMelNormalization.fitted(to: features.values)
-            fitted.normalize(&features.values)
-            normalization = fitted
-        }
-        if configuration.scale == .power {
-            try DecibelScaling(reference: .value(1)).toDecibels(&pictureValues)
-        }
-
-        try createParentFolder(of: output)
-        try NPY.write(NumPyArray(shape: [features.bins, features.frames], values: features.values), to: output)
-        let sidecar = FeatureSidecar(frontEnd: configuration, normalization: normalization,
-                                     samples: clip.samples.count, source: .init(clip: clip, path: input))
-        try sidecar.write(to: FeatureSidecar.path(forArray: output))
-
-        if let png {
-            let peak = pictureValues.filter(\.isFinite).max() ?? 0
-            let cell = Heatmap.cellSize(rows: features.bins, columns: features.frames)
-            let picture = Heatmap.render(pictureValues, rows: features.bins, columns: features.frames,
-                                         range: (peak - pictureRange)...peak, colorMap: colormap, cellSize: cell)
-            try createParentFolder(of: png)
-            try PNG.write(picture, to: png)
-        }
-
-        var note = ""
-        if clip.replacedSamples > 0 { note += ", \(clip.replacedSamples) NaN/Inf samples replaced with 0" }
-        print("\(output): \(features.bins) mel bands x \(features.frames) frames from "
+        var extraction = FeatureExtraction(frontEnd: frontEnd.configuration)
+        (extraction.normalize, extraction.nonFinite) = (normalize, nonFinite)
+        (extraction.colorMap, extraction.pictureRange) = (colormap, pictureRange)
+        let result = try extraction.run(input, output: output, picture: png)
+        let clip = result.clip
+        let note = clip.replacedSamples > 0 ? ", \(clip.replacedSamples) NaN/Inf samples replaced with 0" : ""
+        print("\(output): \(result.bins) mel bands x \(result.frames) frames from "
               + "\(String(format: "%.2f", clip.duration)) s of '\(input)' "
               + "(\(clip.source.sampleRate) Hz, \(clip.source.channels) ch, \(clip.source.encoding))\(note)")
     }

@@ -108,13 +108,7 @@ struct InterpolateCommand: ParsableCommand {
             ends = (model.latents(count: 1, seed: seeds[0]), model.latents(count: 1, seed: seeds[1]))
         }
         try prepareOutputFolder(output, overwrite: overwrite)
-        let size = ends.0.count
-        var values: [Float] = []
-        for i in 0..<steps {
-            let t = Float(i) / Float(steps - 1)
-            values += (0..<size).map { (1 - t) * ends.0.values[$0] + t * ends.1.values[$0] }
-        }
-        let images = model.images(latents: Tensor(shape: [steps, size], values: values),
+        let images = model.images(latents: interpolated(from: ends.0, to: ends.1, steps: steps),
                                   labels: label.map { [Int](repeating: $0, count: steps) })
         let written = try audio.write(images, names: (1...steps).map { String(format: "step-%02d", $0) }, into: output)
         try ClipPage(entries: written.map { .init(name: $0.name, label: nil, convergence: $0.convergence) },

@@ -1,4 +1,5 @@
 import AudioIO
+import FileFormats
 import Foundation
 import Pipeline
 import Spectral
@@ -73,5 +74,34 @@ final class AudioImagingTests: XCTestCase {
         var noCenter = other
         noCenter.center = false
         XCTAssertEqual(AudioImaging.flags(for: AudioImaging.defaultFrontEnd, differingFrom: noCenter), "--center --n-mels 64")
+    }
+}
+
+/// `melforge spectrogram`'s work through the library, and a walk between two latents.
+final class FeatureExtractionTests: XCTestCase {
+    /// The array, its JSON (front end, normalisation, source) and the picture; the JSON's
+    /// front end reads the array back through `FeatureFile` and the vocoder.
+    func testWritesFeaturesTheirDescriptionAndAPicture() throws {
+        let folder = try makeTemporaryFolder(self)
+        let clip = repositoryRoot + "/Audio/digits/seven/en-us+f2_s165_p50.wav"
+        var extraction = FeatureExtraction(frontEnd: AudioImaging.defaultFrontEnd)
+        extraction.normalize = true
+        let result = try extraction.run(clip, output: folder + "/a/seven.npy", picture: folder + "/b/seven.png")
+        XCTAssertEqual([result.bins, result.frames], [64, 63])
+        let file = try FeatureFile(folder + "/a/seven.npy", fallback: FrontEndConfiguration())
+        XCTAssertEqual(file.configuration, AudioImaging.defaultFrontEnd)
+        XCTAssertEqual(file.sidecar?.samples, 16_000)
+        XCTAssertEqual(file.sidecar?.source?.path, clip)
+        XCTAssertEqual(file.features.values.max(), 1)
+        let vocoded = try file.vocoded(by: try GriffinLimVocoder(configuration: file.configuration, griffinLimIterations: 4))
+        XCTAssertEqual(vocoded.samples.count, 16_000)
+        XCTAssertEqual(try PNG.read(folder + "/b/seven.png", as: .rgb).height % 64, 0)
+        XCTAssertThrowsError(try file.linearMagnitude(bins: 513)) { XCTAssertTrue("\($0)".contains("64 rows"), "\($0)") }
+    }
+
+    func testInterpolationIncludesBothEnds() {
+        let path = interpolated(from: Tensor(shape: [1, 2], values: [0, 4]), to: Tensor(shape: [1, 2], values: [2, 0]), steps: 3)
+        XCTAssertEqual(path.shape, [3, 2])
+        XCTAssertEqual(path.values, [0, 4, 1, 2, 2, 0])
     }
 }
