@@ -12,6 +12,7 @@
 //   CFileSystem                     (a C shim for the Linux calls Glibc does not import)
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
+//   CFreeType       -> Pictures     figures with axes, colour bars and captions
 //
 // The generative core sees tensors [N, C, H, W] and nothing about audio:
 //   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE, classifier) -> Training (the open
@@ -33,6 +34,8 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // Text in pictures; the font itself comes from fonts-dejavu-core.
+    .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev", "fonts-dejavu-core"])]),
 ]
 
 // MARK: - Libraries
@@ -47,6 +50,9 @@ let libraries: [Target] = [
     .target(name: "CSpectralKernels"),
     .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels", "WorkerPool"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+    // Pictures a person reads: heat maps with axes, ticks, colour bars, titles and captions
+    // (text through FreeType). Knows pictures, not audio.
+    .target(name: "Pictures", dependencies: ["CFreeType", "FileFormats"]),
     // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
     .target(name: "Tensors"),
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool"]),
@@ -69,8 +75,8 @@ let application: [Target] = [
     .target(
         name: "Pipeline",
         dependencies: [
-            "AudioIO", "Spectral", "FileFormats", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training",
-            "Datasets", "Evaluation", "WorkerPool",
+            "AudioIO", "Spectral", "FileFormats", "Pictures", "BLAS", "Tensors", "Layers", "Optimizers", "Models",
+            "Training", "Datasets", "Evaluation", "WorkerPool",
         ]),
 ]
 
@@ -97,6 +103,7 @@ let tests: [Target] = [
         name: "SpectralTests", dependencies: ["Spectral", "AudioIO", "FileFormats", "TestSupport"],
         resources: [.copy("Fixtures")]),
     .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
+    .testTarget(name: "PicturesTests", dependencies: ["Pictures", "FileFormats"]),
     .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
     .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Layers", "Tensors", "TestSupport"]),
@@ -107,7 +114,8 @@ let tests: [Target] = [
     .testTarget(
         name: "PipelineTests",
         dependencies: [
-            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Tensors", "Training", "Models", "WorkerPool", "TestSupport",
+            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Pictures", "Tensors", "Training", "Models", "WorkerPool",
+            "TestSupport",
         ]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(

@@ -2,8 +2,9 @@
 # The main job on the bundled data: set up, build, then turn every bundled spoken-digit clip
 # into a log-mel spectrogram (.npy + .json) and a picture (.png), resynthesize each through the
 # vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), train a GAN on them for a few minutes
-# (MELFORGE_MAIN_STEPS steps, default 300), synthesize 16 clips with a page to hear them, judge
-# them with a classifier trained on the same clips, and steer the GAN toward "seven"
+# (MELFORGE_MAIN_STEPS steps, default 300), train a classifier on the same clips, synthesize 16
+# clips with a page to hear them (with the classifier's verdicts), score them with it, and steer
+# the GAN toward "seven"
 # (MELFORGE_MAIN_STEER_STEPS steps, default 150); all under out/ (or $1). Run again, it
 # continues the training run where it stopped.
 set -euo pipefail
@@ -39,11 +40,13 @@ if [[ -f "$out/train/checkpoint.safetensors" ]]; then resume=--resume; else resu
 "$melforge" train gan --data Audio/digits --out "$out/train" --steps "$steps" --batch-size 16 --checkpoint-every 100 $resume
 echo "samples.png and losses.svg show the run in $out/train"
 
-echo "== synthesis: 16 clips from the GAN and a page to hear them -> $out/clips/index.html"
-"$melforge" synthesize --checkpoint "$out/train" -o "$out/clips" --count 16 --overwrite
-
-echo "== evaluation: a classifier of the bundled digits judges the clips -> $out/evaluation.json"
+echo "== a classifier of the bundled digits, the judge of what the GAN makes -> $out/classifier.safetensors"
 "$melforge" classifier train --data Audio/digits -o "$out/classifier.safetensors"
+
+echo "== synthesis: 16 clips from the GAN and a page to hear them, with the judge's verdicts -> $out/clips/index.html"
+"$melforge" synthesize --checkpoint "$out/train" -o "$out/clips" --count 16 --overwrite --classifier "$out/classifier.safetensors"
+
+echo "== evaluation: the judge scores the clips against the bundled ones -> $out/evaluation.json"
 "$melforge" evaluate --classifier "$out/classifier.safetensors" --generated "$out/clips" --reference Audio/digits \
   --json "$out/evaluation.json"
 
@@ -51,5 +54,6 @@ echo "== reward-guided generation: steer the GAN toward 'seven' -> $out/seven"
 rm -f "$out/seven.safetensors"  # the generator may have trained on since: steer it afresh
 "$melforge" steer --checkpoint "$out/train" --reward label:seven --classifier "$out/classifier.safetensors" \
   -o "$out/seven.safetensors" --steps "${MELFORGE_MAIN_STEER_STEPS:-150}"
-"$melforge" synthesize --checkpoint "$out/train" --policy "$out/seven.safetensors" -o "$out/seven" --count 16 --overwrite
+"$melforge" synthesize --checkpoint "$out/train" --policy "$out/seven.safetensors" -o "$out/seven" --count 16 --overwrite \
+  --classifier "$out/classifier.safetensors"
 echo "generated clips: $out/clips/index.html (the GAN), $out/seven/index.html (steered toward 'seven')"

@@ -17,6 +17,8 @@ packages=(
   libsoxr-dev       # resampling
   libpng-dev        # pictures
   zlib1g-dev        # gzip'd MNIST files
+  libfreetype-dev   # text in pictures (axes, colour bars, captions)
+  fonts-dejavu-core # the font of that text
   espeak-ng sox     # Scripts/make-digits.sh: the spoken-digit corpus
 )
 

@@ -9,16 +9,26 @@ import Training
 public struct ClipPage {
     public struct Entry {
         public var name: String
+        /// The class a conditional model was asked for.
         public var label: String?
         /// Spectral convergence against the vocoder's target, when it measured one.
         public var convergence: Float?
+        /// What the judge (a classifier) made of the clip: its most probable class and that
+        /// probability.
+        public var judged: (label: String, confidence: Double)?
 
-        public init(name: String, label: String?, convergence: Float?) {
+        public init(name: String, label: String?, convergence: Float?, judged: (label: String, confidence: Double)? = nil) {
             self.name = name
             self.label = label
             self.convergence = convergence
+            self.judged = judged
         }
     }
+
+    /// The vocoder that made the sound ("griffin-lim (32 iterations)").
+    public var vocoder: String?
+    /// The classifier behind `Entry.judged`: its file and held-out accuracy.
+    public var judge: (path: String, heldOutAccuracy: Double?)?
 
     public var entries: [Entry]
     public var configuration: TrainingConfiguration
@@ -29,7 +39,10 @@ public struct ClipPage {
     public var policy: (path: String, metadata: [String: String])? = nil
 
     public init(entries: [Entry], configuration: TrainingConfiguration, checkpoint: String, runFolder: String?,
-                policy: (path: String, metadata: [String: String])? = nil) {
+                policy: (path: String, metadata: [String: String])? = nil, vocoder: String? = nil,
+                judge: (path: String, heldOutAccuracy: Double?)? = nil) {
+        self.vocoder = vocoder
+        self.judge = judge
         self.entries = entries
         self.configuration = configuration
         self.checkpoint = checkpoint
@@ -52,19 +65,30 @@ public struct ClipPage {
         if let policy {
             metrics += "<h2>Steered</h2><p>Latents from the policy <code>\(escape(policy.path))</code>, steered toward "
                 + "<code>\(escape(policy.metadata["reward"] ?? "?"))</code> for \(escape(policy.metadata["step"] ?? "?")) steps.</p>"
-            for (name, key) in [("Before", "before"), ("After", "after")] {
-                if let text = policy.metadata[key] { metrics += "<p>\(name): <code>\(escape(text))</code></p>" }
-            }
+            metrics += Self.comparison(before: policy.metadata["before"], after: policy.metadata["after"])
             let stem = policy.path.hasSuffix(".safetensors") ? String(policy.path.dropLast(".safetensors".count)) : policy.path
             if let svg = try? String(contentsOfFile: stem + ".svg", encoding: .utf8) { metrics += svg }
         }
         let cards = entries.map { entry in
-            """
+            var caption = ["<b>\(escape(entry.name))</b>"]
+            if let label = entry.label { caption.append("class <b>\(escape(label))</b>") }
+            if let judged = entry.judged {
+                caption.append("judged <b>\(escape(judged.label))</b> (\(String(format: "%.0f%%", 100 * judged.confidence)))")
+            }
+            if let convergence = entry.convergence { caption.append("SC \(String(format: "%.3f", convergence))") }
+            return """
             <figure><img src="\(entry.name).png" alt="spectrogram of \(entry.name)">
-            <figcaption>\(entry.name)\(entry.label.map { " &middot; " + escape($0) } ?? "")\(entry.convergence.map { " &middot; SC " + String(format: "%.3f", $0) } ?? "")</figcaption>
+            <figcaption>\(caption.joined(separator: " &middot; "))</figcaption>
             <audio controls preload="metadata" src="\(entry.name).wav"></audio></figure>
             """
         }.joined(separator: "\n")
+        var about = "<p>Checkpoint: <code>\(escape(checkpoint))</code></p>"
+        if let vocoder { about += "<p>Vocoder: <b>\(escape(vocoder))</b></p>" }
+        if let judge {
+            about += "<p>Judge: the classifier <code>\(escape(judge.path))</code>"
+                + (judge.heldOutAccuracy.map { String(format: " (held-out accuracy %.1f%%)", 100 * $0) } ?? "")
+                + ", on each clip's spectrogram as the model made it.</p>"
+        }
         let html = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>MelForge samples</title>
@@ -72,12 +96,15 @@ public struct ClipPage {
             body { font-family: sans-serif; margin: 2em; background: #fafafa; color: #222; }
             .clips { display: flex; flex-wrap: wrap; gap: 1em; }
             figure { margin: 0; padding: 0.5em; background: white; border: 1px solid #ddd; }
-            figure img { display: block; width: 256px; image-rendering: pixelated; }
-            audio { width: 256px; }
+            figure img { display: block; max-width: 100%; }
+            figcaption { margin: 0.3em 0; }
+            audio { width: 100%; }
+            table { border-collapse: collapse; background: white; }
+            td, th { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: right; }
             pre { background: white; border: 1px solid #ddd; padding: 0.5em; }
             </style></head><body>
             <h1>\(entries.count) clips from \(escape(configuration.model.rawValue.uppercased()))</h1>
-            <p>Checkpoint: <code>\(escape(checkpoint))</code></p>
+            \(about)
             <div class="clips">
             \(cards)
             </div>
@@ -87,6 +114,31 @@ public struct ClipPage {
 
             """
         try AtomicFile.write(Array(html.utf8), to: path)
+    }
+
+    /// Before and after steering side by side, from the policy's metadata (JSON objects of
+    /// numbers).
+    static func comparison(before: String?, after: String?) -> String {
+        func numbers(_ text: String?) -> [String: Double] {
+            guard let text, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
+            return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        }
+        let (a, b) = (numbers(before), numbers(after))
+        let rows: [(key: String, name: String, format: String)] = [
+            ("mean_reward", "mean reward", "%.3f"), ("target_fraction", "share of the target label", "%.1f%%"),
+            ("mean_measure", "mean measure", "%.1f"), ("d_self", "|D|self (variety)", "%.3f"),
+            ("entropy", "policy entropy (nats)", "%.1f"),
+        ]
+        let body = rows.compactMap { row -> String? in
+            guard a[row.key] != nil || b[row.key] != nil else { return nil }
+            func cell(_ value: Double?) -> String {
+                guard let value else { return "-" }
+                return String(format: row.format, row.format.hasSuffix("%%") ? 100 * value : value)
+            }
+            return "<tr><th>\(row.name)</th><td>\(cell(a[row.key]))</td><td>\(cell(b[row.key]))</td></tr>"
+        }
+        guard !body.isEmpty else { return "" }
+        return "<table><tr><th></th><th>before</th><th>after</th></tr>" + body.joined() + "</table>"
     }
 
     func escape(_ text: String) -> String {

@@ -13,6 +13,7 @@ public struct FeatureExtraction {
     /// The picture: its colour map and the dB below its peak it shows.
     public var colorMap = ColorMap.magma
     public var pictureRange: Float = 80
+    public var pictureStyle = SpectrogramPicture.Style.axes
 
     public init(frontEnd: FrontEndConfiguration) { self.frontEnd = frontEnd }
 
@@ -44,9 +45,11 @@ public struct FeatureExtraction {
             .write(to: FeatureSidecar.path(forArray: output))
         if let picture {
             let peak = pictureValues.filter(\.isFinite).max() ?? 0
-            let cell = Heatmap.cellSize(rows: features.bins, columns: features.frames)
-            let image = Heatmap.render(pictureValues, rows: features.bins, columns: features.frames,
-                                       range: (peak - pictureRange)...peak, colorMap: colorMap, cellSize: cell)
+            var figure = SpectrogramPicture(frontEnd: frontEnd,
+                                            title: SpectrogramPicture.title((input as NSString).lastPathComponent, frontEnd: frontEnd))
+            (figure.colorMap, figure.style) = (colorMap, pictureStyle)
+            let image = try figure.render(pictureValues, bins: features.bins, frames: features.frames,
+                                          range: (peak - pictureRange)...peak)
             try createParentFolder(of: picture)
             try PNG.write(image, to: picture)
         }

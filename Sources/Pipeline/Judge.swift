@@ -41,6 +41,20 @@ public struct Judge {
         return audio.renormalize(images, from: theirs.normalization)
     }
 
+    /// Each of a generator's images judged: its most probable class and that probability.
+    public func verdicts(_ images: Tensor, of model: TrainedModel, modelPath: String) throws -> [(label: String, confidence: Double)] {
+        let p = classifier.judge(try input(fromModel: images, of: model, modelPath: modelPath)).probabilities
+        let k = classes.count
+        return (0..<images.shape[0]).map { n in
+            let row = p.values[(n * k)..<((n + 1) * k)]
+            let best = row.indices.max { row[$0] < row[$1] }!
+            return (classes[best - n * k], Double(row[best]))
+        }
+    }
+
+    /// The held-out accuracy the classifier was saved with, if it held any out.
+    public var heldOutAccuracy: Double? { classifier.metadata["held_out_accuracy"].flatMap(Double.init) }
+
     /// The index of class `name`; an unknown one is an error listing the classes.
     public func classIndex(_ name: String, option: String) throws -> Int {
         guard let index = classes.firstIndex(of: name) else {

@@ -1,6 +1,7 @@
 import AudioIO
 import FileFormats
 import Foundation
+import Pictures
 import Spectral
 import Tensors
 import Training
@@ -51,8 +52,9 @@ public struct ModelAudio {
             try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: frontEnd.sampleRate, to: folder + "/\(names[i]).wav")
             var db = features[i].values
             normalization.denormalize(&db)
-            let picture = Heatmap.render(db, rows: h, columns: w, range: normalization.minDB...normalization.maxDB,
-                                         colorMap: .magma, cellSize: Heatmap.cellSize(rows: h, columns: w, minimum: 192))
+            var figure = SpectrogramPicture(frontEnd: frontEnd, title: SpectrogramPicture.title(names[i], frontEnd: frontEnd))
+            figure.minimumSide = 192
+            let picture = try figure.render(db, bins: h, frames: w, range: normalization.minDB...normalization.maxDB)
             try PNG.write(picture, to: folder + "/\(names[i]).png")
             written.append(Written(name: names[i], convergence: clip.convergence))
         }
@@ -86,9 +88,10 @@ extension TrainedModel {
 }
 
 /// A model's pictures (`[N, C, S, S]` in [-1, 1], first channel drawn in grey): image-NNN.png
-/// each and grid.png of them all.
+/// each, as the model made it, and grid.png of them all under `heading`, each with its
+/// caption (a conditional model's class) when given.
 public enum ImageGrid {
-    public static func write(_ images: Tensor, into folder: String) throws {
+    public static func write(_ images: Tensor, into folder: String, heading: String, captions: [String]?) throws {
         let (c, h, w) = (images.shape[1], images.shape[2], images.shape[3])
         var tiles: [PixelImage] = []
         for n in 0..<images.shape[0] {
@@ -98,7 +101,8 @@ public enum ImageGrid {
             try PNG.write(tile, to: folder + String(format: "/image-%03d.png", n + 1))
             tiles.append(tile)
         }
-        try PNG.write(Heatmap.grid(tiles, columns: min(8, tiles.count)), to: folder + "/grid.png")
+        try PNG.write(CaptionedGrid.render(tiles, columns: min(8, tiles.count), heading: heading, captions: captions,
+                                           font: try Font.standard()), to: folder + "/grid.png")
     }
 }
 

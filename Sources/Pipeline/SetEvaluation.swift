@@ -162,7 +162,7 @@ extension EvaluationReport {
         let referenceScores = referenceSet.flatMap { set in set.count >= splits ? judge.scores(set.images, splits: splits) : nil }
         return EvaluationReport(
             classifier: judge.path, classes: judge.classes,
-            classifierHeldOutAccuracy: judge.classifier.metadata["held_out_accuracy"].flatMap(Double.init),
+            classifierHeldOutAccuracy: judge.heldOutAccuracy,
             generated: generated, reference: reference, scores: scores, referenceScores: referenceScores,
             silentFraction: generatedSet.fraction(generatedSet.silent), clippedFraction: generatedSet.fraction(generatedSet.clipped),
             nonFiniteFraction: generatedSet.fraction(generatedSet.nonFinite), skipped: generatedSet.skipped)

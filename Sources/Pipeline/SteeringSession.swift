@@ -96,7 +96,8 @@ public final class SteeringSession {
     func save() throws {
         try steering.save(to: output, metadata: metadata)
         try log.save()
-        try LossCurve.write(log: log.lines, to: curvePath, only: ["reward_mean", "reward_best"])
+        try LossCurve.write(log: log.lines, to: curvePath, only: ["reward_mean", "reward_best"],
+                            title: "Steering toward \(reward.specification)", yLabel: "reward")
     }
 
     /// `count` samples from `policy`, judged: mean reward, the target label's share, the

@@ -1,6 +1,7 @@
 import FileFormats
 import Foundation
 import Models
+import Pictures
 import Tensors
 import Training
 
@@ -149,9 +150,12 @@ public final class GeneratorTraining {
                 try run.save(to: checkpointPath, metadata: metadata)
                 try log.save()
                 try writeSamples()
-                try LossCurve.write(log: log.lines, to: folder + "/losses.svg", excluding: TrainingEvaluation.keys)
+                let model = run.configuration.model.rawValue.uppercased()
+                try LossCurve.write(log: log.lines, to: folder + "/losses.svg", excluding: TrainingEvaluation.keys,
+                                    title: "\(model) training losses", yLabel: "loss")
                 if evaluation != nil {
-                    try LossCurve.write(log: log.lines, to: folder + "/scores.svg", only: ["inception_score", "label_entropy_bits"])
+                    try LossCurve.write(log: log.lines, to: folder + "/scores.svg", only: ["inception_score", "label_entropy_bits"],
+                                        title: "\(model) scores by the classifier", yLabel: "score (Inception score; bits)")
                 }
             }
         }
@@ -171,7 +175,12 @@ public final class GeneratorTraining {
             tiles.append(Heatmap.render(values, rows: h, columns: w, range: -1...1, colorMap: audio ? .magma : .gray,
                                         lowRowAtBottom: audio, cellSize: (max(1, 96 / w), max(1, 96 / h))))
         }
-        try PNG.write(Heatmap.grid(tiles, columns: 4), to: folder + "/samples.png")
+        let c = run.configuration
+        let heading = "\(c.model.rawValue.uppercased()) at step \(run.step): 16 samples from fixed latents"
+            + (audio ? " (log-mel, low frequencies at the bottom)" : "")
+        let captions = c.classes.map { classes in (0..<samples.shape[0]).map { classes[$0 % classes.count] } }
+        try PNG.write(CaptionedGrid.render(tiles, columns: 4, heading: heading, captions: captions, font: try Font.standard()),
+                      to: folder + "/samples.png")
         guard let imaging = data.imaging else { return }
         try FileManager.default.createDirectory(atPath: folder + "/samples", withIntermediateDirectories: true)
         for n in 0..<4 {

@@ -15,6 +15,7 @@ extension NonFiniteSamples: ExpressibleByArgument {}
 extension ColorMap: ExpressibleByArgument {}
 extension GANLoss: ExpressibleByArgument {}
 extension StepBenchmark.Model: ExpressibleByArgument {}
+extension SpectrogramPicture.Style: ExpressibleByArgument {}
 
 extension TrainingConfiguration.Model: ExpressibleByArgument {
     public init?(argument: String) {

@@ -34,6 +34,9 @@ struct SpectrogramCommand: ParsableCommand {
     @Option(help: "Dynamic range of the picture in dB below its peak.")
     var pictureRange: Float = 80
 
+    @Option(help: "axes: time and frequency axes, a colour bar in dB and a title; bare: the heat map alone (a model's input picture).")
+    var pngStyle = SpectrogramPicture.Style.axes
+
     @Flag(help: "Map the dB values to [-1, 1] with the file's own min/max (stored in OUT.json).")
     var normalize = false
 
@@ -58,7 +61,7 @@ struct SpectrogramCommand: ParsableCommand {
     func run() throws {
         var extraction = FeatureExtraction(frontEnd: frontEnd.configuration)
         (extraction.normalize, extraction.nonFinite) = (normalize, nonFinite)
-        (extraction.colorMap, extraction.pictureRange) = (colormap, pictureRange)
+        (extraction.colorMap, extraction.pictureRange, extraction.pictureStyle) = (colormap, pictureRange, pngStyle)
         let result = try extraction.run(input, output: output, picture: png)
         let clip = result.clip
         let note = clip.replacedSamples > 0 ? ", \(clip.replacedSamples) NaN/Inf samples replaced with 0" : ""

@@ -35,6 +35,9 @@ struct SynthesizeCommand: ParsableCommand {
     @Option(help: "Draw latents from a policy made by 'melforge steer' for this model instead of the prior.")
     var policy: String?
 
+    @Option(help: "A classifier from 'melforge classifier train': the page shows what it hears in each clip (its most probable class and how sure it is).")
+    var classifier: String?
+
     @Flag(help: "Write into an output folder that already holds files.")
     var overwrite = false
 
@@ -54,6 +57,8 @@ struct SynthesizeCommand: ParsableCommand {
         let chosen = try model.labelIndex(label)
         let labels = model.configuration.classes.map { classes in (0..<count).map { chosen ?? $0 % classes.count } }
         let audio = try ModelAudio(model, path: path, vocoder: vocoder.vocoder)
+        let judge = try classifier.map { try Judge(path: $0) }
+        try judge?.requireCompatible(with: model, modelPath: path)
         let steered = try policy.map {
             try SteeringSession.policy($0, for: model, modelPath: path) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         }
@@ -67,19 +72,24 @@ struct SynthesizeCommand: ParsableCommand {
         let images = model.images(latents: latents, labels: labels)
         let modelSeconds = Date().timeIntervalSince(modelStart)
         guard let audio else {
-            try ImageGrid.write(images, into: output)
+            let captions = labels.map { $0.map { model.configuration.classes![$0] } }
+            try ImageGrid.write(images, into: output, heading: "\(count) images from \((checkpoint as NSString).lastPathComponent)",
+                                captions: captions)
             print("\(output): \(count) images (image-NNN.png, grid.png) in \(String(format: "%.2f", modelSeconds)) s")
             return
         }
         let vocoderStart = Date()
         let written = try audio.write(images, names: (1...count).map { String(format: "clip-%03d", $0) }, into: output)
         let vocoderSeconds = Date().timeIntervalSince(vocoderStart)
+        let verdicts = try judge?.verdicts(images, of: model, modelPath: path)
         let entries = written.enumerated().map { i, clip in
-            ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] }, convergence: clip.convergence)
+            ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] }, convergence: clip.convergence,
+                           judged: verdicts?[i])
         }
         try ClipPage(entries: entries, configuration: model.configuration, checkpoint: path,
-                     runFolder: isDirectory(checkpoint) ? checkpoint : nil,
-                     policy: steered.map { (policy!, $0.metadata) }).write(to: output + "/index.html")
+                     runFolder: isDirectory(checkpoint) ? checkpoint : nil, policy: steered.map { (policy!, $0.metadata) },
+                     vocoder: audio.vocoder.name, judge: judge.map { ($0.path, $0.heldOutAccuracy) })
+            .write(to: output + "/index.html")
         let total = modelSeconds + vocoderSeconds
         print("\(output): \(count) clips (clip-NNN.wav, clip-NNN.png, index.html); "
               + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%d Griffin-Lim iterations)",

@@ -112,7 +112,7 @@ struct InterpolateCommand: ParsableCommand {
                                   labels: label.map { [Int](repeating: $0, count: steps) })
         let written = try audio.write(images, names: (1...steps).map { String(format: "step-%02d", $0) }, into: output)
         try ClipPage(entries: written.map { .init(name: $0.name, label: nil, convergence: $0.convergence) },
-                     configuration: model.configuration, checkpoint: path, runFolder: nil)
+                     configuration: model.configuration, checkpoint: path, runFolder: nil, vocoder: audio.vocoder.name)
             .write(to: output + "/index.html")
         print("\(output): \(steps) points (step-NN.wav, step-NN.png, index.html)")
     }

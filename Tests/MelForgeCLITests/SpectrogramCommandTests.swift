@@ -34,11 +34,29 @@ final class SpectrogramCommandTests: XCTestCase {
         XCTAssertEqual((sidecar["source"] as! [String: Any])["sampleRate"] as? Int, 16_000)
         XCTAssertNil(sidecar["normalization"])
 
-        let picture = try PNG.read(folder + "/out/seven.png", as: .rgb)
+        XCTAssertEqual(listFolder(folder + "/out"), ["seven.json", "seven.npy", "seven.png"])
+
+        // --png-style bare: the heat map alone, whole pixels per cell.
+        let bareRun = try runMelforge(["spectrogram", clip, "-o", folder + "/bare/seven.npy", "--png", folder + "/bare/seven.png",
+                                       "--png-style", "bare"])
+        XCTAssertEqual(bareRun.status, 0, bareRun.standardError)
+        let picture = try PNG.read(folder + "/bare/seven.png", as: .rgb)
         XCTAssertEqual(picture.width % 63, 0)
         XCTAssertEqual(picture.height % 80, 0)
         XCTAssertGreaterThanOrEqual(picture.height, 320)
-        XCTAssertEqual(listFolder(folder + "/out"), ["seven.json", "seven.npy", "seven.png"])
+        // The default picture holds that heat map, row for row, inside axes, a colour bar and a
+        // title: some row of the figure starts the heat map's first row at some column.
+        let figure = try PNG.read(folder + "/out/seven.png", as: .rgb)
+        XCTAssertGreaterThan(figure.width, picture.width + 60)
+        XCTAssertGreaterThan(figure.height, picture.height + 40)
+        let firstRow = Array(picture.pixels[0..<(picture.width * 3)])
+        let found = (0..<figure.height).contains { y in
+            (0..<(figure.width - picture.width)).contains { x in
+                let start = (y * figure.width + x) * 3
+                return Array(figure.pixels[start..<(start + picture.width * 3)]) == firstRow
+            }
+        }
+        XCTAssertTrue(found, "the heat map is not inside the figure")
     }
 
     func testNormalizeMapsToUnitRangeAndRecordsTheRange() throws {

@@ -40,6 +40,11 @@ final class SynthesizeCommandTests: XCTestCase {
         for fragment in ["clip-001.wav", "clip-003.png", "<audio controls", "seven", "latentSize", "<svg"] {
             XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
         }
+        // What a reader needs to know: the class asked for, the vocoder, the loss curve's axes.
+        for fragment in ["class <b>seven</b>", "Vocoder: <b>griffin-lim (4 iterations)</b>", ">step</text>", ">loss</text>",
+                         "class=\"legend\""] {
+            XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
+        }
         // Nothing is loaded from the network (the SVG's xmlns is a name, not a request).
         XCTAssertFalse(page.contains("src=\"http") || page.contains("href=\"http") || page.contains("url(http"),
                        "the page must need no network")
@@ -59,6 +64,29 @@ final class SynthesizeCommandTests: XCTestCase {
         }
         XCTAssertEqual(check.terminationStatus, 0, text)
         XCTAssertTrue(text.contains("3 audio players for 3 clips"), text)
+    }
+
+    /// With a classifier the page says what it hears in each clip and how sure it is, and
+    /// names the classifier; a classifier of pictures is refused for a generator of sound.
+    func testPageShowsTheJudgesVerdicts() throws {
+        let run = try trainTiny("gan")
+        let classifier = folder + "/judge.safetensors"
+        let trained = try runMelforge(["classifier", "train", "--data", repositoryRoot + "/Audio/digits", "-o", classifier,
+                                       "--epochs", "1", "--widths", "4,8,8"])
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        let out = folder + "/judged"
+        let result = try runMelforge(["synthesize", "--checkpoint", run, "-o", out, "--count", "3", "--n-iter", "2",
+                                      "--classifier", classifier])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "judged <b>").count - 1, 3, "one verdict per clip")
+        let digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        XCTAssertTrue(digits.contains { page.contains("judged <b>\($0)</b> (") }, "a verdict names a digit")
+        XCTAssertTrue(page.contains("Judge: the classifier <code>\(classifier)</code> (held-out accuracy"), "the page names its judge")
+        for n in 1...3 {
+            let picture = try PNG.read(out + String(format: "/clip-%03d.png", n), as: .rgb)
+            XCTAssertGreaterThan(picture.width, 192 + 60, "the clip's picture has axes and a colour bar")
+        }
     }
 
     func testVAEAndBadRequests() throws {

@@ -112,4 +112,21 @@ final class TrainingSessionTests: XCTestCase {
         XCTAssertTrue(centroids!.allSatisfy { $0 > 0 && $0 < 8_000 })
         for (r, c) in zip(rewards, centroids!) { XCTAssertEqual(Double(r), -abs(log2(c / 1_500)), accuracy: 1e-4) }
     }
+
+    /// The sample grid is headed with the model and its step; a conditional model's cells
+    /// carry their classes, as captions under each cell.
+    func testSampleGridsAreHeadedAndCaptioned() throws {
+        let subset = try DataSource.audio(folder: repositoryRoot + "/Audio/digits", frontEnd: frontEnd, frames: 16).load(report: { _ in })
+        let labels = try DataSource.audio(folder: repositoryRoot + "/Audio/digits", frontEnd: frontEnd, frames: 16)
+            .classLabels(subset.folderLabels, count: subset.images.shape[0], for: "--conditional")
+        for (name, classes) in [("plain", nil), ("conditional", labels)] as [(String, ([Int], [String])?)] {
+            _ = try GeneratorTraining(folder: folder + "/" + name, data: subset, dataPath: "d",
+                                      labels: classes.map { (indices: $0.0, classes: $0.1) }, resume: false, request: request(.gan))
+                .train(schedule(steps: 1))
+        }
+        let plain = try PNG.read(folder + "/plain/samples.png", as: .rgb)
+        let conditional = try PNG.read(folder + "/conditional/samples.png", as: .rgb)
+        XCTAssertEqual(conditional.width, plain.width)
+        XCTAssertEqual(conditional.height - plain.height, 4 * (11 + 6), "a caption line under each of the 4 rows")
+    }
 }
