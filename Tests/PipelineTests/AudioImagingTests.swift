@@ -95,7 +95,7 @@ final class FeatureExtractionTests: XCTestCase {
         XCTAssertEqual(file.features.values.max(), 1)
         let vocoded = try file.vocoded(by: try GriffinLimVocoder(configuration: file.configuration, griffinLimIterations: 4))
         XCTAssertEqual(vocoded.samples.count, 16_000)
-        XCTAssertEqual(try PNG.read(folder + "/b/seven.png", as: .rgb).height % 64, 0)
+        XCTAssertGreaterThan(try PNG.read(folder + "/b/seven.png", as: .rgb).height, 320 + 40, "the heat map with axes and a title")
         XCTAssertThrowsError(try file.linearMagnitude(bins: 513)) { XCTAssertTrue("\($0)".contains("64 rows"), "\($0)") }
     }
 
