@@ -26,6 +26,9 @@ public struct GriffinLim: Sendable {
         case random(seed: UInt64)
         /// All phases zero (librosa's `init=None`): deterministic, used by reference tests.
         case zero
+        /// The phase Phase Gradient Heap Integration finds in the magnitude (`PhaseGradient`);
+        /// `seed` draws the phases of coefficients too small to integrate.
+        case pghi(seed: UInt64)
     }
 
     /// The STFT whose inverse and forward transforms the iterations alternate; its
@@ -198,6 +201,18 @@ private struct Workspace {
         switch phase {
         case .zero:
             for i in 0..<bins * frames { (angles[2 * i], angles[2 * i + 1]) = (1, 0) }
+        case .pghi(let seed):
+            var spectrogram = Spectrogram(bins: bins, frames: frames)
+            for t in 0..<frames {
+                for k in 0..<bins { spectrogram.values[k * frames + t] = magnitude[t * bins + k] }
+            }
+            let phase = PhaseGradient(stft: stft).phase(spectrogram, seed: seed)
+            for t in 0..<frames {
+                for k in 0..<bins {
+                    let angle = phase[k * frames + t]
+                    (angles[2 * (t * bins + k)], angles[2 * (t * bins + k) + 1]) = (cos(angle), sin(angle))
+                }
+            }
         case .random(let seed):
             // Phases uniform on 4096 points of the circle, five per 64-bit draw: a random start
             // needs no finer angle, and a cos/sin per bin was 7% of a 32-iteration run.

@@ -1,14 +1,24 @@
 /// The phase-retrieval vocoder: features -> linear magnitude (`FeatureInversion`: the scaling
 /// undone exactly, the mel filter bank inverted by NNLS) -> a phase by fast Griffin-Lim with
-/// momentum (`GriffinLim`, Perraudin et al. 2013). The same front-end configuration that made
-/// the features drives every step.
+/// momentum (`GriffinLim`, Perraudin et al. 2013), starting from the phase Phase Gradient
+/// Heap Integration finds (`PhaseGradient`), or from random or zero phase. With no
+/// iterations it is PGHI alone. The same front-end configuration that made the features
+/// drives every step.
 public struct GriffinLimVocoder: Vocoder {
     public let inversion: FeatureInversion
     public var griffinLim: GriffinLim
 
     public var configuration: FrontEndConfiguration { inversion.configuration }
     public var frontEnd: MelFrontEnd { inversion.frontEnd }
-    public var name: String { "griffin-lim (\(griffinLim.iterations) iterations)" }
+    public var name: String {
+        let iterations = griffinLim.iterations
+        switch griffinLim.initialPhase {
+        case .pghi where iterations == 0: return "pghi (phase gradient heap integration)"
+        case .pghi: return "griffin-lim (\(iterations) iterations from the pghi phase)"
+        case .random: return "griffin-lim (\(iterations) iterations from random phase)"
+        case .zero: return "griffin-lim (\(iterations) iterations from zero phase)"
+        }
+    }
 
     public init(configuration: FrontEndConfiguration, griffinLimIterations: Int = 32, momentum: Float = 0.99,
                 initialPhase: GriffinLim.InitialPhase = .random(seed: 0), stopTolerance: Float? = nil,

@@ -49,7 +49,7 @@ struct InvertCommand: ParsableCommand {
         let report = try AudioFile.write(clip.samples, sampleRate: rate, to: output)
         let sc = try spectralConvergence(of: clip.samples, against: clip.magnitude!, stft: vocoder.frontEnd.stft)
         print("\(output): \(String(format: "%.2f", Double(clip.samples.count) / Double(rate))) s at \(rate) Hz, "
-              + "\(clip.iterations) Griffin-Lim iterations, SC \(String(format: "%.4f", sc))" + clippingNote(report)
+              + "\(vocoder.name), SC \(String(format: "%.4f", sc))" + clippingNote(report)
               + (features.sidecar == nil ? "" : " (front end from \(FeatureSidecar.path(forArray: input)))"))
     }
 }

@@ -122,18 +122,37 @@ struct FrontEndOptions: ParsableArguments {
     ]
 }
 
+/// Where Griffin-Lim's phase starts.
+enum PhaseStart: String, CaseIterable, ExpressibleByArgument {
+    case pghi, random, zero
+}
+
+/// The vocoders `--vocoder` names.
+enum VocoderKind: String, CaseIterable, ExpressibleByArgument {
+    /// NNLS mel inversion, then fast Griffin-Lim from `--init`.
+    case griffinlim
+    /// NNLS mel inversion, then Phase Gradient Heap Integration alone (no iterations).
+    case pghi
+}
+
 /// The vocoder's flags, shared by every command that makes sound.
 struct VocoderOptions: ParsableArguments {
-    @Option(name: .customLong("n-iter"), help: "Griffin-Lim iterations.")
-    var iterations = 32
+    @Option(help: "griffinlim: mel inversion, then Griffin-Lim from --init; pghi: mel inversion, then the phase from Phase Gradient Heap Integration alone (no iterations, fastest).")
+    var vocoder = VocoderKind.griffinlim
+
+    @Option(name: .customLong("n-iter"), help: "Griffin-Lim iterations (default: 32).")
+    var iterations: Int?
 
     @Option(help: "Griffin-Lim momentum (Perraudin et al. 2013); 0 is plain Griffin-Lim.")
     var momentum: Float = 0.99
 
-    @Option(help: "Seed of the random initial phase.")
+    @Option(name: .customLong("init"), help: "Griffin-Lim's starting phase: pghi (Phase Gradient Heap Integration of the magnitude), random (seeded) or zero.")
+    var initialPhase = PhaseStart.pghi
+
+    @Option(help: "Seed of the random phases (all of them with --init random; PGHI's for coefficients too small to integrate).")
     var seed: UInt64 = 0
 
-    @Flag(help: "Start from zero phase instead of a random one.")
+    @Flag(help: "Start from zero phase (the same as --init zero).")
     var zeroPhase = false
 
     @Option(help: "Stop Griffin-Lim early once an iteration improves the spectral convergence by less than this fraction.")
@@ -142,8 +161,19 @@ struct VocoderOptions: ParsableArguments {
     @Option(help: "Projected-gradient iterations of the NNLS mel -> linear inversion (0: clipped pseudo-inverse only).")
     var nnlsIterations = 50
 
+    /// The Griffin-Lim iterations this vocoder runs.
+    var griffinLimIterations: Int { vocoder == .pghi ? 0 : iterations ?? 32 }
+
     func validate() throws {
-        guard iterations >= 0 else { throw ValidationError("--n-iter \(iterations) is not accepted; expected 0 or more") }
+        if let iterations, iterations < 0 {
+            throw ValidationError("--n-iter \(iterations) is not accepted; expected 0 or more")
+        }
+        if vocoder == .pghi, let iterations, iterations > 0 {
+            throw ValidationError("--vocoder pghi runs no Griffin-Lim iterations (--n-iter \(iterations)); for PGHI and then Griffin-Lim give --vocoder griffinlim --init pghi")
+        }
+        if zeroPhase && initialPhase != .pghi && initialPhase != .zero {
+            throw ValidationError("--zero-phase and --init \(initialPhase.rawValue) disagree; give one of them")
+        }
         guard momentum >= 0 && momentum.isFinite else {
             throw ValidationError("--momentum \(momentum) is not accepted; expected 0 or more (0.99 is usual)")
         }
@@ -157,9 +187,13 @@ struct VocoderOptions: ParsableArguments {
 
     /// The vocoder these flags describe, for features of `configuration`.
     func vocoder(for configuration: FrontEndConfiguration) throws -> GriffinLimVocoder {
-        try GriffinLimVocoder(configuration: configuration, griffinLimIterations: iterations, momentum: momentum,
-                              initialPhase: zeroPhase ? .zero : .random(seed: seed), stopTolerance: stopTolerance,
-                              nnlsIterations: nnlsIterations)
+        let start: GriffinLim.InitialPhase = switch (vocoder, zeroPhase ? .zero : initialPhase) {
+        case (.pghi, _), (_, .pghi): .pghi(seed: seed)
+        case (_, .random): .random(seed: seed)
+        case (_, .zero): .zero
+        }
+        return try GriffinLimVocoder(configuration: configuration, griffinLimIterations: griffinLimIterations, momentum: momentum,
+                                     initialPhase: start, stopTolerance: stopTolerance, nnlsIterations: nnlsIterations)
     }
 }
 

@@ -49,7 +49,7 @@ struct ResynthCommand: ParsableCommand {
         let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
         let sc = try spectralConvergence(of: result.samples, against: original, stft: vocoder.frontEnd.stft)
         print("\(output): \(String(format: "%.2f", clip.duration)) s via \(via.rawValue), "
-              + "\(result.iterations) Griffin-Lim iterations, SC \(String(format: "%.4f", sc)) against '\(input)'"
+              + "\(vocoder.name), SC \(String(format: "%.4f", sc)) against '\(input)'"
               + clippingNote(report))
     }
 }

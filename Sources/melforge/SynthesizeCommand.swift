@@ -92,7 +92,7 @@ struct SynthesizeCommand: ParsableCommand {
             .write(to: output + "/index.html")
         let total = modelSeconds + vocoderSeconds
         print("\(output): \(count) clips (clip-NNN.wav, clip-NNN.png, index.html); "
-              + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%d Griffin-Lim iterations)",
-                       Double(count) / total, modelSeconds, vocoderSeconds, vocoder.iterations))
+              + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%@)",
+                       Double(count) / total, modelSeconds, vocoderSeconds, audio.vocoder.name))
     }
 }

@@ -41,7 +41,7 @@ final class SynthesizeCommandTests: XCTestCase {
             XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
         }
         // What a reader needs to know: the class asked for, the vocoder, the loss curve's axes.
-        for fragment in ["class <b>seven</b>", "Vocoder: <b>griffin-lim (4 iterations)</b>", ">step</text>", ">loss</text>",
+        for fragment in ["class <b>seven</b>", "Vocoder: <b>griffin-lim (4 iterations from the pghi phase)</b>", ">step</text>", ">loss</text>",
                          "class=\"legend\""] {
             XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
         }

@@ -47,6 +47,32 @@ final class VocoderCommandTests: XCTestCase {
         XCTAssertEqual(try AudioFile.read(folder + "/mel.wav").samples.count, 16_000)
     }
 
+    /// --vocoder pghi (no iterations) and --init pghi (Griffin-Lim from it, the default): with
+    /// the clip's exact magnitude, PGHI alone is already within reach of 32 iterations from a
+    /// random phase, and starting them from it does better; the vocoder is named.
+    func testPGHIVocoderAndStart() throws {
+        func run(_ extra: [String]) throws -> (Float, String) {
+            let result = try runMelforge(["resynth", clip, "-o", folder + "/x.wav", "--via", "linear"] + extra)
+            XCTAssertEqual(result.status, 0, result.standardError)
+            return (try XCTUnwrap(convergence(result), result.standardOutput), result.standardOutput)
+        }
+        let (alone, aloneText) = try run(["--vocoder", "pghi"])
+        let (random, randomText) = try run(["--init", "random"])
+        let (started, startedText) = try run([])
+        XCTAssertTrue(aloneText.contains("pghi (phase gradient heap integration)"), aloneText)
+        XCTAssertTrue(randomText.contains("griffin-lim (32 iterations from random phase)"), randomText)
+        XCTAssertTrue(startedText.contains("griffin-lim (32 iterations from the pghi phase)"), startedText)
+        XCTAssertLessThan(alone, 2 * random)
+        XCTAssertLessThan(started, random)
+        for (arguments, fragment) in [(["--vocoder", "pghi", "--n-iter", "5"], "--vocoder pghi runs no Griffin-Lim iterations"),
+                                      (["--zero-phase", "--init", "random"], "--zero-phase and --init random disagree"),
+                                      (["--vocoder", "wavenet"], "wavenet")] {
+            let refused = try runMelforge(["resynth", clip, "-o", folder + "/y.wav"] + arguments)
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.standardError.contains(fragment), refused.standardError)
+        }
+    }
+
     func testLinearMagnitudeInput() throws {
         // |STFT| of a 1 kHz tone, [513, frames], written as a float32 .npy.
         let frames = 20
