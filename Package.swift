@@ -12,6 +12,7 @@
 //   CFileSystem                     (a C shim for the Linux calls Glibc does not import)
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
+//   CMPI (C bridge) -> Cluster      data-parallel training over Open MPI (mpirun, srun)
 //   CFreeType       -> Pictures     figures with axes, colour bars and captions
 //
 // The generative core sees tensors [N, C, H, W] and nothing about audio:
@@ -34,6 +35,8 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // Data-parallel training across processes (mpirun, srun); only the training path uses it.
+    .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     // Text in pictures; the font itself comes from fonts-dejavu-core.
     .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev", "fonts-dejavu-core"])]),
 ]
@@ -41,6 +44,10 @@ let systemLibraries: [Target] = [
 // MARK: - Libraries
 
 let libraries: [Target] = [
+    // Open MPI's handles are macros Swift cannot import: plain C functions over them.
+    .target(name: "CMPIBridge", dependencies: ["CMPI"]),
+    // The job mpirun started: the replicas' sums, its ranks and its end.
+    .target(name: "Cluster", dependencies: ["CMPIBridge", "Layers"]),
     // The process's one thread-count setting (MELFORGE_THREADS, convert --jobs) and its workers.
     .target(name: "WorkerPool"),
     .target(name: "CFileSystem"),
@@ -86,7 +93,8 @@ let tool: [Target] = [
     .executableTarget(
         name: "melforge",
         dependencies: [
-            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Tensors", "Models", "Training", "WorkerPool",
+            "Pipeline", "AudioIO", "Spectral", "FileFormats", "Tensors", "Models", "Training", "WorkerPool", "Cluster",
+            "Layers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).

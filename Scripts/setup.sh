@@ -19,6 +19,8 @@ packages=(
   zlib1g-dev        # gzip'd MNIST files
   libfreetype-dev   # text in pictures (axes, colour bars, captions)
   fonts-dejavu-core # the font of that text
+  libopenmpi-dev    # data-parallel training (mpirun -n N melforge train ...)
+  openmpi-bin       # mpirun
   espeak-ng sox     # Scripts/make-digits.sh: the spoken-digit corpus
 )
 

@@ -5,6 +5,10 @@ import Tensors
 /// in training, each channel is normalised with its batch mean and (biased) variance and the
 /// running statistics move towards them (momentum 0.1, unbiased variance, as PyTorch); in
 /// evaluation the running statistics are used. Then y = gamma x_hat + beta.
+///
+/// In a data-parallel job the batch is the whole batch of every process (`Replicas`): the
+/// statistics' sums, and the backward's, are summed across the processes, as
+/// SyncBatchNorm does, so that N processes compute what one computes.
 public final class BatchNorm: Module {
     public let weight: Parameter   // gamma [C]
     public let bias: Parameter     // beta [C]
@@ -40,33 +44,40 @@ public final class BatchNorm: Module {
     public func forward(_ x: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
         precondition(x.rank >= 2 && x.shape[1] == channels, "BatchNorm: input \(x.shape), expected [N, \(channels), ...]")
         let n = x.shape[0], inner = x.count / max(1, n * channels), channels = self.channels
-        let perChannel = n * inner
         var mean = runningMean.value.values
         var variance = runningVariance.value.values
+        var perChannel = n * inner
         if training {
-            // 1. The batch's mean and (biased) variance per channel, in Double.
+            // 1. The batch's mean and (biased) variance per channel, from sums in Double (over
+            //    every process's share: [sum x | sum x^2 | count]).
+            var sums = [Double](repeating: 0, count: 2 * channels + 1)
             x.values.withUnsafeBufferPointer { xb in
-                mean.withUnsafeMutableBufferPointer { mb in
-                    variance.withUnsafeMutableBufferPointer { vb in
-                        let (xs, ms, vs) = (xb.baseAddress!, mb.baseAddress!, vb.baseAddress!)
-                        Workers.run(over: channels) { _, share in
-                            for c in share {
-                                var sum = 0.0, sumSquares = 0.0
-                                for b in 0..<n {
-                                    let start = (b * channels + c) * inner
-                                    for i in start..<start + inner {
-                                        let v = Double(xs[i])
-                                        sum += v
-                                        sumSquares += v * v
-                                    }
+                sums.withUnsafeMutableBufferPointer { sb in
+                    let (xs, ss) = (xb.baseAddress!, sb.baseAddress!)
+                    Workers.run(over: channels) { _, share in
+                        for c in share {
+                            var sum = 0.0, sumSquares = 0.0
+                            for b in 0..<n {
+                                let start = (b * channels + c) * inner
+                                for i in start..<start + inner {
+                                    let v = Double(xs[i])
+                                    sum += v
+                                    sumSquares += v * v
                                 }
-                                let m = sum / Double(perChannel)
-                                ms[c] = Float(m)
-                                vs[c] = Float(max(0, sumSquares / Double(perChannel) - m * m))
                             }
+                            ss[c] = sum
+                            ss[channels + c] = sumSquares
                         }
                     }
                 }
+            }
+            sums[2 * channels] = Double(perChannel)
+            sums = Replicas.sum(sums)
+            perChannel = Int(sums[2 * channels])
+            for c in 0..<channels {
+                let m = sums[c] / Double(perChannel)
+                mean[c] = Float(m)
+                variance[c] = Float(max(0, sums[channels + c] / Double(perChannel) - m * m))
             }
             // 2. Running statistics move towards them (unbiased variance, as PyTorch).
             let unbias = perChannel > 1 ? Float(perChannel) / Float(perChannel - 1) : 1
@@ -109,45 +120,60 @@ public final class BatchNorm: Module {
         let xHat = cache.normalized
         let channels = self.channels
         let n = xHat.shape[0], inner = xHat.count / max(1, n * channels)
-        let m = Float(n * inner)
         var dx = Tensor(shape: xHat.shape, values: [Float](unsafeUninitializedCapacity: xHat.count) { $1 = xHat.count })
-        var sums = [Float](repeating: 0, count: 2 * channels)  // per channel: sum dy, sum dy x_hat
+        // 1. d beta = sum dy;  2. d gamma = sum dy x_hat, per channel: [sum dy | sum dy x_hat | count]
+        var sums = [Float](repeating: 0, count: 2 * channels + 1)
+        dy.values.withUnsafeBufferPointer { dyb in
+            xHat.values.withUnsafeBufferPointer { xb in
+                sums.withUnsafeMutableBufferPointer { sb in
+                    let (dys, xs, ss) = (dyb.baseAddress!, xb.baseAddress!, sb.baseAddress!)
+                    Workers.run(over: channels) { _, share in
+                        for c in share {
+                            var sumDy: Float = 0, sumDyXHat: Float = 0
+                            for b in 0..<n {
+                                let start = (b * channels + c) * inner
+                                for i in start..<start + inner {
+                                    sumDy += dys[i]
+                                    sumDyXHat += dys[i] * xs[i]
+                                }
+                            }
+                            ss[c] = sumDy
+                            ss[channels + c] = sumDyXHat
+                        }
+                    }
+                }
+            }
+        }
+        // This process's share of the parameters' gradients (summed with the others' later,
+        // with every other gradient).
+        for c in 0..<channels {
+            bias.gradient.values[c] += sums[c]
+            weight.gradient.values[c] += sums[channels + c]
+        }
+        // 3. dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat)), the means over the
+        //    whole batch of every process.
+        sums[2 * channels] = Float(n * inner)
+        if Replicas.reducer != nil { Replicas.reducer!.sum(&sums) }
+        let m = sums[2 * channels]
         let (gamma, inverse) = (weight.value.values, cache.inverseDeviation)
         dy.values.withUnsafeBufferPointer { dyb in
             xHat.values.withUnsafeBufferPointer { xb in
                 dx.values.withUnsafeMutableBufferPointer { dxb in
-                    sums.withUnsafeMutableBufferPointer { sb in
-                        let (dys, xs, dxs, ss) = (dyb.baseAddress!, xb.baseAddress!, dxb.baseAddress!, sb.baseAddress!)
-                        Workers.run(over: channels) { _, share in
-                            for c in share {
-                                // 1. d beta = sum dy;  2. d gamma = sum dy x_hat
-                                var sumDy: Float = 0, sumDyXHat: Float = 0
-                                for b in 0..<n {
-                                    let start = (b * channels + c) * inner
-                                    for i in start..<start + inner {
-                                        sumDy += dys[i]
-                                        sumDyXHat += dys[i] * xs[i]
-                                    }
-                                }
-                                ss[2 * c] = sumDy
-                                ss[2 * c + 1] = sumDyXHat
-                                // 3. dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
-                                let scale = gamma[c] * inverse[c]
-                                for b in 0..<n {
-                                    let start = (b * channels + c) * inner
-                                    for i in start..<start + inner {
-                                        dxs[i] = scale * (dys[i] - sumDy / m - xs[i] * sumDyXHat / m)
-                                    }
+                    let (dys, xs, dxs) = (dyb.baseAddress!, xb.baseAddress!, dxb.baseAddress!)
+                    Workers.run(over: channels) { _, share in
+                        for c in share {
+                            let (sumDy, sumDyXHat) = (sums[c], sums[channels + c])
+                            let scale = gamma[c] * inverse[c]
+                            for b in 0..<n {
+                                let start = (b * channels + c) * inner
+                                for i in start..<start + inner {
+                                    dxs[i] = scale * (dys[i] - sumDy / m - xs[i] * sumDyXHat / m)
                                 }
                             }
                         }
                     }
                 }
             }
-        }
-        for c in 0..<channels {
-            bias.gradient.values[c] += sums[2 * c]
-            weight.gradient.values[c] += sums[2 * c + 1]
         }
         return dx
     }

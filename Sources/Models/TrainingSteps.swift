@@ -33,45 +33,57 @@ public final class GANTrainer {
 
     /// Returns the discriminator's and the generator's loss. A conditional pair takes the real
     /// images' `labels` (`classes` of them); its fakes get random labels.
-    public func step(real: Tensor, labels: [Int]? = nil, classes: Int = 0,
+    ///
+    /// In a data-parallel job (`Replicas`) `real` and `labels` are this process's `share` of
+    /// the batch: the latents and fake labels are drawn for the whole batch and this share
+    /// kept, every mean is weighed by the share's size, and the gradients are summed over the
+    /// processes before each update; the losses returned are the whole batch's.
+    public func step(real: Tensor, labels: [Int]? = nil, classes: Int = 0, share: BatchShare? = nil,
                      random: inout RandomNumbers) -> (discriminator: Float, generator: Float) {
-        let n = real.shape[0]
+        let share = share ?? .whole(real.shape[0])
+        precondition(share.rows.count == real.shape[0], "GANTrainer: \(real.shape[0]) real images for rows \(share.rows)")
         func fakeLabels() -> [Int]? {
-            labels == nil ? nil : (0..<n).map { _ in Int(random.next() % UInt64(max(1, classes))) }
+            labels == nil ? nil : share.rows(of: (0..<share.total).map { _ in Int(random.next() % UInt64(max(1, classes))) })
         }
+        func latents() -> Tensor { share.rows(of: random.normal([share.total, generator.latentSize])) }
         // 1. Discriminator: BCE(D(real), 1) + BCE(D(G(z1)), 0), or the hinge loss.
         let labels1 = fakeLabels()
-        let (fake, _) = generator.forward(random.normal([n, generator.latentSize]), labels: labels1, training: true)
+        let (fake, _) = generator.forward(latents(), labels: labels1, training: true)
         discriminator.zeroGradients()
         let (realLogits, realCache) = discriminator.forward(real, labels: labels)
         let (fakeLogits, fakeCache) = discriminator.forward(fake, labels: labels1)
-        let discriminatorLoss: Float
+        var discriminatorLoss: Float
         switch loss {
         case .bce:
             let realLoss = Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
             let fakeLoss = Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
-            _ = discriminator.backward(realLoss.gradient, cache: realCache)
-            _ = discriminator.backward(fakeLoss.gradient, cache: fakeCache)
+            _ = discriminator.backward(realLoss.gradient.scaled(by: share.weight), cache: realCache)
+            _ = discriminator.backward(fakeLoss.gradient.scaled(by: share.weight), cache: fakeCache)
             discriminatorLoss = realLoss.value + fakeLoss.value
         case .hinge:
             let hinge = Loss.hingeDiscriminator(real: realLogits, fake: fakeLogits)
-            _ = discriminator.backward(hinge.dReal, cache: realCache)
-            _ = discriminator.backward(hinge.dFake, cache: fakeCache)
+            _ = discriminator.backward(hinge.dReal.scaled(by: share.weight), cache: realCache)
+            _ = discriminator.backward(hinge.dFake.scaled(by: share.weight), cache: fakeCache)
             discriminatorLoss = hinge.value
         }
+        Replicas.sumGradients(discriminator.parameters)
         discriminatorOptimizer.update()
 
         // 2. Generator: BCE(D(G(z2)), 1) or -mean(D(G(z2))); only G changes.
         generator.zeroGradients()
         let labels2 = fakeLabels()
-        let (images, generatorCache) = generator.forward(random.normal([n, generator.latentSize]), labels: labels2,
-                                                         training: true)
+        let (images, generatorCache) = generator.forward(latents(), labels: labels2, training: true)
         let (logits, cache) = discriminator.forward(images, labels: labels2, training: false)
         let generatorLoss = loss == .bce ? Loss.binaryCrossEntropyWithLogits(logits, target: 1) : Loss.hingeGenerator(fake: logits)
-        let dImages = discriminator.backward(generatorLoss.gradient, cache: cache, parameterGradients: false)
+        let dImages = discriminator.backward(generatorLoss.gradient.scaled(by: share.weight), cache: cache,
+                                             parameterGradients: false)
         generator.backward(dImages, cache: generatorCache)
+        Replicas.sumGradients(generator.parameters)
         generatorOptimizer.update()
-        return (discriminatorLoss, generatorLoss.value)
+        guard Replicas.reducer != nil else { return (discriminatorLoss, generatorLoss.value) }
+        let losses = Replicas.sum([Double(discriminatorLoss * share.weight), Double(generatorLoss.value * share.weight)])
+        discriminatorLoss = Float(losses[0])
+        return (discriminatorLoss, Float(losses[1]))
     }
 }
 
@@ -88,23 +100,31 @@ public final class VAETrainer {
         optimizer = Adam(parameters: model.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
     }
 
-    /// Returns the reconstruction and the KL term.
-    public func step(images: Tensor, labels: [Int]? = nil, random: inout RandomNumbers) -> (reconstruction: Float, kl: Float) {
+    /// Returns the reconstruction and the KL term. In a data-parallel job `images` and
+    /// `labels` are this process's `share` of the batch (as `GANTrainer.step`).
+    public func step(images: Tensor, labels: [Int]? = nil, share: BatchShare? = nil,
+                     random: inout RandomNumbers) -> (reconstruction: Float, kl: Float) {
+        let share = share ?? .whole(images.shape[0])
+        precondition(share.rows.count == images.shape[0], "VAETrainer: \(images.shape[0]) images for rows \(share.rows)")
         model.zeroGradients()
         let (mu, logVariance, encoderCache) = model.encode(images, labels: labels)
-        let noise = random.normal(mu.shape)
+        let noise = share.rows(of: random.normal([share.total] + Array(mu.shape.dropFirst())))
         let z = Reparameterization.sample(mean: mu, logVariance: logVariance, noise: noise)
         let (reconstruction, decoderCache) = model.decode(z, labels: labels)
         let error = Loss.squaredError(reconstruction, images)
-        let dz = model.decoderBackward(error.gradient, cache: decoderCache)
+        let dz = model.decoderBackward(error.gradient.scaled(by: share.weight), cache: decoderCache)
         var (dMean, dLogVariance) = Reparameterization.backward(dz, logVariance: logVariance, noise: noise)
         let kl = Loss.gaussianKL(mean: mu, logVariance: logVariance)
+        let klWeight = beta * share.weight
         for i in 0..<dMean.count {
-            dMean.values[i] += beta * kl.dMean.values[i]
-            dLogVariance.values[i] += beta * kl.dLogVariance.values[i]
+            dMean.values[i] += klWeight * kl.dMean.values[i]
+            dLogVariance.values[i] += klWeight * kl.dLogVariance.values[i]
         }
         model.encoderBackward(dMean: dMean, dLogVariance: dLogVariance, cache: encoderCache)
+        Replicas.sumGradients(model.parameters)
         optimizer.update()
-        return (error.value, kl.value)
+        guard Replicas.reducer != nil else { return (error.value, kl.value) }
+        let losses = Replicas.sum([Double(error.value * share.weight), Double(kl.value * share.weight)])
+        return (Float(losses[0]), Float(losses[1]))
     }
 }

@@ -1,5 +1,6 @@
 import FileFormats
 import Foundation
+import Layers
 import Models
 import Pictures
 import Tensors
@@ -121,22 +122,24 @@ public final class GeneratorTraining {
         let total = schedule.steps ?? (schedule.epochs.map { $0 * run.batchesPerEpoch } ?? 2_000)
         var metadata = ["data": dataPath]
         if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
-        let evaluation = try schedule.classifier.map {
+        // In a data-parallel job every process trains; the first alone writes and reports.
+        let writes = Replicas.isFirst
+        let evaluation = try schedule.classifier.flatMap { path in writes ? path : nil }.map {
             try TrainingEvaluation(classifier: $0, data: data.images, imaging: data.imaging, count: schedule.evaluationCount,
                                    seed: run.configuration.seed)
         }
         let evaluateEvery = schedule.evaluateEvery ?? schedule.checkpointEvery
-        let progress = ProgressBar(total: total, label: "train \(run.configuration.model.rawValue)", unit: "steps")
+        let progress = writes ? ProgressBar(total: total, label: "train \(run.configuration.model.rawValue)", unit: "steps") : nil
         let started = Date()
         let firstStep = run.step
         while run.step < total {
             let losses = run.trainStep()
             if let bad = losses.first(where: { !$0.value.isFinite }) {
-                progress.finish()
+                progress?.finish()
                 throw TrainingError.diverged(step: run.step, loss: bad.key, value: bad.value, checkpoint: checkpointPath)
             }
             let rate = Double((run.step - firstStep) * run.configuration.batchSize) / Date().timeIntervalSince(started)
-            progress.update(run.step, note: losses.sorted { $0.key < $1.key }
+            progress?.update(run.step, note: losses.sorted { $0.key < $1.key }
                 .map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: "  ") + String(format: "  %.0f samples/s", rate))
             var scores: [String: Double] = [:]
             if let evaluation, run.step % evaluateEvery == 0 || run.step == total {
@@ -146,7 +149,7 @@ public final class GeneratorTraining {
                 log.append(step: run.step, values: losses, scores: scores,
                            trailing: [("samples_per_s", String(format: "%.1f", rate))])
             }
-            if run.step % schedule.checkpointEvery == 0 || run.step == total {
+            if writes && (run.step % schedule.checkpointEvery == 0 || run.step == total) {
                 try run.save(to: checkpointPath, metadata: metadata)
                 try log.save()
                 try writeSamples()
@@ -159,7 +162,7 @@ public final class GeneratorTraining {
                 }
             }
         }
-        progress.finish()
+        progress?.finish()
         return "\(folder): \(run.step) steps; checkpoint, log.jsonl, samples.png and losses.svg\(evaluation == nil ? "" : " and scores.svg") written"
     }
 

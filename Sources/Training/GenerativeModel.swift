@@ -19,9 +19,12 @@ public protocol GenerativeModel: AnyObject {
     /// Builds the model `configuration` describes, its weights drawn from `random`.
     init(configuration: TrainingConfiguration, random: inout RandomNumbers)
 
-    /// One optimisation step on `batch` `[N, C, S, S]` (with one label per image for a
-    /// conditional model); `step` counts from 1. Returns the losses by name.
-    func trainStep(batch: Tensor, labels: [Int]?, step: Int, random: inout RandomNumbers) -> [String: Float]
+    /// One optimisation step on `batch` `[n, C, S, S]` (with one label per image for a
+    /// conditional model): this process's `share` of the whole batch, which is all of it in
+    /// one process (`BatchShare`, `Replicas`: a data-parallel model draws its random numbers for
+    /// the whole batch, weighs its means by the share and sums its gradients over the processes
+    /// before updating). `step` counts from 1. Returns the whole batch's losses by name.
+    func trainStep(batch: Tensor, labels: [Int]?, share: BatchShare, step: Int, random: inout RandomNumbers) -> [String: Float]
 
     /// Images `[N, C, S, S]` in [-1, 1] for latents `[N, Z]` (inference mode).
     func images(latents: Tensor, labels: [Int]?) -> Tensor
@@ -109,8 +112,10 @@ public final class GANModel: GenerativeModel {
                              learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2)
     }
 
-    public func trainStep(batch: Tensor, labels: [Int]?, step: Int, random: inout RandomNumbers) -> [String: Float] {
-        let (d, g) = trainer.step(real: batch, labels: labels, classes: configuration.classes?.count ?? 0, random: &random)
+    public func trainStep(batch: Tensor, labels: [Int]?, share: BatchShare, step: Int,
+                          random: inout RandomNumbers) -> [String: Float] {
+        let (d, g) = trainer.step(real: batch, labels: labels, classes: configuration.classes?.count ?? 0, share: share,
+                                  random: &random)
         return ["discriminator": d, "generator": g]
     }
 
@@ -149,9 +154,10 @@ public final class VAEModel: GenerativeModel {
                              learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, beta: c.beta)
     }
 
-    public func trainStep(batch: Tensor, labels: [Int]?, step: Int, random: inout RandomNumbers) -> [String: Float] {
+    public func trainStep(batch: Tensor, labels: [Int]?, share: BatchShare, step: Int,
+                          random: inout RandomNumbers) -> [String: Float] {
         trainer.beta = configuration.klWeight(atStep: step)
-        let (reconstruction, kl) = trainer.step(images: batch, labels: labels, random: &random)
+        let (reconstruction, kl) = trainer.step(images: batch, labels: labels, share: share, random: &random)
         return ["reconstruction": reconstruction, "kl": kl]
     }
 

@@ -96,10 +96,14 @@ public final class TrainingRun {
     public var batchesPerEpoch: Int { max(1, data.shape[0] / configuration.batchSize) }
 
     /// The losses of one step, by name ("discriminator", "generator" or "reconstruction", "kl").
+    /// In a data-parallel job (`Replicas`) this process trains on its rows of the batch, and
+    /// every process computes what one process computes on the whole batch.
     public func trainStep() -> [String: Float] {
         let (batch, batchLabels) = nextBatch()
         step += 1
-        return model.trainStep(batch: batch, labels: batchLabels, step: step, random: &random)
+        let share = BatchShare.mine(of: batch.shape[0])
+        return model.trainStep(batch: share.rows(of: batch), labels: batchLabels.map { share.rows(of: $0) }, share: share,
+                               step: step, random: &random)
     }
 
     /// The VAE's KL weight at a step (counted from 1).

@@ -6,15 +6,19 @@ import Foundation
 /// between products runs in parallel too and the cores are never oversubscribed), the
 /// optimizer, the front end, the vocoders, batch conversion and the rewards all take
 /// `Workers.count` threads. It starts as `MELFORGE_THREADS` when set, else the cores
-/// available; `melforge convert --jobs N` sets it.
+/// available shared among the processes an MPI launcher started on this machine;
+/// `melforge convert --jobs N` sets it.
 public enum Workers {
     /// Threads for parallel work, at least 1. Set before work starts to use fewer.
     nonisolated(unsafe) public static var count = defaultCount(environment: ProcessInfo.processInfo.environment)
 
-    /// `MELFORGE_THREADS` when it is a whole number of at least 1, else the cores available.
+    /// `MELFORGE_THREADS` when it is a whole number of at least 1, else the cores available
+    /// divided among the processes of a job on this machine (Open MPI's
+    /// OMPI_COMM_WORLD_LOCAL_SIZE, or MPI_LOCALNRANKS), at least 1.
     public static func defaultCount(environment: [String: String]) -> Int {
         if let text = environment["MELFORGE_THREADS"], let threads = Int(text), threads >= 1 { return threads }
-        return ProcessInfo.processInfo.activeProcessorCount
+        let local = (environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? environment["MPI_LOCALNRANKS"]).flatMap(Int.init) ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local))
     }
 
     /// The number of shares `run(over:)` cuts `total` into.

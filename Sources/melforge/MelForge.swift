@@ -1,11 +1,22 @@
 import ArgumentParser
+import Cluster
 import Pipeline
 
 @main
 struct MelForge: ParsableCommand {
     static func main() {
         ProcessStart.prepare()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            // One process of a data-parallel job: the whole job ends, naming this rank.
+            if let world = MPIWorld.current, world.count > 1, exitCode(for: error) != .success {
+                world.abort(fullMessage(for: error))
+            }
+            exit(withError: error)
+        }
+        MPIWorld.current?.finish()
     }
 
     static let configuration = CommandConfiguration(

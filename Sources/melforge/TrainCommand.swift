@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cluster
+import Layers
 import Models
 import Pipeline
 import Training
@@ -99,7 +101,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let data = try source.source.load()
+        // Under mpirun or srun: one of several processes, each on its share of every batch.
+        let world = try MPIWorld.joinIfLaunched()
+        let data = try source.source.load(report: { if Replicas.isFirst { print($0) } })
         let labels = try conditional
             ? source.source.classLabels(data.folderLabels, count: data.images.shape[0], for: "--conditional") : nil
         var request = ModelRequest(kind: model, batchSize: training.batchSize, learningRate: training.lr, seed: training.seed)
@@ -108,10 +112,14 @@ struct TrainCommand: ParsableCommand {
         let session = try GeneratorTraining(folder: out, data: data, dataPath: source.source.path,
                                             labels: labels.map { (indices: $0.0, classes: $0.1) }, resume: training.resume,
                                             request: request)
-        if session.resumed { print("resuming \(out) at step \(session.run.step)") }
+        if session.resumed && Replicas.isFirst { print("resuming \(out) at step \(session.run.step)") }
+        if let world, world.count > 1, Replicas.isFirst {
+            print("data-parallel over \(world.count) processes: \(training.batchSize / world.count)-\((training.batchSize + world.count - 1) / world.count) images each per step of \(training.batchSize)")
+        }
         var schedule = GeneratorTraining.Schedule()
         (schedule.steps, schedule.epochs, schedule.checkpointEvery, schedule.logEvery) = (steps, epochs, checkpointEvery, logEvery)
         (schedule.classifier, schedule.evaluateEvery, schedule.evaluationCount) = (classifier, evalEvery, evalCount)
-        print(try session.train(schedule))
+        let summary = try session.train(schedule)
+        if Replicas.isFirst { print(summary) }
     }
 }

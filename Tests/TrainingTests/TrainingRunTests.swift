@@ -168,13 +168,14 @@ final class ModelRegistryTests: XCTestCase {
             optimizer = Adam(parameters: layer.parameters, learningRate: configuration.learningRate)
         }
 
-        func trainStep(batch: Tensor, labels: [Int]?, step: Int, random: inout RandomNumbers) -> [String: Float] {
+        func trainStep(batch: Tensor, labels: [Int]?, share: BatchShare, step: Int, random: inout RandomNumbers) -> [String: Float] {
             layer.zeroGradients()
-            let (y, cache) = layer.forward(random.normal([batch.shape[0], configuration.latentSize]))
+            let (y, cache) = layer.forward(share.rows(of: random.normal([share.total, configuration.latentSize])))
             let error = Loss.squaredError(y.reshaped(batch.shape), batch)
-            _ = layer.backward(error.gradient.reshaped(y.shape), cache: cache)
+            _ = layer.backward(error.gradient.reshaped(y.shape).scaled(by: share.weight), cache: cache)
+            Replicas.sumGradients(layer.parameters)
             optimizer.update()
-            return ["error": error.value]
+            return ["error": Float(Replicas.sum([Double(error.value * share.weight)])[0])]
         }
 
         func images(latents: Tensor, labels: [Int]?) -> Tensor {

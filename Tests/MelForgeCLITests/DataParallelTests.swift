@@ -1,0 +1,160 @@
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `mpirun -n 2 melforge train ...`: two processes, each on half of every batch, compute what
+/// one process computes on the whole batch.
+final class DataParallelTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mpirun") else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("mpirun is missing (Scripts/setup.sh installs openmpi-bin)") }
+            throw XCTSkip("mpirun is not installed (Scripts/test.sh installs it)")
+        }
+    }
+
+    /// `melforge ARGUMENTS` under `mpirun -n PROCESSES` (as root too; more processes than
+    /// cores allowed).
+    func mpirun(_ processes: Int, _ arguments: [String]) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments = ["-n", "\(processes)", "--oversubscribe", "--allow-run-as-root", melforgeBinary] + arguments
+        let output = Pipe(), error = Pipe()
+        (process.standardOutput, process.standardError, process.standardInput) = (output, error, FileHandle.nullDevice)
+        try process.run()
+        let (out, err) = (output.fileHandleForReading.readDataToEndOfFile(), error.fileHandleForReading.readDataToEndOfFile())
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus, standardOutput: String(decoding: out, as: UTF8.self),
+                             standardError: String(decoding: err, as: UTF8.self))
+    }
+
+    func train(_ model: String, processes: Int, out: String, steps: Int, extra: [String] = []) throws -> CommandResult {
+        let result = try mpirun(processes, ["train", model, "--data", repositoryRoot + "/Audio/digits", "--out", out, "--steps", "\(steps)",
+                                            "--batch-size", "8", "--widths", "4,8,16,32", "--latent-size", "8", "--log-every", "1",
+                                            "--checkpoint-every", "10"] + extra)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        return result
+    }
+
+    /// Each log line's numbers but the speed.
+    func losses(_ run: String) throws -> [[String: Double]] {
+        try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n").map {
+            var entry = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Double]
+            entry["samples_per_s"] = nil
+            return entry
+        }
+    }
+
+    /// Two runs' losses and checkpoint tensors agree to `tolerance`, relative to each tensor's
+    /// largest value: the only differences are fp32 sums taken in another order (a process's
+    /// partial sums added by the allreduce instead of in one loop).
+    func assertSameRun(_ a: String, _ b: String, tolerance: Double, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (first, second) = (try losses(a), try losses(b))
+        XCTAssertEqual(first.count, second.count, file: file, line: line)
+        for (x, y) in zip(first, second) {
+            XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+            for (key, value) in x {
+                XCTAssertEqual(value, y[key]!, accuracy: tolerance * max(1, abs(value)), "step \(x["step"]!) \(key)", file: file, line: line)
+            }
+        }
+        let (one, two) = (try SafeTensors.read(a + "/checkpoint.safetensors"), try SafeTensors.read(b + "/checkpoint.safetensors"))
+        XCTAssertEqual(one.tensors.map(\.name), two.tensors.map(\.name), file: file, line: line)
+        for (x, y) in zip(one.tensors, two.tensors) {
+            let scale = Double(x.values.map(abs).max() ?? 0)
+            let worst = zip(x.values, y.values).map { Double(abs($0 - $1)) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, tolerance * max(scale, 1e-6), "\(x.name)", file: file, line: line)
+        }
+        XCTAssertEqual(one.metadata["random_state"], two.metadata["random_state"], "the random streams", file: file, line: line)
+    }
+
+    /// A conditional GAN (hinge loss, spectral norm, BatchNorm in the generator) and a VAE,
+    /// 20 steps of a global batch of 8: 2 processes x 4 images give 1 process x 8's losses and
+    /// weights (tolerance 1e-4 relative: fp32 sums in another order, over 20 Adam steps).
+    func testTwoProcessesTrainAsOne() throws {
+        for (model, extra) in [("gan", ["--conditional"]), ("vae", [])] {
+            let one = try train(model, processes: 1, out: folder + "/\(model)-1", steps: 20, extra: extra)
+            let two = try train(model, processes: 2, out: folder + "/\(model)-2", steps: 20, extra: extra)
+            XCTAssertTrue(two.standardOutput.contains("data-parallel over 2 processes"), two.standardOutput)
+            XCTAssertFalse(one.standardOutput.contains("data-parallel"), one.standardOutput)
+            // Only the first process reports and writes.
+            XCTAssertEqual(two.standardOutput.components(separatedBy: "clips from").count - 1, 1, two.standardOutput)
+            try assertSameRun(folder + "/\(model)-1", folder + "/\(model)-2", tolerance: 1e-4)
+        }
+    }
+
+    /// A run checkpointed by one process resumes under two, and the reverse, as the whole
+    /// run would have gone on.
+    func testResumeAcrossProcessCounts() throws {
+        _ = try train("vae", processes: 1, out: folder + "/whole", steps: 20)
+        for (first, then) in [(1, 2), (2, 1)] {
+            let run = folder + "/\(first)-then-\(then)"
+            _ = try train("vae", processes: first, out: run, steps: 10)
+            let resumed = try train("vae", processes: then, out: run, steps: 20, extra: ["--resume"])
+            XCTAssertTrue(resumed.standardOutput.contains("resuming"), resumed.standardOutput)
+            try assertSameRun(folder + "/whole", run, tolerance: 1e-4)
+        }
+    }
+
+    /// A process killed mid-run ends the whole job non-zero, and the last checkpoint (written
+    /// atomically by the first process) is whole. A process that cannot start its share (here:
+    /// another process's data) ends the job naming its rank and the cause.
+    func testAFailedProcessEndsTheJob() throws {
+        let run = folder + "/killed"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        process.arguments = ["-n", "2", "--oversubscribe", "--allow-run-as-root", melforgeBinary, "train", "vae", "--data",
+                             repositoryRoot + "/Audio/digits", "--out", run, "--steps", "100000", "--batch-size", "8",
+                             "--widths", "4,8,16,32", "--checkpoint-every", "5"]
+        (process.standardOutput, process.standardError) = (FileHandle.nullDevice, FileHandle.nullDevice)
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors") && Date() < deadline && process.isRunning {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(process.isRunning, "the job ended before its first checkpoint")
+        // The second melforge process under this mpirun.
+        let children = try childProcesses(of: process.processIdentifier).filter { try commandLine($0).contains("melforge") }
+        XCTAssertEqual(children.count, 2, "\(children)")
+        kill(children.max()!, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let checkpoint = try SafeTensors.read(run + "/checkpoint.safetensors")
+        XCTAssertGreaterThanOrEqual(Int(checkpoint.metadata["step"] ?? "0") ?? 0, 5)
+
+        // Rank 1 cannot read a folder rank 0 can: OMPI_COMM_WORLD_RANK picks the data path.
+        let script = folder + "/rank-data.sh"
+        try AtomicFile.write(Array("""
+            #!/bin/sh
+            if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then data=\(folder)/nowhere; else data=\(repositoryRoot)/Audio/digits; fi
+            exec \(melforgeBinary) train vae --data "$data" --out \(folder)/bad --steps 3 --batch-size 8 --widths 4,8,16,32
+
+            """.utf8), to: script)
+        chmod(script, 0o755)
+        let failing = Process()
+        failing.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        failing.arguments = ["-n", "2", "--oversubscribe", "--allow-run-as-root", script]
+        let error = Pipe()
+        (failing.standardOutput, failing.standardError) = (FileHandle.nullDevice, error)
+        try failing.run()
+        let text = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        failing.waitUntilExit()
+        XCTAssertNotEqual(failing.terminationStatus, 0)
+        XCTAssertTrue(text.contains("rank 1 of 2") && text.contains("nowhere"), text)
+    }
+
+    func childProcesses(of parent: Int32) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == parent
+        }
+    }
+
+    func commandLine(_ pid: Int32) throws -> String {
+        String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
+    }
+}
