@@ -11,10 +11,17 @@ public struct Dropout: Sendable {
         self.rate = rate
     }
 
-    public func forward(_ x: Tensor, training: Bool, random: inout RandomNumbers) -> (output: Tensor, cache: Tensor?) {
+    /// In a data-parallel job `x` is this process's `share` of the batch: the mask is drawn
+    /// for the whole batch (the same on every process) and this share kept.
+    public func forward(_ x: Tensor, training: Bool, share: BatchShare? = nil,
+                        random: inout RandomNumbers) -> (output: Tensor, cache: Tensor?) {
         guard training && rate > 0 else { return (x, nil) }
         let scale = 1 / (1 - rate)
-        let mask = Tensor(shape: x.shape, values: (0..<x.count).map { _ in random.uniform() < rate ? 0 : scale })
+        let share = share ?? .whole(x.shape[0])
+        let whole = [share.total] + Array(x.shape.dropFirst())
+        let mask = share.rows(of: Tensor(shape: whole, values: (0..<(x.count / max(1, x.shape[0]) * share.total)).map { _ in
+            random.uniform() < rate ? 0 : scale
+        }))
         return (Tensor(shape: x.shape, values: zip(x.values, mask.values).map(*)), mask)
     }
 

@@ -55,25 +55,34 @@ public enum Replicas {
 
 /// A process's rows of a batch: `rows` of `total`. A step draws its random numbers for the
 /// whole batch (the same on every process) and keeps its rows, and weighs its means by
-/// rows / total, so that the processes' sums are the whole batch's means.
+/// `weight`, so that the processes' sums are the whole batch's means.
 public struct BatchShare: Equatable, Sendable {
     public var rows: Range<Int>
     public var total: Int
+    /// The weight of a mean over these rows in the mean over the whole batch: rows / total,
+    /// or 1 / processes when every process takes the whole batch.
+    public var weight: Float
 
-    public init(rows: Range<Int>, total: Int) {
+    public init(rows: Range<Int>, total: Int, weight: Float? = nil) {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= total, "BatchShare: rows \(rows) of \(total)")
         self.rows = rows
         self.total = total
+        self.weight = weight ?? Float(rows.count) / Float(max(1, total))
     }
 
     /// All of a batch of `count`: one process.
     public static func whole(_ count: Int) -> BatchShare { BatchShare(rows: 0..<count, total: count) }
 
-    /// This process's share of a batch of `total` (`Replicas.share`).
-    public static func mine(of total: Int) -> BatchShare { BatchShare(rows: Replicas.share(of: total), total: total) }
-
-    /// The weight of a mean over these rows in the mean over the whole batch.
-    public var weight: Float { Float(rows.count) / Float(total) }
+    /// This process's share of a batch of `total` (`Replicas.share`). A batch smaller than
+    /// the number of processes (a data set's last) is not split: every process computes all
+    /// of it, each with weight 1 / processes. That is exact for layers without batch
+    /// statistics; a model with BatchNorm needs batches of at least one image per process.
+    public static func mine(of total: Int) -> BatchShare {
+        if let reducer = Replicas.reducer, total < reducer.count {
+            return BatchShare(rows: 0..<total, total: total, weight: 1 / Float(reducer.count))
+        }
+        return BatchShare(rows: Replicas.share(of: total), total: total)
+    }
 
     /// These rows of `tensor` (`[total, ...]`).
     public func rows(of tensor: Tensor) -> Tensor {

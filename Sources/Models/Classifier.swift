@@ -48,14 +48,15 @@ public final class Classifier: Module {
     }
 
     /// Class logits and the embedding of each image. `training` turns dropout on (drawn from
-    /// `random`); evaluation is deterministic.
-    public func forward(_ image: Tensor, training: Bool, random: inout RandomNumbers)
+    /// `random`, for the whole batch when `image` is a process's `share` of it); evaluation is
+    /// deterministic.
+    public func forward(_ image: Tensor, training: Bool, share: BatchShare? = nil, random: inout RandomNumbers)
         -> (logits: Tensor, embedding: Tensor, cache: Cache) {
         let (h, bodyCache) = body.forward(image)
         let features = h.reshaped([h.shape[0], h.count / h.shape[0]])
         let (preActivation, _) = hidden.forward(features)
         let (embedding, _) = Activation.relu(preActivation)
-        let (dropped, mask) = dropout.forward(embedding, training: training, random: &random)
+        let (dropped, mask) = dropout.forward(embedding, training: training, share: share, random: &random)
         let (logits, _) = output.forward(dropped)
         return (logits, embedding,
                 Cache(body: bodyCache, featureShape: h.shape, features: features, preActivation: preActivation,

@@ -1,5 +1,6 @@
 import FileFormats
 import Foundation
+import Layers
 import Training
 
 /// `melforge classifier train`: the judge of `evaluate` and `steer`, trained on labelled
@@ -45,21 +46,25 @@ public final class ClassifierSession {
         if resumed { try training.restore(from: output) }
     }
 
-    /// Trains to `epochs` with a progress line; returns the last accuracies.
+    /// Trains to `epochs` with a progress line; returns the last accuracies. In a
+    /// data-parallel job every process trains and the first alone reports and writes.
     public func train(epochs: Int) throws -> (train: Double, heldOut: Double?) {
-        let progress = ProgressBar(total: epochs, label: "classifier", unit: "epochs")
+        let writes = Replicas.isFirst
+        let progress = writes ? ProgressBar(total: epochs, label: "classifier", unit: "epochs") : nil
         var accuracy = training.accuracies()
         while training.epoch < epochs {
             let loss = training.trainEpoch()
             accuracy = training.accuracies()
-            progress.update(training.epoch, note: String(format: "loss %.3f  train %.1f%%", loss, 100 * accuracy.train)
+            progress?.update(training.epoch, note: String(format: "loss %.3f  train %.1f%%", loss, 100 * accuracy.train)
                 + (accuracy.heldOut.map { String(format: "  held out %.1f%%", 100 * $0) } ?? ""))
             // The accuracies travel with the classifier, so that evaluate can show how far to trust it.
-            try training.save(to: output, metadata: [
-                "train_accuracy": String(accuracy.train), "held_out_accuracy": accuracy.heldOut.map { String($0) } ?? "",
-                "held_out_count": String(training.heldOutIndices.count)])
+            if writes {
+                try training.save(to: output, metadata: [
+                    "train_accuracy": String(accuracy.train), "held_out_accuracy": accuracy.heldOut.map { String($0) } ?? "",
+                    "held_out_count": String(training.heldOutIndices.count)])
+            }
         }
-        progress.finish()
+        progress?.finish()
         return accuracy
     }
 }

@@ -28,8 +28,8 @@ public enum Diagnostics {
         ]
     }
 
-    /// The rows as aligned text.
-    public static func report() -> String {
-        rows().map { $0.0.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
+    /// The rows, and `extra` rows after them, as aligned text.
+    public static func report(extra: [(String, String)] = []) -> String {
+        (rows() + extra).map { $0.0.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.1 }.joined(separator: "\n")
     }
 }

@@ -77,6 +77,9 @@ public final class GeneratorTraining {
         if existing && !resume {
             throw UsageError("'\(folder)' already holds a run; pass --resume to continue it, or choose another --out")
         }
+        if let processes = Replicas.reducer?.count, min(request.batchSize, data.images.shape[0]) < processes {
+            throw UsageError("--batch-size \(request.batchSize) is split over \(processes) processes: each needs at least one image per step (BatchNorm's statistics); use a batch of \(processes) or more")
+        }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let dataset = data.images
         if resume && existing {

@@ -140,7 +140,9 @@ public final class ClassifierTraining {
         return (train.sorted(), heldOut.sorted())
     }
 
-    /// One pass over the training share in shuffled batches; returns the mean loss.
+    /// One pass over the training share in shuffled batches; returns the mean loss. In a
+    /// data-parallel job (`Replicas`) every process draws the whole batch's shifts and dropout
+    /// and trains on its rows of it, and the gradients are summed before each update.
     @discardableResult
     public func trainEpoch() -> Float {
         var order = trainIndices
@@ -148,13 +150,17 @@ public final class ClassifierTraining {
         let model = classifier.model
         var total: Float = 0, batches = 0
         for start in stride(from: 0, to: order.count, by: configuration.batchSize) {
-            let rows = Array(order[start..<min(order.count, start + configuration.batchSize)])
-            let batch = shifted(select(rows))
+            let batchRows = Array(order[start..<min(order.count, start + configuration.batchSize)])
+            let share = BatchShare.mine(of: batchRows.count)
+            let rows = share.rows(of: batchRows)
+            let batch = share.rows(of: shifted(select(batchRows)))
             model.zeroGradients()
-            let (logits, _, cache) = model.forward(batch, training: true, random: &random)
-            let (loss, gradient) = Loss.softmaxCrossEntropy(logits, labels: rows.map { labels[$0] })
-            model.backward(gradient, cache: cache)
+            let (logits, _, cache) = model.forward(batch, training: true, share: share, random: &random)
+            var (loss, gradient) = Loss.softmaxCrossEntropy(logits, labels: rows.map { labels[$0] })
+            model.backward(gradient.scaled(by: share.weight), cache: cache)
+            Replicas.sumGradients(model.parameters)
             optimizer.update()
+            if Replicas.reducer != nil { loss = Float(Replicas.sum([Double(loss * share.weight)])[0]) }
             total += loss
             batches += 1
         }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cluster
+import Layers
 import Pipeline
 
 /// `melforge classifier ...`: the judge that `evaluate` and `steer` use.
@@ -61,20 +63,23 @@ struct ClassifierTrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under mpirun or srun: one of several processes, each on its share of every batch.
+        _ = try MPIWorld.joinIfLaunched()
         var settings = ClassifierSession.Settings()
         (settings.batchSize, settings.learningRate, settings.seed) = (training.batchSize, training.lr, training.seed)
         (settings.heldOut, settings.maxShift) = (heldOut, maxShift)
         (settings.widths, settings.widthsOption) = (widths.flatMap(ModelShape.parseWidths), widths)
-        let session = try ClassifierSession(data: try source.source.load(), source: source.source, output: output,
+        let report = { (line: String) in if Replicas.isFirst { print(line) } }
+        let session = try ClassifierSession(data: try source.source.load(report: report), source: source.source, output: output,
                                             resume: training.resume, settings: settings)
-        if session.resumed { print("resuming \(output) after epoch \(session.training.epoch)") }
+        if session.resumed { report("resuming \(output) after epoch \(session.training.epoch)") }
         let t = session.training
-        print("\(session.classes.count) classes (\(session.classes.joined(separator: ", "))): \(t.trainIndices.count) to train on, \(t.heldOutIndices.count) held out (seed \(training.seed))")
+        report("\(session.classes.count) classes (\(session.classes.joined(separator: ", "))): \(t.trainIndices.count) to train on, \(t.heldOutIndices.count) held out (seed \(training.seed))")
         let accuracy = try session.train(epochs: epochs)
         let heldOutText = accuracy.heldOut.map {
             String(format: "held-out accuracy %.1f%% (%d files, split by file with seed %llu)", 100 * $0,
                    t.heldOutIndices.count, training.seed)
         } ?? "nothing held out"
-        print("\(output): \(heldOutText); training accuracy \(String(format: "%.1f%%", 100 * accuracy.train))")
+        report("\(output): \(heldOutText); training accuracy \(String(format: "%.1f%%", 100 * accuracy.train))")
     }
 }

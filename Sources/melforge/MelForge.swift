@@ -38,9 +38,12 @@ struct MelForge: ParsableCommand {
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Print the native libraries in use: BLAS kernel and threads, FFTW, libsndfile, libsoxr, libpng.")
+        abstract: "Print the native libraries in use: BLAS kernel and threads, FFTW, libsndfile, libsoxr, libpng, Open MPI.")
 
-    func run() throws { print(Diagnostics.report()) }
+    func run() throws {
+        let launched = MPIWorld.launched() ? " (this process was started by an MPI launcher)" : ""
+        print(Diagnostics.report(extra: [("Open MPI", MPIWorld.libraryVersion.split(separator: ",").first.map(String.init) ?? "?" + launched)]))
+    }
 }
 
 /// `melforge bench`.

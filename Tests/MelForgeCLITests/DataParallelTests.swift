@@ -85,6 +85,27 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// The classifier too, over 3 epochs of batches of 59 (the last batch of each epoch holds
+    /// one image: too few to split, both processes compute it whole at half weight); and a
+    /// GAN's batch smaller than the processes is refused (BatchNorm needs an image each).
+    func testClassifierTrainsAsOneAndTooSmallBatchesAreRefused() throws {
+        for processes in [1, 2] {
+            let result = try mpirun(processes, ["classifier", "train", "--data", repositoryRoot + "/Audio/digits", "-o",
+                                                folder + "/c\(processes).safetensors", "--epochs", "3", "--batch-size", "59",
+                                                "--widths", "4,8,8"])
+            XCTAssertEqual(result.status, 0, result.standardError)
+        }
+        let (one, two) = (try SafeTensors.read(folder + "/c1.safetensors"), try SafeTensors.read(folder + "/c2.safetensors"))
+        for (x, y) in zip(one.tensors, two.tensors) {
+            let scale = x.values.map(abs).max() ?? 0
+            XCTAssertLessThanOrEqual(zip(x.values, y.values).map { abs($0 - $1) }.max() ?? 0, 1e-4 * max(scale, 1e-6), x.name)
+        }
+        let small = try mpirun(2, ["train", "gan", "--data", repositoryRoot + "/Audio/digits", "--out", folder + "/small",
+                                   "--steps", "1", "--batch-size", "1", "--widths", "4,8,16,32"])
+        XCTAssertNotEqual(small.status, 0)
+        XCTAssertTrue(small.standardError.contains("--batch-size 1 is split over 2 processes"), small.standardError)
+    }
+
     /// A run checkpointed by one process resumes under two, and the reverse, as the whole
     /// run would have gone on.
     func testResumeAcrossProcessCounts() throws {
