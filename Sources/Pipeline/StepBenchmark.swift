@@ -1,5 +1,6 @@
 import BLAS
 import Foundation
+import Layers
 import Models
 import Tensors
 
@@ -21,24 +22,33 @@ public struct StepBenchmark {
     /// median milliseconds per step, samples per second, GFLOP/s counted as the reference
     /// counts them (forward multiply-adds x 2; a step is G x 4 + D x 8 forwards for the GAN, 3
     /// for the VAE) and the peak resident memory.
+    /// Under mpirun each process steps on its share of the batch (`Replicas`), and the
+    /// allreduce of each model's gradients is timed on its own besides.
     public func run() -> [String] {
         var random = RandomNumbers(seed: seed)
-        let data = random.uniform([batchSize, 1, 64, 64], low: -1, high: 1)
+        let share = BatchShare.mine(of: batchSize)
+        let data = share.rows(of: random.uniform([batchSize, 1, 64, 64], low: -1, high: 1))
         var lines: [String] = []
         let step: () -> Void
         let flopsPerStep: Double
+        let models: [(name: String, parameters: [Parameter])]
         switch model {
         case .gan:
             let trainer = GANTrainer(generator: Generator(random: &random), discriminator: Discriminator(random: &random))
             flopsPerStep = Double(batchSize) * Double(trainer.generator.forwardFLOPsPerSample * 4
                 + trainer.discriminator.forwardFLOPsPerSample(imageSize: 64) * 8)
             lines.append("parameters: G \(trainer.generator.parameterCount), D \(trainer.discriminator.parameterCount)")
-            step = { _ = trainer.step(real: data, random: &random) }
+            step = { _ = trainer.step(real: data, share: share, random: &random) }
+            models = [("G", trainer.generator.parameters), ("D", trainer.discriminator.parameters)]
         case .vae:
             let trainer = VAETrainer(model: ConvVAE(random: &random))
             flopsPerStep = Double(batchSize) * Double(trainer.model.forwardFLOPsPerSample(imageSize: 64) * 3)
             lines.append("parameters: VAE \(trainer.model.parameterCount)")
-            step = { _ = trainer.step(images: data, random: &random) }
+            step = { _ = trainer.step(images: data, share: share, random: &random) }
+            models = [("VAE", trainer.model.parameters)]
+        }
+        if let reducer = Replicas.reducer {
+            lines.append("data-parallel: process \(reducer.rank) of \(reducer.count), rows \(share.rows) of \(batchSize)")
         }
         lines.append("BLAS: \(BLAS.kernel) kernel, \(BLAS.threads) threads")
         let firstStart = Date()
@@ -51,12 +61,29 @@ public struct StepBenchmark {
             step()
             times.append(Date().timeIntervalSince(start))
         }
-        let sorted = times.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let median = Self.median(times)
         lines.append(String(format: "%@: median %.1f ms/step (min %.1f, max %.1f, first %.2f s)  %.1f samples/s  %.1f GFLOP/s  peak RSS %.0f MB",
-                            model.rawValue.uppercased(), 1e3 * median, 1e3 * sorted.first!, 1e3 * sorted.last!, first,
+                            model.rawValue.uppercased(), 1e3 * median, 1e3 * times.min()!, 1e3 * times.max()!, first,
                             Double(batchSize) / median, flopsPerStep / median / 1e9, Self.peakResidentMegabytes()))
+        if Replicas.reducer != nil {
+            for (name, parameters) in models {
+                let bytes = 4 * parameters.reduce(0) { $0 + $1.gradient.count }
+                var reduceTimes: [Double] = []
+                for _ in 0..<steps {
+                    let start = Date()
+                    Replicas.sumGradients(parameters)
+                    reduceTimes.append(Date().timeIntervalSince(start))
+                }
+                lines.append(String(format: "allreduce of %@'s gradients: %.2f MB, median %.2f ms (%.2f GB/s of buffer)", name,
+                                    Double(bytes) / 1e6, 1e3 * Self.median(reduceTimes), Double(bytes) / Self.median(reduceTimes) / 1e9))
+            }
+        }
         return lines
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// The process's peak resident set size (VmHWM), in MB.

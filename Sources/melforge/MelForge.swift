@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Layers
 import Pipeline
 
 @main
@@ -80,8 +81,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under mpirun: every process steps on its share, and the allreduce is timed too.
+        _ = try MPIWorld.joinIfLaunched()
         var benchmark = StepBenchmark(model: model)
         (benchmark.batchSize, benchmark.steps, benchmark.warmup, benchmark.seed) = (batchSize, steps, warmup, seed)
-        for line in benchmark.run() { print(line) }
+        for line in benchmark.run() where Replicas.isFirst { print(line) }
     }
 }
