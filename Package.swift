@@ -37,6 +37,8 @@ let systemLibraries: [Target] = [
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     // Data-parallel training across processes (mpirun, srun); only the training path uses it.
     .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    // oneDNN 2.6 (Debian ships no pkg-config file for it: the module map links dnnl).
+    .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
     // Text in pictures; the font itself comes from fonts-dejavu-core.
     .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev", "fonts-dejavu-core"])]),
 ]
@@ -57,12 +59,14 @@ let libraries: [Target] = [
     .target(name: "CSpectralKernels"),
     .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels", "WorkerPool"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+    // oneDNN's convolutions behind plain C functions (its C API's handles and macros stay in C).
+    .target(name: "CDNNLBridge", dependencies: ["CDNNL"], linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
     // Pictures a person reads: heat maps with axes, ticks, colour bars, titles and captions
     // (text through FreeType). Knows pictures, not audio.
     .target(name: "Pictures", dependencies: ["CFreeType", "FileFormats"]),
     // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
     .target(name: "Tensors"),
-    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool"]),
+    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool", "CDNNLBridge"]),
     .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats", "WorkerPool"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
     // Reproducible, resumable training runs over a set of images.

@@ -8,7 +8,7 @@ import Tensors
 /// The geometry of a 2-D convolution from a `[C, H, W]` image to `[., P, Q]`:
 /// P = (H + 2 padding - K) / S + 1. It is also the geometry a transposed convolution runs
 /// backwards (from its output, the "image", to its input, the "grid").
-struct ConvGeometry: Equatable {
+struct ConvGeometry: Hashable {
     var channels: Int
     var height: Int
     var width: Int
@@ -130,10 +130,20 @@ public final class Conv2D: WeightAndBias {
     var inputChannels: Int { weight.value.shape[1] }
     var kernelSize: Int { weight.value.shape[2] }
 
-    /// What backward needs: the input's shape and its im2col columns.
-    public struct Cache: Sendable {
+    /// What backward needs: the input's shape and its im2col columns, or (on oneDNN) the input
+    /// and the primitives that made the output.
+    public struct Cache: @unchecked Sendable {
         let inputShape: [Int]
         let columns: [Float]
+        var input: Tensor? = nil
+        var primitives: OneDNNConvolution? = nil
+    }
+
+    /// oneDNN's primitives for this input, when the engine is oneDNN and it has them.
+    func oneDNN(_ shape: [Int]) -> OneDNNConvolution? {
+        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
+        return OneDNN.convolution(ConvolutionKey(batch: shape[0], geometry: geometry(shape), outputs: outputChannels,
+                                                 precision: precision))
     }
 
     func geometry(_ shape: [Int]) -> ConvGeometry {
@@ -148,6 +158,11 @@ public final class Conv2D: WeightAndBias {
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
+        if let primitives = oneDNN(x.shape) {
+            var y = Tensor(shape: [n, o, p, q], values: primitives.forward(x.values, weights: weight.value.values))
+            if let bias { addChannelBias(bias.value.values, to: &y) }
+            return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives))
+        }
         let (pq, image) = (p * q, g.channels * g.height * g.width)
         var cols = uninitializedFloats(g.patchSize * n * pq)  // im2col writes every entry
         var y = Tensor(shape: [n, o, p, q], values: uninitializedFloats(n * o * pq))
@@ -174,6 +189,13 @@ public final class Conv2D: WeightAndBias {
     /// Accumulates dW and db (unless `parameterGradients` is false); returns dx. Shares as in
     /// `forward`; their weight gradients are summed after.
     public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        if let primitives = cache.primitives, let x = cache.input {
+            if parameterGradients {
+                addInto(&weight.gradient.values, primitives.backwardWeights(x.values, diffDestination: dy.values))
+                if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+            }
+            return Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values))
+        }
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let (pq, image) = (p * q, g.channels * g.height * g.width)
@@ -242,8 +264,18 @@ public final class ConvTranspose2D: WeightAndBias {
     var outputChannels: Int { weight.value.shape[1] }
     var kernelSize: Int { weight.value.shape[2] }
 
-    public struct Cache: Sendable {
+    public struct Cache: @unchecked Sendable {
         let input: Tensor
+        var primitives: OneDNNConvolution? = nil
+    }
+
+    /// oneDNN's primitives of the convolution this layer runs backwards (from its output to
+    /// its input, weights `[C, O, K, K]` read as that convolution's `[outputs, channels, K, K]`),
+    /// when the engine is oneDNN and it has them.
+    func oneDNN(_ inputShape: [Int]) -> OneDNNConvolution? {
+        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
+        return OneDNN.convolution(ConvolutionKey(batch: inputShape[0], geometry: geometry(inputShape), outputs: inputChannels,
+                                                 precision: precision))
     }
 
     /// The convolution this layer runs backwards: from the output `[O, P, Q]` to the input grid.
@@ -262,6 +294,13 @@ public final class ConvTranspose2D: WeightAndBias {
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
+        if let primitives = oneDNN(x.shape) {
+            // y = the convolution's backward data of x.
+            var y = Tensor(shape: [n, outputChannels, g.height, g.width],
+                           values: primitives.backwardData(x.values, weights: weight.value.values))
+            if let bias { addChannelBias(bias.value.values, to: &y) }
+            return (y, Cache(input: x, primitives: primitives))
+        }
         let image = outputChannels * g.height * g.width
         var y = Tensor.zeros([n, outputChannels, g.height, g.width])  // col2im accumulates
         let weights = weight.value.values
@@ -287,6 +326,13 @@ public final class ConvTranspose2D: WeightAndBias {
     /// summed after.
     public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
         let x = cache.input
+        if let primitives = cache.primitives {
+            // dW: the convolution's backward weights with dy as its input and x as its output's
+            // gradient; dx: the convolution of dy.
+            addInto(&weight.gradient.values, primitives.backwardWeights(dy.values, diffDestination: x.values))
+            if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+            return Tensor(shape: x.shape, values: primitives.forward(dy.values, weights: weight.value.values))
+        }
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
         let image = outputChannels * g.height * g.width

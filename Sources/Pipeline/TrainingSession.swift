@@ -120,10 +120,11 @@ public final class GeneratorTraining {
     }
 
     /// Trains to the schedule's last step with a progress line; a NaN or infinite loss stops
-    /// training and keeps the last good checkpoint. Returns a one-line summary.
-    public func train(_ schedule: Schedule) throws -> String {
+    /// training and keeps the last good checkpoint. `extra` goes into the checkpoint's metadata
+    /// (the precision it trained in, say). Returns a one-line summary.
+    public func train(_ schedule: Schedule, metadata extra: [String: String] = [:]) throws -> String {
         let total = schedule.steps ?? (schedule.epochs.map { $0 * run.batchesPerEpoch } ?? 2_000)
-        var metadata = ["data": dataPath]
+        var metadata = extra.merging(["data": dataPath]) { $1 }
         if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
         // In a data-parallel job every process trains; the first alone writes and reports.
         let writes = Replicas.isFirst

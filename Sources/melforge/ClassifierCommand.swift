@@ -44,6 +44,9 @@ struct ClassifierTrainCommand: ParsableCommand {
     @OptionGroup(title: "Training")
     var training: TrainingOptions<ClassifierDefaults>
 
+    @OptionGroup(title: "Engine")
+    var engine: EngineOptions
+
     @Option(help: "The share of each class held out to measure accuracy (0 to train on everything).")
     var heldOut = 0.2
 
@@ -65,6 +68,7 @@ struct ClassifierTrainCommand: ParsableCommand {
     func run() throws {
         // Under mpirun or srun: one of several processes, each on its share of every batch.
         _ = try MPIWorld.joinIfLaunched()
+        let convolutions = engine.apply()
         var settings = ClassifierSession.Settings()
         (settings.batchSize, settings.learningRate, settings.seed) = (training.batchSize, training.lr, training.seed)
         (settings.heldOut, settings.maxShift) = (heldOut, maxShift)
@@ -73,6 +77,7 @@ struct ClassifierTrainCommand: ParsableCommand {
         let session = try ClassifierSession(data: try source.source.load(report: report), source: source.source, output: output,
                                             resume: training.resume, settings: settings)
         if session.resumed { report("resuming \(output) after epoch \(session.training.epoch)") }
+        report("convolutions: \(convolutions)")
         let t = session.training
         report("\(session.classes.count) classes (\(session.classes.joined(separator: ", "))): \(t.trainIndices.count) to train on, \(t.heldOutIndices.count) held out (seed \(training.seed))")
         let accuracy = try session.train(epochs: epochs)

@@ -43,7 +43,12 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         let launched = MPIWorld.launched() ? " (this process was started by an MPI launcher)" : ""
-        print(Diagnostics.report(extra: [("Open MPI", MPIWorld.libraryVersion.split(separator: ",").first.map(String.init) ?? "?" + launched)]))
+        let precision = OneDNN.hasBFloat16 ? "bf16 (the CPU has AVX-512 BF16 or AMX)" : "fp32 (no bfloat16 instructions)"
+        print(Diagnostics.report(extra: [
+            ("oneDNN", "\(OneDNN.version), \(OneDNN.instructionSet)"),
+            ("precision", "\(precision): what train, classifier train, steer and bench use by default"),
+            ("Open MPI", (MPIWorld.libraryVersion.split(separator: ",").first.map(String.init) ?? "?") + launched),
+        ]))
     }
 }
 
@@ -74,6 +79,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of the weights and the random data.")
     var seed: UInt64 = 0
 
+    @OptionGroup(title: "Engine")
+    var engine: EngineOptions
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) is not accepted; expected 1 or more") }
         guard steps >= 1 else { throw ValidationError("--steps \(steps) is not accepted; expected 1 or more") }
@@ -83,6 +91,8 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         // Under mpirun: every process steps on its share, and the allreduce is timed too.
         _ = try MPIWorld.joinIfLaunched()
+        let chosen = engine.apply()
+        if Replicas.isFirst { print("convolutions: \(chosen)") }
         var benchmark = StepBenchmark(model: model)
         (benchmark.batchSize, benchmark.steps, benchmark.warmup, benchmark.seed) = (batchSize, steps, warmup, seed)
         for line in benchmark.run() where Replicas.isFirst { print(line) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AudioIO
 import FileFormats
+import Layers
 import Models
 import Pipeline
 import Spectral
@@ -280,4 +281,38 @@ func choice<Choice: CaseIterable & RawRepresentable>(_ text: String, option: Str
         throw ValidationError("\(option) '\(text)' is not accepted; expected \(Choice.allCases.map(\.rawValue).joined(separator: " or "))")
     }
     return value
+}
+
+extension Precision: ExpressibleByArgument {}
+
+/// What the convolutions compute with: `--engine` and `--precision`.
+struct EngineOptions: ParsableArguments {
+    enum Engine: String, CaseIterable, ExpressibleByArgument {
+        case onednn, im2col
+    }
+
+    @Option(help: "onednn: oneDNN's direct convolutions; im2col: im2col and OpenBLAS sgemm (fp32 only).")
+    var engine = Engine.onednn
+
+    @Option(help: "fp32, or bf16: bfloat16 products accumulated in fp32, weights, Adam and losses in fp32 (default: bf16 where the CPU has AVX-512 BF16 or AMX, fp32 elsewhere).")
+    var precision: Precision?
+
+    func validate() throws {
+        if engine == .im2col, precision == .bf16 {
+            throw ValidationError("--precision bf16 needs --engine onednn (im2col runs fp32 only)")
+        }
+        if precision == .bf16, !OneDNN.hasBFloat16 {
+            throw ValidationError("--precision bf16 needs a CPU with AVX-512 BF16 or AMX; this one runs \(OneDNN.instructionSet) (use --precision fp32)")
+        }
+    }
+
+    /// The precision a run uses.
+    var chosenPrecision: Precision { engine == .im2col ? .fp32 : precision ?? (OneDNN.hasBFloat16 ? .bf16 : .fp32) }
+
+    /// Sets the process's convolution engine; returns it.
+    @discardableResult
+    func apply() -> ConvolutionEngine {
+        ConvolutionEngine.current = engine == .im2col ? .im2col : .oneDNN(chosenPrecision)
+        return ConvolutionEngine.current
+    }
 }

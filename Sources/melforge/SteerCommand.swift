@@ -41,6 +41,9 @@ struct SteerCommand: ParsableCommand {
     @OptionGroup(title: "Training")
     var training: TrainingOptions<SteeringDefaults>
 
+    @OptionGroup(title: "Engine")
+    var engine: EngineOptions
+
     @Option(help: "Weight of KL(policy || prior) in the loss: higher keeps more variety, lower follows the reward harder.")
     var klWeight: Float = 0.02
 
@@ -60,6 +63,7 @@ struct SteerCommand: ParsableCommand {
     }
 
     func run() throws {
+        print("convolutions: \(engine.apply())")
         var settings = SteeringSession.Settings()
         (settings.batchSize, settings.learningRate, settings.klWeight, settings.seed) = (training.batchSize, training.lr, klWeight, training.seed)
         let session = try SteeringSession(checkpoint: checkpoint, reward: reward, classifier: classifier, output: output,

@@ -52,6 +52,9 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Training")
     var training: TrainingOptions<GeneratorDefaults>
 
+    @OptionGroup(title: "Engine")
+    var engine: EngineOptions
+
     @Option(help: "GAN loss: hinge (with spectral normalisation; the default for --data) or bce (the default for --images).")
     var loss: GANLoss?
 
@@ -103,6 +106,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Under mpirun or srun: one of several processes, each on its share of every batch.
         let world = try MPIWorld.joinIfLaunched()
+        let convolutions = engine.apply()
         let data = try source.source.load(report: { if Replicas.isFirst { print($0) } })
         let labels = try conditional
             ? source.source.classLabels(data.folderLabels, count: data.images.shape[0], for: "--conditional") : nil
@@ -113,13 +117,15 @@ struct TrainCommand: ParsableCommand {
                                             labels: labels.map { (indices: $0.0, classes: $0.1) }, resume: training.resume,
                                             request: request)
         if session.resumed && Replicas.isFirst { print("resuming \(out) at step \(session.run.step)") }
+        if Replicas.isFirst { print("convolutions: \(convolutions)") }
         if let world, world.count > 1, Replicas.isFirst {
             print("data-parallel over \(world.count) processes: \(training.batchSize / world.count)-\((training.batchSize + world.count - 1) / world.count) images each per step of \(training.batchSize)")
         }
         var schedule = GeneratorTraining.Schedule()
         (schedule.steps, schedule.epochs, schedule.checkpointEvery, schedule.logEvery) = (steps, epochs, checkpointEvery, logEvery)
         (schedule.classifier, schedule.evaluateEvery, schedule.evaluationCount) = (classifier, evalEvery, evalCount)
-        let summary = try session.train(schedule)
+        let summary = try session.train(schedule, metadata: ["precision": engine.chosenPrecision.rawValue,
+                                                             "convolutions": "\(convolutions)"])
         if Replicas.isFirst { print(summary) }
     }
 }

@@ -1,0 +1,91 @@
+import Layers
+import Tensors
+import TestSupport
+import XCTest
+
+/// The convolutions on oneDNN against the im2col + sgemm path and against finite differences:
+/// forward, backward data and backward weights, strides 1 and 2, output padding and 1-channel
+/// layers. fp32 agrees with im2col to 1e-4 of each result's largest value (other summation
+/// orders); bf16 to 2e-2 (its inputs keep 8 bits of mantissa: 2^-9 relative per product, and
+/// sums of up to C K K = 3,200 products partly cancel).
+final class OneDNNTests: XCTestCase {
+    var random = RandomNumbers(seed: 77)
+
+    override func tearDown() { ConvolutionEngine.current = .im2col }
+
+    /// The layer's output, input gradient and parameter gradients on `engine`.
+    func run(_ engine: ConvolutionEngine, _ forward: (Tensor) -> (Tensor, (Tensor) -> Tensor), x: Tensor, dy: Tensor,
+             parameters: [Parameter]) -> [[Float]] {
+        ConvolutionEngine.current = engine
+        for parameter in parameters { parameter.gradient.zero() }
+        let (y, backward) = forward(x)
+        let dx = backward(dy)
+        return [y.values, dx.values] + parameters.map(\.gradient.values)
+    }
+
+    func compare(_ label: String, _ layerForward: (Tensor) -> (Tensor, (Tensor) -> Tensor), x: Tensor, outputShape: [Int],
+                 parameters: [Parameter]) {
+        let dy = random.normal(outputShape)
+        let reference = run(.im2col, layerForward, x: x, dy: dy, parameters: parameters)
+        let names = ["output", "dx"] + parameters.map(\.name)
+        for (precision, tolerance) in [(Precision.fp32, Float(1e-4)), (.bf16, 2e-2)] {
+            if precision == .bf16 && !OneDNN.hasBFloat16 { continue }
+            let result = run(.oneDNN(precision), layerForward, x: x, dy: dy, parameters: parameters)
+            for (name, (a, b)) in zip(names, zip(result, reference)) {
+                let scale = b.map(abs).max() ?? 1
+                assertClose(a, b, absolute: tolerance * max(scale, 1e-6), "\(label) \(precision) \(name)")
+            }
+        }
+    }
+
+    func testConv2DAgreesWithIm2col() {
+        for (channels, outputs, size, kernel, stride, padding) in [(1, 8, 16, 5, 2, 2), (8, 16, 16, 5, 2, 2), (3, 4, 9, 3, 1, 1),
+                                                                  (4, 2, 7, 3, 2, 0)] {
+            let layer = Conv2D(inputChannels: channels, outputChannels: outputs, kernelSize: kernel, stride: stride,
+                               padding: padding, random: &random)
+            let x = random.normal([4, channels, size, size])
+            ConvolutionEngine.current = .im2col
+            let shape = layer.forward(x).output.shape
+            compare("Conv2D \(channels)->\(outputs) k\(kernel) s\(stride) p\(padding)", { x in
+                let (y, cache) = layer.forward(x)
+                return (y, { layer.backward($0, cache: cache) })
+            }, x: x, outputShape: shape, parameters: layer.parameters)
+        }
+    }
+
+    func testConvTranspose2DAgreesWithIm2col() {
+        for (channels, outputs, size, kernel, stride, padding, outputPadding) in [(16, 8, 4, 5, 2, 2, 1), (8, 1, 8, 5, 2, 2, 1),
+                                                                                 (3, 4, 5, 3, 1, 1, 0), (4, 2, 5, 4, 2, 1, 0)] {
+            let layer = ConvTranspose2D(inputChannels: channels, outputChannels: outputs, kernelSize: kernel, stride: stride,
+                                        padding: padding, outputPadding: outputPadding, random: &random)
+            let x = random.normal([3, channels, size, size])
+            ConvolutionEngine.current = .im2col
+            let shape = layer.forward(x).output.shape
+            compare("ConvTranspose2D \(channels)->\(outputs) k\(kernel) s\(stride) p\(padding) op\(outputPadding)", { x in
+                let (y, cache) = layer.forward(x)
+                return (y, { layer.backward($0, cache: cache) })
+            }, x: x, outputShape: shape, parameters: layer.parameters)
+        }
+    }
+
+    /// oneDNN fp32 against central finite differences (`assertGradients`'s tolerances).
+    func testGradientsMatchFiniteDifferences() {
+        ConvolutionEngine.current = .oneDNN(.fp32)
+        let conv = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        assertGradients("oneDNN Conv2D", input: random.normal([2, 2, 8, 8]), parameters: conv.parameters) { x in
+            let (y, cache) = conv.forward(x)
+            return (y, { conv.backward($0, cache: cache) })
+        }
+        let deconv = ConvTranspose2D(inputChannels: 3, outputChannels: 2, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
+                                     random: &random)
+        assertGradients("oneDNN ConvTranspose2D", input: random.normal([2, 3, 4, 4]), parameters: deconv.parameters) { x in
+            let (y, cache) = deconv.forward(x)
+            return (y, { deconv.backward($0, cache: cache) })
+        }
+    }
+
+    func testDescribesItself() {
+        XCTAssertTrue(OneDNN.version.hasPrefix("2."), OneDNN.version)
+        XCTAssertFalse(OneDNN.instructionSet.isEmpty)
+    }
+}
