@@ -189,12 +189,18 @@ public final class Conv2D: WeightAndBias {
     /// Accumulates dW and db (unless `parameterGradients` is false); returns dx. Shares as in
     /// `forward`; their weight gradients are summed after.
     public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        backward(dy, cache: cache, parameterGradients: parameterGradients, inputGradient: true)!
+    }
+
+    /// `backward`, without dx (nil) when `inputGradient` is false: a first layer's input
+    /// needs none, and on oneDNN a 1-channel backward data is among the slowest steps.
+    public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
         if let primitives = cache.primitives, let x = cache.input {
             if parameterGradients {
                 addInto(&weight.gradient.values, primitives.backwardWeights(x.values, diffDestination: dy.values))
                 if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
             }
-            return Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values))
+            return inputGradient ? Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values)) : nil
         }
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels

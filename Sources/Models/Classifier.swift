@@ -82,10 +82,17 @@ public final class Classifier: Module {
     /// Accumulates the parameters' gradients from dL/d(logits); returns dL/d(image).
     @discardableResult
     public func backward(_ dLogits: Tensor, cache: Cache) -> Tensor {
+        backward(dLogits, cache: cache, inputGradient: true)!
+    }
+
+    /// `backward`, without dL/d(image) (nil) when `inputGradient` is false (training needs
+    /// only the weights' gradients).
+    @discardableResult
+    public func backward(_ dLogits: Tensor, cache: Cache, inputGradient: Bool) -> Tensor? {
         var d = output.backward(dLogits, cache: cache.dropped)
         d = dropout.backward(d, cache: cache.dropoutMask)
         d = Activation.reluBackward(d, cache: cache.preActivation)
         d = hidden.backward(d, cache: cache.features)
-        return body.backward(d.reshaped(cache.featureShape), cache: cache.body)
+        return body.backward(d.reshaped(cache.featureShape), cache: cache.body, inputGradient: inputGradient)
     }
 }

@@ -81,10 +81,17 @@ public final class ConvVAE: Module {
     /// Accumulates the encoder's gradients from dL/dmu and dL/dlogvar; returns dL/d(image).
     @discardableResult
     public func encoderBackward(dMean: Tensor, dLogVariance: Tensor, cache: EncoderCache) -> Tensor {
+        encoderBackward(dMean: dMean, dLogVariance: dLogVariance, cache: cache, inputGradient: true)!
+    }
+
+    /// `encoderBackward`, without dL/d(image) (nil) when `inputGradient` is false (training
+    /// needs only the weights' gradients).
+    @discardableResult
+    public func encoderBackward(dMean: Tensor, dLogVariance: Tensor, cache: EncoderCache, inputGradient: Bool) -> Tensor? {
         var d = mean.backward(dMean, cache: cache.features)
         d.add(logVariance.backward(dLogVariance, cache: cache.features))
         if let encoderConditioning, let labels = cache.labels { d = encoderConditioning.backward(d, labels: labels) }
-        return encoder.backward(d.reshaped(cache.featureShape), cache: cache.body)
+        return encoder.backward(d.reshaped(cache.featureShape), cache: cache.body, inputGradient: inputGradient)
     }
 
     /// The image `[N, C, S, S]` for latents `[N, L]`.

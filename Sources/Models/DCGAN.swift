@@ -179,6 +179,12 @@ public final class Discriminator: Module {
     /// Returns dL/d(image). With `parameterGradients: false` only the input gradient is
     /// computed (a generator step needs D's input gradient, not D's weight gradients).
     public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+        backward(dLogits, cache: cache, parameterGradients: parameterGradients, inputGradient: true)!
+    }
+
+    /// `backward`, without dL/d(image) (nil) when `inputGradient` is false: a discriminator
+    /// step needs only the weights' gradients.
+    public func backward(_ dLogits: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
         // The weights this forward ran with (another forward may have run since).
         for (norm, state) in zip(spectralNorms, cache.spectralNorms) { norm.restore(state) }
         var d = classify.backward(dLogits, cache: cache.features, parameterGradients: parameterGradients)
@@ -196,7 +202,8 @@ public final class Discriminator: Module {
             }
             if parameterGradients { projection.backward(dEmbedded, cache: labels) }
         }
-        let dImage = body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients)
+        let dImage = body.backward(d.reshaped(cache.featureShape), cache: cache.body, parameterGradients: parameterGradients,
+                                   inputGradient: inputGradient)
         if parameterGradients {
             for (norm, state) in zip(spectralNorms, cache.spectralNorms) { norm.backward(state) }
         }

@@ -37,12 +37,16 @@ final class DownsamplingStack: Module {
         return (h, cache)
     }
 
-    /// Returns dL/d(image); accumulates the weights' gradients unless `parameterGradients` is false.
-    func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
+    /// Returns dL/d(image) (nil without `inputGradient`: the first convolution's backward data
+    /// is then skipped); accumulates the weights' gradients unless `parameterGradients` is false.
+    func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true) -> Tensor? {
         var d = dOutput
         for i in convolutions.indices.reversed() {
             d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
-            d = convolutions[i].backward(d, cache: cache.convolutions[i], parameterGradients: parameterGradients)
+            guard let next = convolutions[i].backward(d, cache: cache.convolutions[i], parameterGradients: parameterGradients,
+                                                      inputGradient: inputGradient || i > 0)
+            else { return nil }
+            d = next
         }
         return d
     }

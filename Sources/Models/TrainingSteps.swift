@@ -57,13 +57,17 @@ public final class GANTrainer {
         case .bce:
             let realLoss = Loss.binaryCrossEntropyWithLogits(realLogits, target: 1)
             let fakeLoss = Loss.binaryCrossEntropyWithLogits(fakeLogits, target: 0)
-            _ = discriminator.backward(realLoss.gradient.scaled(by: share.weight), cache: realCache)
-            _ = discriminator.backward(fakeLoss.gradient.scaled(by: share.weight), cache: fakeCache)
+            _ = discriminator.backward(realLoss.gradient.scaled(by: share.weight), cache: realCache, parameterGradients: true,
+                                       inputGradient: false)
+            _ = discriminator.backward(fakeLoss.gradient.scaled(by: share.weight), cache: fakeCache, parameterGradients: true,
+                                       inputGradient: false)
             discriminatorLoss = realLoss.value + fakeLoss.value
         case .hinge:
             let hinge = Loss.hingeDiscriminator(real: realLogits, fake: fakeLogits)
-            _ = discriminator.backward(hinge.dReal.scaled(by: share.weight), cache: realCache)
-            _ = discriminator.backward(hinge.dFake.scaled(by: share.weight), cache: fakeCache)
+            _ = discriminator.backward(hinge.dReal.scaled(by: share.weight), cache: realCache, parameterGradients: true,
+                                       inputGradient: false)
+            _ = discriminator.backward(hinge.dFake.scaled(by: share.weight), cache: fakeCache, parameterGradients: true,
+                                       inputGradient: false)
             discriminatorLoss = hinge.value
         }
         Replicas.sumGradients(discriminator.parameters)
@@ -120,7 +124,7 @@ public final class VAETrainer {
             dMean.values[i] += klWeight * kl.dMean.values[i]
             dLogVariance.values[i] += klWeight * kl.dLogVariance.values[i]
         }
-        model.encoderBackward(dMean: dMean, dLogVariance: dLogVariance, cache: encoderCache)
+        model.encoderBackward(dMean: dMean, dLogVariance: dLogVariance, cache: encoderCache, inputGradient: false)
         Replicas.sumGradients(model.parameters)
         optimizer.update()
         guard Replicas.reducer != nil else { return (error.value, kl.value) }

@@ -157,7 +157,7 @@ public final class ClassifierTraining {
             model.zeroGradients()
             let (logits, _, cache) = model.forward(batch, training: true, share: share, random: &random)
             var (loss, gradient) = Loss.softmaxCrossEntropy(logits, labels: rows.map { labels[$0] })
-            model.backward(gradient.scaled(by: share.weight), cache: cache)
+            model.backward(gradient.scaled(by: share.weight), cache: cache, inputGradient: false)
             Replicas.sumGradients(model.parameters)
             optimizer.update()
             if Replicas.reducer != nil { loss = Float(Replicas.sum([Double(loss * share.weight)])[0]) }
