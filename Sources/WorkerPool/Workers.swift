@@ -26,6 +26,7 @@ public enum Workers {
 
     /// Runs `body(share, range)` for each of `shares(of: total)` contiguous shares of
     /// `0..<total` in parallel; share i is [total * i / shares, total * (i + 1) / shares).
+    @inlinable
     public static func run(over total: Int, _ body: (Int, Range<Int>) -> Void) {
         let parts = shares(of: total)
         if parts == 1 {
@@ -42,16 +43,20 @@ public enum Workers {
 }
 
 /// Wraps a value a concurrentPerform body uses from several threads on disjoint data.
+@usableFromInline
 struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+    @usableFromInline let value: Value
+    @usableFromInline init(_ value: Value) { self.value = value }
 }
 
 extension Workers {
     /// Element counts below this run on the calling thread (dispatching costs more).
     public static let elementwiseThreshold = 1 << 15
 
-    /// `f` applied to every value, shared among the workers for large arrays.
+    /// `f` applied to every value, shared among the workers for large arrays. Inlinable, so
+    /// that each caller's `f` is specialised into the loop (a closure call per element was
+    /// 10% of a bf16 training step).
+    @inlinable
     public static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
         guard x.count >= elementwiseThreshold else { return x.map(f) }
         return [Float](unsafeUninitializedCapacity: x.count) { output, initialized in
@@ -67,6 +72,7 @@ extension Workers {
     }
 
     /// `f` applied to every pair of values, shared among the workers for large arrays.
+    @inlinable
     public static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
         precondition(a.count == b.count)
         guard a.count >= elementwiseThreshold else { return zip(a, b).map(f) }
