@@ -11,6 +11,7 @@
 //   CPNG,           -> FileFormats  .npy, safetensors, PNG pictures, atomic file output
 //   CFileSystem                     (a C shim for the Linux calls Glibc does not import)
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
+//   CDNNL (C bridge)-> Layers       oneDNN's convolutions (the training engine, fp32 and bf16)
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //   CMPI (C bridge) -> Cluster      data-parallel training over Open MPI (mpirun, srun)
 //   CFreeType       -> Pictures     figures with axes, colour bars and captions

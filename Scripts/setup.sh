@@ -14,6 +14,7 @@ packages=(
   libsndfile1-dev   # audio files (WAV, FLAC, OGG, AIFF, ...)
   libfftw3-dev      # FFTW single precision (fftw3f)
   libopenblas-dev   # sgemm
+  libdnnl-dev       # oneDNN: the training engine's convolutions (fp32, bf16)
   libsoxr-dev       # resampling
   libpng-dev        # pictures
   zlib1g-dev        # gzip'd MNIST files
