@@ -69,7 +69,8 @@ public final class MPIWorld: ReplicaReducer, @unchecked Sendable {
     public static var libraryVersion: String {
         var text = [CChar](repeating: 0, count: 512)
         mf_mpi_library_version(&text, Int32(text.count))
-        return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

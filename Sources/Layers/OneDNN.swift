@@ -33,7 +33,7 @@ public enum OneDNN {
     public static var version: String {
         var text = [CChar](repeating: 0, count: 64)
         mf_dnnl_version(&text, Int32(text.count))
-        return String(cString: text)
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The instruction set oneDNN dispatches to (`dnnl_cpu_isa_t`), by name.
