@@ -77,9 +77,11 @@ struct ConvolutionKey: Hashable {
 
 
 
-/// oneDNN's forward, backward-data and backward-weights primitives of one convolution.
+/// oneDNN's forward, backward-data and backward-weights primitives of one convolution. Their
+/// reorder buffers are shared, so calls take turns (a lock; layers call one at a time anyway).
 final class OneDNNConvolution: @unchecked Sendable {
     private let handle: OpaquePointer
+    private let lock = NSLock()
     let key: ConvolutionKey
 
     init?(_ key: ConvolutionKey) {
@@ -107,7 +109,7 @@ final class OneDNNConvolution: @unchecked Sendable {
     /// dst `[N, O, P, Q]` = conv(src `[N, C, H, W]`, weights `[O, C, K, K]`).
     func forward(_ source: [Float], weights: [Float]) -> [Float] {
         var destination = uninitializedFloats(destinationCount)
-        let status = mf_dnnl_convolution_forward(handle, source, weights, &destination)
+        let status = lock.withLock { mf_dnnl_convolution_forward(handle, source, weights, &destination) }
         precondition(status == 0, "oneDNN: a forward convolution failed")
         return destination
     }
@@ -115,7 +117,7 @@ final class OneDNNConvolution: @unchecked Sendable {
     /// diff_src `[N, C, H, W]` of diff_dst `[N, O, P, Q]`.
     func backwardData(_ diffDestination: [Float], weights: [Float]) -> [Float] {
         var diffSource = uninitializedFloats(sourceCount)
-        let status = mf_dnnl_convolution_backward_data(handle, diffDestination, weights, &diffSource)
+        let status = lock.withLock { mf_dnnl_convolution_backward_data(handle, diffDestination, weights, &diffSource) }
         precondition(status == 0, "oneDNN: a backward-data convolution failed")
         return diffSource
     }
@@ -123,7 +125,7 @@ final class OneDNNConvolution: @unchecked Sendable {
     /// diff_weights `[O, C, K, K]` of src and diff_dst.
     func backwardWeights(_ source: [Float], diffDestination: [Float]) -> [Float] {
         var diffWeights = uninitializedFloats(key.outputs * key.geometry.patchSize)
-        let status = mf_dnnl_convolution_backward_weights(handle, source, diffDestination, &diffWeights)
+        let status = lock.withLock { mf_dnnl_convolution_backward_weights(handle, source, diffDestination, &diffWeights) }
         precondition(status == 0, "oneDNN: a backward-weights convolution failed")
         return diffWeights
     }
