@@ -21,8 +21,8 @@ public enum Replicas {
     /// rank 0, or the only one.
     public static var isFirst: Bool { (reducer?.rank ?? 0) == 0 }
 
-    /// This process's rows of a batch of `total`: an even split by rank (the first ranks take
-    /// one more when it does not divide).
+    /// This process's rows of a batch of `total`: an even split by rank, rows
+    /// total r / N ..< total (r + 1) / N (when it does not divide, some later ranks take one more).
     public static func share(of total: Int) -> Range<Int> {
         guard let reducer else { return 0..<total }
         return (total * reducer.rank / reducer.count)..<(total * (reducer.rank + 1) / reducer.count)
