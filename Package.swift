@@ -103,7 +103,7 @@ let tool: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
-    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool"]),
+    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool", "Layers", "Tensors"]),
 ]
 
 // MARK: - Tests

@@ -9,6 +9,8 @@
 // Scripts/bench-frontend.sh runs these beside the Python references in one go.
 import AudioIO
 import BLAS
+import Layers
+import Tensors
 import Dispatch
 import Foundation
 import Spectral
@@ -267,6 +269,47 @@ func parallelMap<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ transfo
     return results.withLock { $0.map { $0! } }
 }
 
+/// The reference GAN's convolution layers one by one (batch 64), forward and backward, on each
+/// engine: which path is faster for which layer.
+func layerBenchmark(_ options: Options) {
+    var random = RandomNumbers(seed: 3)
+    typealias Layer = (name: String, input: [Int], run: () -> Void)
+    func timed(_ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<max(3, options.runs) {
+            let start = Date()
+            body()
+            times.append(Date().timeIntervalSince(start))
+        }
+        return median(times) * 1e3
+    }
+    let discriminator = [(1, 32, 64), (32, 64, 32), (64, 128, 16), (128, 256, 8)]
+    let generator = [(256, 128, 4), (128, 64, 8), (64, 32, 16), (32, 1, 32)]
+    for engine in [ConvolutionEngine.im2col, .oneDNN(.fp32), .oneDNN(.bf16)] {
+        ConvolutionEngine.current = engine
+        var line = "\(engine):"
+        for (c, o, size) in discriminator {
+            let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: 5, stride: 2, padding: 2, random: &random)
+            let x = random.normal([64, c, size, size])
+            let (y, cache) = conv.forward(x)
+            let forward = timed { _ = conv.forward(x) }
+            let backward = timed { _ = conv.backward(y, cache: cache) }
+            line += String(format: "  D %d->%d fwd %.1f bwd %.1f", c, o, forward, backward)
+        }
+        for (c, o, size) in generator {
+            let deconv = ConvTranspose2D(inputChannels: c, outputChannels: o, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
+                                         random: &random)
+            let x = random.normal([64, c, size, size])
+            let (y, cache) = deconv.forward(x)
+            let forward = timed { _ = deconv.forward(x) }
+            let backward = timed { _ = deconv.backward(y, cache: cache) }
+            line += String(format: "  G %d->%d fwd %.1f bwd %.1f", c, o, forward, backward)
+        }
+        print(line)
+    }
+}
+
 /// OpenBLAS sgemm of size `path`^3 (default 2048), the peak the training steps are measured
 /// against (../shared/bench/bench_gemm.py measures numpy's and torch's the same way).
 func gemmBenchmark(_ options: Options) {
@@ -318,6 +361,7 @@ do {
     case "fft": fftBenchmark(options)
     case "griffinlim": try griffinLimBenchmark(options)
     case "gemm": gemmBenchmark(options)
+    case "layers": layerBenchmark(options)
     default: throw Usage()
     }
 } catch {
