@@ -119,7 +119,8 @@ struct TrainCommand: ParsableCommand {
         if session.resumed && Replicas.isFirst { print("resuming \(out) at step \(session.run.step)") }
         if Replicas.isFirst { print("convolutions: \(convolutions)") }
         if let world, world.count > 1, Replicas.isFirst {
-            print("data-parallel over \(world.count) processes: \(training.batchSize / world.count)-\((training.batchSize + world.count - 1) / world.count) images each per step of \(training.batchSize)")
+            let (fewest, most) = (training.batchSize / world.count, (training.batchSize + world.count - 1) / world.count)
+            print("data-parallel over \(world.count) processes: \(fewest == most ? "\(most)" : "\(fewest)-\(most)") images each per step of \(training.batchSize)")
         }
         var schedule = GeneratorTraining.Schedule()
         (schedule.steps, schedule.epochs, schedule.checkpointEvery, schedule.logEvery) = (steps, epochs, checkpointEvery, logEvery)
