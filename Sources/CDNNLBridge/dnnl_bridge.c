@@ -167,35 +167,33 @@ void mf_dnnl_convolution_destroy(mf_dnnl_convolution *c) {
     free(c);
 }
 
-int mf_dnnl_convolution_forward(mf_dnnl_convolution *c, const float *src, const float *weights, float *dst) {
+/// Runs `primitive` on two inputs (reordered in from the caller's memory) and one output
+/// (reordered out to it), and waits for it.
+static int execute(dnnl_primitive_t primitive, int first_arg, tensor *first, const float *first_data, int second_arg,
+                   tensor *second, const float *second_data, int output_arg, tensor *output, float *output_data) {
     int status = 0;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, in(&c->f_src, src, &status)},
-                               {DNNL_ARG_WEIGHTS, in(&c->f_weights, weights, &status)},
-                               {DNNL_ARG_DST, out(&c->f_dst, dst, &status)}};
-    if (status || dnnl_primitive_execute(c->forward, stream, 3, args) != dnnl_success) return 1;
-    out_done(&c->f_dst, &status);
+    dnnl_exec_arg_t args[3] = {{first_arg, in(first, first_data, &status)},
+                               {second_arg, in(second, second_data, &status)},
+                               {output_arg, out(output, output_data, &status)}};
+    if (status || dnnl_primitive_execute(primitive, stream, 3, args) != dnnl_success) return 1;
+    out_done(output, &status);
     return status || dnnl_stream_wait(stream) != dnnl_success;
 }
 
+int mf_dnnl_convolution_forward(mf_dnnl_convolution *c, const float *src, const float *weights, float *dst) {
+    return execute(c->forward, DNNL_ARG_SRC, &c->f_src, src, DNNL_ARG_WEIGHTS, &c->f_weights, weights, DNNL_ARG_DST,
+                   &c->f_dst, dst);
+}
+
 int mf_dnnl_convolution_backward_data(mf_dnnl_convolution *c, const float *diff_dst, const float *weights, float *diff_src) {
-    int status = 0;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, in(&c->d_diff_dst, diff_dst, &status)},
-                               {DNNL_ARG_WEIGHTS, in(&c->d_weights, weights, &status)},
-                               {DNNL_ARG_DIFF_SRC, out(&c->d_diff_src, diff_src, &status)}};
-    if (status || dnnl_primitive_execute(c->data, stream, 3, args) != dnnl_success) return 1;
-    out_done(&c->d_diff_src, &status);
-    return status || dnnl_stream_wait(stream) != dnnl_success;
+    return execute(c->data, DNNL_ARG_DIFF_DST, &c->d_diff_dst, diff_dst, DNNL_ARG_WEIGHTS, &c->d_weights, weights,
+                   DNNL_ARG_DIFF_SRC, &c->d_diff_src, diff_src);
 }
 
 int mf_dnnl_convolution_backward_weights(mf_dnnl_convolution *c, const float *src, const float *diff_dst,
                                          float *diff_weights) {
-    int status = 0;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, in(&c->w_src, src, &status)},
-                               {DNNL_ARG_DIFF_DST, in(&c->w_diff_dst, diff_dst, &status)},
-                               {DNNL_ARG_DIFF_WEIGHTS, out(&c->w_diff_weights, diff_weights, &status)}};
-    if (status || dnnl_primitive_execute(c->weights, stream, 3, args) != dnnl_success) return 1;
-    out_done(&c->w_diff_weights, &status);
-    return status || dnnl_stream_wait(stream) != dnnl_success;
+    return execute(c->weights, DNNL_ARG_SRC, &c->w_src, src, DNNL_ARG_DIFF_DST, &c->w_diff_dst, diff_dst,
+                   DNNL_ARG_DIFF_WEIGHTS, &c->w_diff_weights, diff_weights);
 }
 
 const char *mf_dnnl_convolution_implementation(mf_dnnl_convolution *c) { return c->implementation; }
