@@ -1,5 +1,6 @@
 import CDNNLBridge
 import Foundation
+import Synchronization
 import Tensors
 import WorkerPool
 
@@ -64,7 +65,8 @@ public enum OneDNN {
         }
     }
 
-    private static let primitives = LockedCache()
+    /// nil for a key: oneDNN has no primitive for it (asked once).
+    private static let primitives = Mutex<[ConvolutionKey: OneDNNConvolution?]>([:])
 }
 
 /// A convolution from `[batch, channels, height, width]` with weights `[outputs, channels, K, K]`.
@@ -128,16 +130,5 @@ final class OneDNNConvolution: @unchecked Sendable {
         let status = lock.withLock { mf_dnnl_convolution_backward_weights(handle, source, diffDestination, &diffWeights) }
         precondition(status == 0, "oneDNN: a backward-weights convolution failed")
         return diffWeights
-    }
-}
-
-private final class LockedCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cache: [ConvolutionKey: OneDNNConvolution?] = [:]
-
-    func withLock<T>(_ body: (inout [ConvolutionKey: OneDNNConvolution?]) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&cache)
     }
 }

@@ -1,5 +1,6 @@
 import CFreeType
 import Foundation
+import Synchronization
 
 /// A TrueType font rasterised by FreeType: the text of axes, titles and captions.
 ///
@@ -22,7 +23,7 @@ public final class Font: @unchecked Sendable {
 
     /// The font of every picture: `MELFORGE_FONT` when set, else the first of `searchPaths`.
     public static func standard() throws -> Font {
-        try cache.withLock { cached in
+        try shared.withLock { cached in
             if let cached { return cached }
             let environment = ProcessInfo.processInfo.environment["MELFORGE_FONT"]
             let candidates = environment.map { [$0] } ?? searchPaths
@@ -35,7 +36,7 @@ public final class Font: @unchecked Sendable {
         }
     }
 
-    private static let cache = LockedFont()
+    private static let shared = Mutex<Font?>(nil)
 
     public init(path: String) throws {
         self.path = path
@@ -95,18 +96,6 @@ public final class Font: @unchecked Sendable {
     /// The width of `text` in pixels at `size` pixels.
     public func width(of text: String, size: Int) -> Int {
         text.unicodeScalars.reduce(0) { $0 + glyph($1, size: size).advance }
-    }
-}
-
-/// The font shared by all pictures, made once.
-private final class LockedFont: @unchecked Sendable {
-    private let lock = NSLock()
-    private var font: Font?
-
-    func withLock<T>(_ body: (inout Font?) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&font)
     }
 }
 
