@@ -109,12 +109,15 @@ public struct AudioImaging: Codable, Equatable, Sendable {
         Self.differences(frontEnd, other)
     }
 
+    /// A front end's settings by name, as text (its JSON), so that two can be compared field
+    /// by field.
+    private static func fields(_ c: FrontEndConfiguration) -> [String: String] {
+        let object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) as? [String: Any] ?? [:]
+        return object.mapValues { "\($0)" }
+    }
+
     /// The settings in which two front ends differ, as "name: b vs a".
     public static func differences(_ a: FrontEndConfiguration, _ b: FrontEndConfiguration) -> [String] {
-        func fields(_ c: FrontEndConfiguration) -> [String: String] {
-            let object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) as? [String: Any] ?? [:]
-            return object.mapValues { "\($0)" }
-        }
         let (mine, theirs) = (fields(a), fields(b))
         return Set(mine.keys).union(theirs.keys).sorted().compactMap { key in
             mine[key] == theirs[key] ? nil : "\(key) \(theirs[key] ?? "unset") vs \(mine[key] ?? "unset")"
@@ -124,10 +127,6 @@ public struct AudioImaging: Codable, Equatable, Sendable {
     /// The command-line flags that make `wanted` where `other` differs from it
     /// ("--n-mels 64 --hop-length 128"), for errors that tell how to make matching features.
     public static func flags(for wanted: FrontEndConfiguration, differingFrom other: FrontEndConfiguration) -> String {
-        func fields(_ c: FrontEndConfiguration) -> [String: String] {
-            let object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(c))) as? [String: Any] ?? [:]
-            return object.mapValues { "\($0)" }
-        }
         let (mine, theirs) = (fields(wanted), fields(other))
         return flagNames.keys.sorted().compactMap { key -> String? in
             guard mine[key] != theirs[key], let flag = flagNames[key] else { return nil }
@@ -144,13 +143,13 @@ public struct AudioImaging: Codable, Equatable, Sendable {
         "reference": "--ref", "amin": "--amin", "topDB": "--top-db",
     ]
 
-    /// Refuses to pair a judge (`mine`, a classifier's contract; nil for an image classifier)
-    /// with a subject of another kind or front end (`theirs`: a generator's or the training
-    /// data's front end; nil for images). The texts name both in errors: `judge`
+    /// Refuses to pair a classifier (`mine`, its contract; nil for an image classifier) with a
+    /// subject of another kind or front end (`theirs`: a generator's or the training data's
+    /// front end; nil for images). The texts name both in errors: `judge`
     /// ("classifier 'c.safetensors'"), `subject` ("generator 'g'", "this run"), what the
     /// subject does with sound (`verb`: "makes", "trains on") and its short name in the list
     /// of differences ("generator", "training").
-    public static func requireAgreement(judge mine: AudioImaging?, _ theirs: FrontEndConfiguration?, judge: String,
+    public static func requireAgreement(classifier mine: AudioImaging?, subject theirs: FrontEndConfiguration?, judge: String,
                                         subject: String, verb: String, shortName: String) throws {
         switch (mine, theirs) {
         case (nil, .some):

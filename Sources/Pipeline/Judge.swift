@@ -26,7 +26,8 @@ public struct Judge {
     /// Refuses a generator this classifier cannot judge: audio against images, other front-end
     /// settings, another image size.
     public func requireCompatible(with model: TrainedModel, modelPath: String) throws {
-        try AudioImaging.requireAgreement(judge: audio, try AudioImaging(metadata: model.metadata, path: modelPath)?.frontEnd,
+        try AudioImaging.requireAgreement(classifier: audio,
+                                          subject: try AudioImaging(metadata: model.metadata, path: modelPath)?.frontEnd,
                                           judge: "classifier '\(path)'", subject: "generator '\(modelPath)'", verb: "makes",
                                           shortName: "generator")
         let c = model.configuration
@@ -154,7 +155,7 @@ public struct TrainingEvaluation {
     public init(classifier path: String, data: Tensor, imaging: AudioImaging?, count: Int, seed: UInt64) throws {
         judge = try Judge(path: path)
         self.imaging = imaging
-        try AudioImaging.requireAgreement(judge: judge.audio, imaging?.frontEnd, judge: "--classifier '\(path)'",
+        try AudioImaging.requireAgreement(classifier: judge.audio, subject: imaging?.frontEnd, judge: "--classifier '\(path)'",
                                           subject: "this run", verb: "trains on", shortName: "training")
         let c = judge.configuration
         guard c.channels == data.shape[1], c.imageSize == data.shape[2] else {

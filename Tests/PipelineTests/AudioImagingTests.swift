@@ -60,7 +60,7 @@ final class AudioImagingTests: XCTestCase {
         other.nMels = 80
         func message(_ judge: AudioImaging?, _ subject: FrontEndConfiguration?) -> String? {
             do {
-                try AudioImaging.requireAgreement(judge: judge, subject, judge: "classifier 'c'", subject: "generator 'g'",
+                try AudioImaging.requireAgreement(classifier: judge, subject: subject, judge: "classifier 'c'", subject: "generator 'g'",
                                                   verb: "makes", shortName: "generator")
                 return nil
             } catch { return "\(error)" }
