@@ -193,26 +193,29 @@ public final class Conv2D: WeightAndBias {
     }
 
     /// `backward`, without dx (nil) when `inputGradient` is false: a first layer's input
-    /// needs none, and on oneDNN a 1-channel backward data is among the slowest steps.
+    /// needs none (its backward data is skipped: col2im here, and on oneDNN a 1-channel
+    /// backward data is among the slowest primitives).
     public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
         if let primitives = cache.primitives, let x = cache.input {
             if parameterGradients {
                 addInto(&weight.gradient.values, primitives.backwardWeights(x.values, diffDestination: dy.values))
                 if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
             }
-            return inputGradient ? Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values)) : nil
+            guard inputGradient else { return nil }
+            return Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values))
         }
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let (pq, image) = (p * q, g.channels * g.height * g.width)
-        var dx = Tensor.zeros(cache.inputShape)  // col2im accumulates
+        var dx = Tensor.zeros(inputGradient ? cache.inputShape : [0])  // col2im accumulates
         var partials = [[Float]](repeating: [], count: Workers.shares(of: n))
         let weights = weight.value.values
         dy.values.withUnsafeBufferPointer { dyb in
             cache.columns.withUnsafeBufferPointer { cb in
                 dx.values.withUnsafeMutableBufferPointer { dxb in
                     partials.withUnsafeMutableBufferPointer { pb in
-                        let (dys, cs, dxs, ps) = (dyb.baseAddress!, cb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
+                        // No dx (and no buffer) without `inputGradient`.
+                        let (dys, cs, dxs, ps) = (dyb.baseAddress!, cb.baseAddress!, dxb.baseAddress, pb.baseAddress!)
                         Workers.runProducts(over: n) { index, share in
                             let columns = share.count * pq
                             let block = cs + g.patchSize * share.lowerBound * pq
@@ -226,10 +229,11 @@ public final class Conv2D: WeightAndBias {
                                 ps[index] = partial
                             }
                             // 2. dx = col2im(W^T[C K K, O] dY[O, b P Q])
+                            guard inputGradient else { return }
                             var dcols = uninitializedFloats(g.patchSize * columns)  // beta 0: all written
                             BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weights, b: dyMatrix,
                                        c: &dcols)
-                            col2im(dcols, batch: share.count, g, into: dxs + share.lowerBound * image)
+                            col2im(dcols, batch: share.count, g, into: dxs! + share.lowerBound * image)
                         }
                     }
                 }
@@ -240,7 +244,7 @@ public final class Conv2D: WeightAndBias {
             // 3. db[O] += sum of dY over N, P, Q
             if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
         }
-        return dx
+        return inputGradient ? dx : nil
     }
 }
 

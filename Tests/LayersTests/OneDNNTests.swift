@@ -84,6 +84,26 @@ final class OneDNNTests: XCTestCase {
         }
     }
 
+    /// Without the input gradient, on either engine, the weights' gradients are the same and
+    /// no dx is made.
+    func testWithoutInputGradientTheWeightsGradientsAreTheSame() {
+        let conv = Conv2D(inputChannels: 1, outputChannels: 4, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        let x = random.normal([3, 1, 8, 8])
+        for engine in [ConvolutionEngine.im2col, .oneDNN(.fp32)] {
+            ConvolutionEngine.current = engine
+            let (y, cache) = conv.forward(x)
+            let dy = Tensor(shape: y.shape, values: y.values.map { $0 * 0.5 + 1 })
+            var gradients: [[Float]] = []
+            for inputGradient in [true, false] {
+                conv.zeroGradients()
+                let dx = conv.backward(dy, cache: cache, parameterGradients: true, inputGradient: inputGradient)
+                XCTAssertEqual(dx == nil, !inputGradient, "\(engine)")
+                gradients.append(conv.weight.gradient.values + conv.bias!.gradient.values)
+            }
+            XCTAssertEqual(gradients[0], gradients[1], "\(engine)")
+        }
+    }
+
     func testDescribesItself() {
         XCTAssertTrue(OneDNN.version.hasPrefix("2."), OneDNN.version)
         XCTAssertFalse(OneDNN.instructionSet.isEmpty)
