@@ -2,10 +2,12 @@ import AudioIO
 import BLAS
 import FileFormats
 import Foundation
+import Layers
 import Spectral
 import WorkerPool
 
-/// `melforge doctor`: the native libraries in use and the threads MelForge will take.
+/// `melforge doctor`: the native libraries in use, the threads MelForge will take and the
+/// precision training would use.
 public enum Diagnostics {
     /// Name and value rows.
     public static func rows(environment: [String: String] = ProcessInfo.processInfo.environment) -> [(String, String)] {
@@ -25,6 +27,9 @@ public enum Diagnostics {
             ("libsndfile", AudioFile.libraryVersion),
             ("libsoxr", Resampler.libraryVersion),
             ("libpng", PNG.libraryVersion),
+            ("oneDNN", "\(OneDNN.version), \(OneDNN.instructionSet)"),
+            ("precision", (OneDNN.hasBFloat16 ? "bf16 (the CPU has AVX-512 BF16 or AMX)" : "fp32 (no bfloat16 instructions)")
+                + ": what train, classifier train, steer and bench use by default"),
         ]
     }
 

@@ -43,10 +43,7 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         let launched = MPIWorld.launched() ? " (this process was started by an MPI launcher)" : ""
-        let precision = OneDNN.hasBFloat16 ? "bf16 (the CPU has AVX-512 BF16 or AMX)" : "fp32 (no bfloat16 instructions)"
         print(Diagnostics.report(extra: [
-            ("oneDNN", "\(OneDNN.version), \(OneDNN.instructionSet)"),
-            ("precision", "\(precision): what train, classifier train, steer and bench use by default"),
             ("Open MPI", (MPIWorld.libraryVersion.split(separator: ",").first.map(String.init) ?? "?") + launched),
         ]))
     }

@@ -123,7 +123,8 @@ final class SpectrogramCommandTests: XCTestCase {
     func testDoctorNamesTheLibraries() throws {
         let result = try runMelforge(["doctor"])
         XCTAssertEqual(result.status, 0, result.standardError)
-        for fragment in ["BLAS kernel", "fftw-3", "libsndfile-1", "libsoxr", "libpng"] {
+        for fragment in ["BLAS kernel", "fftw-3", "libsndfile-1", "libsoxr", "libpng", "oneDNN        2.", "precision",
+                         "Open MPI"] {
             XCTAssertTrue(result.standardOutput.contains(fragment), "'\(fragment)' not in: \(result.standardOutput)")
         }
         // With OPENBLAS_CORETYPE unset, the kernel in use is at the CPU's level: where OpenBLAS

@@ -206,3 +206,21 @@ final class TrainingFrontEndCommandTests: XCTestCase {
         XCTAssertTrue(oblong.standardError.contains("images must be square; got 16x8"), oblong.standardError)
     }
 }
+
+final class EngineOptionTests: XCTestCase {
+    /// bf16 needs oneDNN; the run says which engine it uses and the checkpoint records the
+    /// precision.
+    func testEngineFlagsAreCheckedPrintedAndRecorded() throws {
+        let folder = try makeTemporaryFolder(self)
+        let refused = try runMelforge(["bench", "gan", "--engine", "im2col", "--precision", "bf16", "--steps", "1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.standardError.contains("--precision bf16 needs --engine onednn"), refused.standardError)
+        let trained = try runMelforge(["train", "vae", "--data", repositoryRoot + "/Audio/digits/seven", "--out", folder + "/run",
+                                       "--steps", "1", "--batch-size", "4", "--widths", "4,8,16,32", "--precision", "fp32"])
+        XCTAssertEqual(trained.status, 0, trained.standardError)
+        XCTAssertTrue(trained.standardOutput.contains("convolutions: oneDNN (fp32)"), trained.standardOutput)
+        let checkpoint = try SafeTensors.read(folder + "/run/checkpoint.safetensors")
+        XCTAssertEqual(checkpoint.metadata["precision"], "fp32")
+        XCTAssertEqual(checkpoint.metadata["convolutions"], "oneDNN (fp32)")
+    }
+}
