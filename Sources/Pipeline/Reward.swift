@@ -1,7 +1,5 @@
-import Dispatch
 import Foundation
 import Spectral
-import Synchronization
 import Tensors
 import Training
 import WorkerPool
@@ -104,22 +102,12 @@ public struct AcousticMeasure: Sendable {
     /// Level and centroid of each image `[N, 1, H, W]`, on `Workers.count` threads.
     public func measure(_ images: Tensor) throws -> [Acoustics] {
         let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
-        let next = Mutex(0)
-        let results = Mutex([Result<Acoustics, Error>?](repeating: nil, count: n))
-        DispatchQueue.concurrentPerform(iterations: max(1, min(Workers.count, n))) { _ in
-            while true {
-                let i = next.withLock { value -> Int in defer { value += 1 }; return value }
-                guard i < n else { return }
-                let result = Result {
-                    let features = Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
-                    let magnitude = try inversion.magnitude(fromFeatures: features, normalization: imaging.normalization)
-                    let c = imaging.frontEnd
-                    return Acoustics(level: SpectralMeasures.level(magnitude, stft: inversion.frontEnd.stft),
-                                     centroid: SpectralMeasures.centroid(magnitude, sampleRate: c.sampleRate, nFFT: c.nFFT))
-                }
-                results.withLock { $0[i] = result }
-            }
+        return try Workers.each(n) { i in
+            let features = Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
+            let magnitude = try inversion.magnitude(fromFeatures: features, normalization: imaging.normalization)
+            let c = imaging.frontEnd
+            return Acoustics(level: SpectralMeasures.level(magnitude, stft: inversion.frontEnd.stft),
+                             centroid: SpectralMeasures.centroid(magnitude, sampleRate: c.sampleRate, nFFT: c.nFFT))
         }
-        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }

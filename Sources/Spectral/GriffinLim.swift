@@ -1,6 +1,5 @@
 import WorkerPool
 import CSpectralKernels
-import Dispatch
 import Foundation
 
 /// Phase reconstruction from a magnitude spectrogram: fast Griffin-Lim.
@@ -94,18 +93,10 @@ public struct GriffinLim: Sendable {
                                                  accepted: "one per magnitude (\(magnitudes.count))")
         }
         for (i, magnitude) in magnitudes.enumerated() { try validate(magnitude, length: lengths?[i] ?? nil) }
-        let results = Mutex<[Result?]>(Array(repeating: nil, count: magnitudes.count))
-        let next = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, magnitudes.count))) { _ in
-            while true {
-                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
-                guard index < magnitudes.count else { return }
-                var workspace = Workspace(stft: stft, magnitude: magnitudes[index], length: lengths?[index] ?? nil)
-                let result = workspace.run(self)
-                results.withLock { $0[index] = result }
-            }
+        return try Workers.each(magnitudes.count, threads: threads) { index in
+            var workspace = Workspace(stft: stft, magnitude: magnitudes[index], length: lengths?[index] ?? nil)
+            return workspace.run(self)
         }
-        return results.withLock { $0.map { $0! } }
     }
 
     private func validate(_ magnitude: Spectrogram, length: Int?) throws {
@@ -321,4 +312,3 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-import Synchronization

@@ -1,5 +1,4 @@
-import Dispatch
-import Synchronization
+import WorkerPool
 
 /// Features -> sound: the last step of audio -> spectrogram -> model -> spectrogram ->
 /// vocoder -> audio. A vocoder takes the features one front end made (`configuration`: the
@@ -43,16 +42,8 @@ extension Vocoder {
     public func synthesize(_ features: [Spectrogram], normalization: LogMelNormalization?, threads: Int) throws
         -> [VocodedClip]
     {
-        let results = Mutex([Result<VocodedClip, Error>?](repeating: nil, count: features.count))
-        let next = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, features.count))) { _ in
-            while true {
-                let index = next.withLock { value -> Int in defer { value += 1 }; return value }
-                guard index < features.count else { return }
-                let result = Result { try synthesize(features[index], normalization: normalization, length: nil) }
-                results.withLock { $0[index] = result }
-            }
+        try Workers.each(features.count, threads: threads) { index in
+            try synthesize(features[index], normalization: normalization, length: nil)
         }
-        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }

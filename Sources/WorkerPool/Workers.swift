@@ -1,3 +1,4 @@
+import Synchronization
 import Dispatch
 import Foundation
 
@@ -88,5 +89,27 @@ extension Workers {
             }
             initialized = a.count
         }
+    }
+}
+
+extension Workers {
+    /// `body(i)` for every i in 0..<count on up to `threads` threads, each taking the next index
+    /// as it finishes one (for tasks of uneven cost: clips of different lengths); the results
+    /// in index order. The first error thrown (by index) is rethrown once all tasks are done.
+    public static func each<T: Sendable>(_ count: Int, threads: Int = Workers.count, _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        let results = Mutex([Result<T, Error>?](repeating: nil, count: count))
+        let next = Mutex(0)
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(threads, count))) { _ in
+                while true {
+                    let index = next.withLock { value -> Int in defer { value += 1 }; return value }
+                    guard index < count else { return }
+                    let result = Result { try shared.value(index) }
+                    results.withLock { $0[index] = result }
+                }
+            }
+        }
+        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }
