@@ -44,6 +44,19 @@ public enum Activation {
     public static func sigmoidBackward(_ dy: Tensor, cache y: Tensor) -> Tensor {
         Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $0 * $1 * (1 - $1) })
     }
+
+    /// GELU, exact (Hendrycks & Gimpel 2016): x Phi(x), Phi the standard normal CDF,
+    /// Phi(x) = (1 + erf(x / sqrt 2)) / 2; the cache is the input.
+    public static func gelu(_ x: Tensor) -> (output: Tensor, cache: Tensor) {
+        (Tensor(shape: x.shape, values: Workers.map(x.values) { $0 * normalCDF($0) }), x)
+    }
+
+    /// d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density.
+    public static func geluBackward(_ dy: Tensor, cache x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, values: Workers.map(dy.values, x.values) { dy, x in
+            dy * (normalCDF(x) + x * 0.398_942_28 * exp(-0.5 * x * x))
+        })
+    }
 }
 
 /// 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) otherwise: no exp of a large positive number.
@@ -53,3 +66,8 @@ func stableSigmoid(_ x: Float) -> Float {
     let e = exp(x)
     return e / (1 + e)
 }
+
+/// The standard normal CDF, (1 + erf(x / sqrt 2)) / 2.
+@inline(__always)
+@usableFromInline
+func normalCDF(_ x: Float) -> Float { 0.5 * (1 + erf(x * 0.707_106_78)) }
