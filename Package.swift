@@ -82,13 +82,18 @@ let libraries: [Target] = [
 // MARK: - The application
 
 let application: [Target] = [
+    // The learned vocoder: a ConvNeXt on the shared core that predicts spectra, trained
+    // through the inverse STFT; wires the audio side (Spectral) to the generative core.
+    .target(
+        name: "NeuralVocoder",
+        dependencies: ["Spectral", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training", "FileFormats", "WorkerPool"]),
     // Audio <-> model images, data loading, convert, training/steering sessions, the judge,
     // rewards, clip pages: everything the commands do, testable without the binary.
     .target(
         name: "Pipeline",
         dependencies: [
             "AudioIO", "Spectral", "FileFormats", "Pictures", "BLAS", "Tensors", "Layers", "Optimizers", "Models",
-            "Training", "Datasets", "Evaluation", "WorkerPool",
+            "Training", "Datasets", "Evaluation", "WorkerPool", "NeuralVocoder",
         ]),
 ]
 
@@ -130,6 +135,9 @@ let tests: [Target] = [
             "Pipeline", "AudioIO", "Spectral", "FileFormats", "Pictures", "Tensors", "Training", "Models", "WorkerPool",
             "TestSupport",
         ]),
+    .testTarget(
+        name: "NeuralVocoderTests",
+        dependencies: ["NeuralVocoder", "Spectral", "Layers", "Tensors", "FileFormats", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),

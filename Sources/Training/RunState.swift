@@ -6,16 +6,16 @@ import Tensors
 /// What a resumable run keeps beside its weights, the same for training runs, classifier
 /// training and steering: Adam's moments as tensors named `PREFIX.NAME.exp_avg`..., a counter
 /// (step or epoch) and the random generator's state in the file's metadata.
-enum RunState {
+public enum RunState {
     /// Adam's state for `module`'s parameters, each tensor named `prefix.NAME`.
-    static func optimizerTensors(_ adam: Adam, of module: Module, prefix: String) -> [NamedTensor] {
+    public static func optimizerTensors(_ adam: Adam, of module: Module, prefix: String) -> [NamedTensor] {
         adam.state(names: module.namedParameters.map(\.name)).map {
             NamedTensor(name: prefix + "." + $0.name, shape: $0.shape, values: $0.values)
         }
     }
 
     /// Restores what `optimizerTensors` wrote into `file`; `path` names the file in errors.
-    static func restoreOptimizer(_ adam: Adam, of module: Module, prefix: String, from file: SafeTensors,
+    public static func restoreOptimizer(_ adam: Adam, of module: Module, prefix: String, from file: SafeTensors,
                                  path: String) throws {
         var own: [String: NamedTensor] = [:]
         for tensor in file.tensors where tensor.name.hasPrefix(prefix + ".") {
@@ -30,12 +30,12 @@ enum RunState {
     }
 
     /// Metadata entries for the counter `key` and the random state.
-    static func metadata(_ key: String, _ counter: Int, random: RandomNumbers) -> [String: String] {
+    public static func metadata(_ key: String, _ counter: Int, random: RandomNumbers) -> [String: String] {
         [key: String(counter), "random_state": random.state.map { String($0) }.joined(separator: ",")]
     }
 
     /// The counter `key` (0 or more) and the random generator saved by `metadata`.
-    static func counter(_ key: String, from file: SafeTensors, path: String) throws -> (Int, RandomNumbers) {
+    public static func counter(_ key: String, from file: SafeTensors, path: String) throws -> (Int, RandomNumbers) {
         guard let text = file.metadata[key], let counter = Int(text), counter >= 0,
               let state = file.metadata["random_state"].map({ $0.split(separator: ",").compactMap { UInt64($0) } }),
               let random = RandomNumbers(state: state)

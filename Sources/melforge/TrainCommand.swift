@@ -12,9 +12,25 @@ struct GeneratorDefaults: TrainingDefaults {
     static let resumeHelp = "Continue the run in --out from its last checkpoint."
 }
 
+/// `melforge train`: a generative model (`train gan|vae ...`, the default) or a vocoder
+/// (`train vocoder ...`).
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
+        abstract: "Train a generative model (gan, vae) or a learned vocoder.",
+        discussion: """
+            melforge train gan|vae --data DIR --out RUN ...: a convolutional GAN or VAE on log-mel \
+            images of audio clips, or on images ('melforge train model --help' for its options).
+            melforge train vocoder --data DIR --out RUN ...: a learned vocoder on audio clips \
+            ('melforge train vocoder --help').
+            """,
+        subcommands: [TrainModelCommand.self, TrainVocoderCommand.self],
+        defaultSubcommand: TrainModelCommand.self)
+}
+
+struct TrainModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
         abstract: "Train a convolutional GAN or VAE on audio clips (as log-mel images) or on images.",
         discussion: """
             --data DIR: every audio file under DIR, cut or padded to --frames frames (16,128 samples \

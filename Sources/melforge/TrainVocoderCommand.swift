@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Cluster
+import Layers
+import NeuralVocoder
+import Pipeline
+
+struct TrainVocoderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vocoder",
+        abstract: "Train a learned vocoder: log-mel features -> spectrum (magnitude and phase) -> inverse STFT.",
+        discussion: """
+            --data DIR: every audio file under DIR (any format libsndfile reads), resampled to \
+            --sample-rate. The vocoder reads the features the front-end flags make (64 bands by \
+            default, as 'melforge train' uses) and is refused for features made another way. Each \
+            step trains on --batch-size segments of --segment-frames frames: a ConvNeXt reads each \
+            frame's log-mel and predicts a correction of the NNLS magnitude and a phase; the sound \
+            comes from the inverse STFT and is measured against the clip by a multi-resolution STFT \
+            loss, a log-mel L1, and magnitude and phase losses (instantaneous phase, group delay, \
+            instantaneous frequency) against the clip's own STFT.
+
+            RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, the \
+            configuration; written atomically every --checkpoint-every steps), log.jsonl, losses.svg \
+            and samples/ (the first training clips through the vocoder). --resume continues a killed \
+            run with the same losses as an uninterrupted one. Use it with --vocoder RUN_DIR on \
+            synthesize, invert, resynth and convert --to wav. Under mpirun each process trains on \
+            its share of every batch.
+            """)
+
+    @Option(help: "A folder of audio clips (searched recursively).")
+    var data: String
+
+    @Option(help: "The run's folder.")
+    var out: String
+
+    @Option(help: "Training steps.")
+    var steps = 2_000
+
+    @Option(help: "Segments per step.")
+    var batchSize = 16
+
+    @Option(help: "Frames per training segment.")
+    var segmentFrames = 32
+
+    @Option(help: "Adam's learning rate.")
+    var lr: Float = 5e-4
+
+    @Option(help: "Seed of the weights and of the segments drawn.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    @Option(help: "The network's width (channels per frame).")
+    var width = 128
+
+    @Option(help: "ConvNeXt blocks.")
+    var blocks = 4
+
+    @Option(help: "Weight of the phase losses (0 leaves the phase to the losses on the sound).")
+    var phaseWeight: Float = 1
+
+    @Option(help: "Save a checkpoint, the loss curve and the samples every this many steps.")
+    var checkpointEvery = 200
+
+    @Option(help: "Write a log line every this many steps.")
+    var logEvery = 10
+
+    @OptionGroup(title: "Front end")
+    var frontEnd: FrontEndOptions
+
+    func validate() throws {
+        for (name, value, least) in [("--steps", steps, 1), ("--batch-size", batchSize, 1), ("--segment-frames", segmentFrames, 2),
+                                     ("--width", width, 4), ("--blocks", blocks, 1), ("--checkpoint-every", checkpointEvery, 1),
+                                     ("--log-every", logEvery, 1)] where value < least {
+            throw ValidationError("\(name) \(value) is not accepted; expected \(least) or more")
+        }
+        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr \(lr) is not accepted; expected a positive number") }
+        guard phaseWeight >= 0 && phaseWeight.isFinite else {
+            throw ValidationError("--phase-weight \(phaseWeight) is not accepted; expected 0 or more")
+        }
+    }
+
+    func run() throws {
+        let world = try MPIWorld.joinIfLaunched()
+        var request = VocoderRequest(frontEnd: frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels))
+        (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
+        (request.batchSize, request.learningRate, request.seed) = (batchSize, lr, seed)
+        request.weights.phase = phaseWeight
+        let first = Replicas.isFirst
+        let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: resume,
+                                                 report: { if first { print($0) } },
+                                                 warn: { message in if first { FileHandle.standardError.write(Data((message + "\n").utf8)) } })
+        if session.resumed && first { print("resuming \(out) at step \(session.trainer.step)") }
+        if let world, world.count > 1, first {
+            print("data-parallel over \(world.count) processes: \(batchSize / world.count)-\((batchSize + world.count - 1) / world.count) segments each per step of \(batchSize)")
+        }
+        var schedule = VocoderTrainingSession.Schedule()
+        (schedule.steps, schedule.checkpointEvery, schedule.logEvery) = (steps, checkpointEvery, logEvery)
+        let summary = try session.train(schedule)
+        if first { print(summary) }
+    }
+}
