@@ -2,9 +2,10 @@
 # The main job on the bundled data: set up, build, then turn every bundled spoken-digit clip
 # into a log-mel spectrogram (.npy + .json) and a picture (.png), resynthesize each through the
 # vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), train a GAN on them for a few minutes
-# (MELFORGE_MAIN_STEPS steps, default 300), train a classifier on the same clips, synthesize 16
-# clips with a page to hear them (with the classifier's verdicts), score them with it, and steer
-# the GAN toward "seven"
+# (MELFORGE_MAIN_STEPS steps, default 300), train a learned vocoder on the same clips
+# (MELFORGE_MAIN_VOCODER_STEPS steps, default 1500, about a minute), train a classifier on them,
+# synthesize 16 clips with a page to hear them through each vocoder side by side (with the
+# classifier's verdicts), score them with it, and steer the GAN toward "seven"
 # (MELFORGE_MAIN_STEER_STEPS steps, default 150); all under out/ (or $1). Run again, it
 # continues the training run where it stopped.
 set -euo pipefail
@@ -40,11 +41,18 @@ if [[ -f "$out/train/checkpoint.safetensors" ]]; then resume=--resume; else resu
 "$melforge" train gan --data Audio/digits --out "$out/train" --steps "$steps" --batch-size 16 --checkpoint-every 100 $resume
 echo "samples.png and losses.svg show the run in $out/train"
 
+echo "== a learned vocoder on Audio/digits (the GAN's front end: 64 mel bands) -> $out/vocoder"
+vocoder_steps=${MELFORGE_MAIN_VOCODER_STEPS:-1500}
+if [[ -f "$out/vocoder/checkpoint.safetensors" ]]; then resume=--resume; else resume=; fi
+"$melforge" train vocoder --data Audio/digits --out "$out/vocoder" --steps "$vocoder_steps" --checkpoint-every 500 $resume
+echo "losses.svg and samples/ show the vocoder's run in $out/vocoder"
+
 echo "== a classifier of the bundled digits, the judge of what the GAN makes -> $out/classifier.safetensors"
 "$melforge" classifier train --data Audio/digits -o "$out/classifier.safetensors"
 
-echo "== synthesis: 16 clips from the GAN and a page to hear them, with the judge's verdicts -> $out/clips/index.html"
-"$melforge" synthesize --checkpoint "$out/train" -o "$out/clips" --count 16 --overwrite --classifier "$out/classifier.safetensors"
+echo "== synthesis: 16 clips from the GAN through each vocoder and a page to hear them side by side, with the judge's verdicts -> $out/clips/index.html"
+"$melforge" synthesize --checkpoint "$out/train" -o "$out/clips" --count 16 --overwrite --classifier "$out/classifier.safetensors" \
+  --vocoder "$out/vocoder" --compare-vocoder griffinlim --compare-vocoder pghi
 
 echo "== evaluation: the judge scores the clips against the bundled ones -> $out/evaluation.json"
 "$melforge" evaluate --classifier "$out/classifier.safetensors" --generated "$out/clips" --reference Audio/digits \

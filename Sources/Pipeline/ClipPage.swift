@@ -16,6 +16,8 @@ public struct ClipPage {
         /// What the judge (a classifier) made of the clip: its most probable class and that
         /// probability.
         public var judged: (label: String, confidence: Double)?
+        /// The same clip through other vocoders: each vocoder's name and its file (beside NAME.wav).
+        public var alternatives: [(vocoder: String, file: String)] = []
 
         public init(name: String, label: String?, convergence: Float?, judged: (label: String, confidence: Double)? = nil) {
             self.name = name
@@ -76,14 +78,26 @@ public struct ClipPage {
                 caption.append("judged <b>\(escape(judged.label))</b> (\(String(format: "%.0f%%", 100 * judged.confidence)))")
             }
             if let convergence = entry.convergence { caption.append("SC \(String(format: "%.3f", convergence))") }
+            // With other vocoders, each player is named by its vocoder.
+            let players = entry.alternatives.isEmpty
+                ? "<audio controls preload=\"metadata\" src=\"\(entry.name).wav\"></audio>"
+                : ([(vocoder ?? "vocoder", entry.name + ".wav")] + entry.alternatives).map {
+                    "<div class=\"player\"><small>\(escape($0.vocoder))</small>"
+                        + "<audio controls preload=\"metadata\" src=\"\(escape($0.file))\"></audio></div>"
+                }.joined()
             return """
             <figure><img src="\(entry.name).png" alt="spectrogram of \(entry.name)">
             <figcaption>\(caption.joined(separator: " &middot; "))</figcaption>
-            <audio controls preload="metadata" src="\(entry.name).wav"></audio></figure>
+            \(players)</figure>
             """
         }.joined(separator: "\n")
         var about = "<p>Checkpoint: <code>\(escape(checkpoint))</code></p>"
-        if let vocoder { about += "<p>Vocoder: <b>\(escape(vocoder))</b></p>" }
+        if let vocoder {
+            let others = Array(Set(entries.flatMap { $0.alternatives.map(\.vocoder) })).sorted()
+            about += others.isEmpty ? "<p>Vocoder: <b>\(escape(vocoder))</b></p>"
+                : "<p>Vocoders, side by side under each clip: <b>\(escape(vocoder))</b>"
+                    + others.map { ", <b>\(escape($0))</b>" }.joined() + ".</p>"
+        }
         if let judge {
             about += "<p>Judge: the classifier <code>\(escape(judge.path))</code>"
                 + (judge.heldOutAccuracy.map { String(format: " (held-out accuracy %.1f%%)", 100 * $0) } ?? "")
@@ -99,6 +113,7 @@ public struct ClipPage {
             figure img { display: block; max-width: 100%; }
             figcaption { margin: 0.3em 0; }
             audio { width: 100%; }
+            .player small { display: block; color: #555; margin-top: 0.3em; }
             table { border-collapse: collapse; background: white; }
             td, th { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: right; }
             pre { background: white; border: 1px solid #ddd; padding: 0.5em; }

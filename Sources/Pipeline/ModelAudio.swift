@@ -29,6 +29,31 @@ public struct ModelAudio {
         try imaging.image(ofClip: path, size: size)
     }
 
+    /// Images `[N, 1, H, W]` as features `[H, W]` each.
+    static func features(of images: Tensor) -> [Spectrogram] {
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        return (0..<n).map { i in Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)])) }
+    }
+
+    /// NAME.wav for each of `names` through `other` (a vocoder of the same front end), for
+    /// hearing the same images through several vocoders; `names` carry any suffix wanted.
+    public func writeSound(_ images: Tensor, names: [String], by other: any Vocoder, into folder: String) throws {
+        _ = try writeSound(Self.features(of: images), names: names, by: other, into: folder)
+    }
+
+    /// Vocodes on `Workers.count` threads and writes NAME.wav, peak-normalised to -1 dBFS when louder.
+    private func writeSound(_ features: [Spectrogram], names: [String], by vocoder: any Vocoder, into folder: String) throws
+        -> [VocodedClip]
+    {
+        let clips = try vocoder.synthesize(features, normalization: normalization, threads: Workers.count)
+        for (i, clip) in clips.enumerated() {
+            let peak = clip.samples.map(abs).max() ?? 0
+            let gain: Float = peak > 0.891 ? 0.891 / peak : 1
+            try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: frontEnd.sampleRate, to: folder + "/\(names[i]).wav")
+        }
+        return clips
+    }
+
     /// What was written of one clip.
     public struct Written {
         public var name: String
@@ -40,16 +65,11 @@ public struct ModelAudio {
     /// NAME.wav (peak-normalised to -1 dBFS when louder) and NAME.png for each `names[i]` into
     /// `folder`.
     public func write(_ images: Tensor, names: [String], into folder: String) throws -> [Written] {
-        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
-        let features = (0..<n).map { i in
-            Spectrogram(bins: h, frames: w, values: Array(images.values[(i * h * w)..<((i + 1) * h * w)]))
-        }
-        let clips = try vocoder.synthesize(features, normalization: normalization, threads: Workers.count)
+        let features = Self.features(of: images)
+        let clips = try writeSound(features, names: names, by: vocoder, into: folder)
         var written: [Written] = []
+        let (h, w) = (images.shape[2], images.shape[3])
         for (i, clip) in clips.enumerated() {
-            let peak = clip.samples.map(abs).max() ?? 0
-            let gain: Float = peak > 0.891 ? 0.891 / peak : 1
-            try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: frontEnd.sampleRate, to: folder + "/\(names[i]).wav")
             var db = features[i].values
             normalization.denormalize(&db)
             var figure = SpectrogramPicture(frontEnd: frontEnd, title: SpectrogramPicture.title(names[i], frontEnd: frontEnd))

@@ -39,15 +39,23 @@ struct InvertCommand: ParsableCommand {
     func validate() throws { try requireWAVOutput(output) }
 
     func run() throws {
-        let features = try FeatureFile(input, fallback: frontEnd.configuration)
-        let vocoder = try self.vocoder.vocoder(for: features.configuration)
-        let clip = linear
-            ? try vocoder.reconstruct(try features.linearMagnitude(bins: vocoder.frontEnd.stft.bins), length: features.sidecar?.samples)
-            : try features.vocoded(by: vocoder)
+        // Without a sidecar, a learned vocoder's own bands unless --n-mels is given.
+        let features = try FeatureFile(input, fallback: frontEnd.configuration(defaultBands: try vocoder.learnedBands ?? 80))
+        let vocoder: any Vocoder
+        let clip: VocodedClip
+        if linear {
+            let griffinLim = try self.vocoder.griffinLim(for: features.configuration, purpose: "--linear")
+            (vocoder, clip) = (griffinLim, try griffinLim.reconstruct(try features.linearMagnitude(bins: griffinLim.frontEnd.stft.bins),
+                                                                      length: features.sidecar?.samples))
+        } else {
+            vocoder = try self.vocoder.vocoder(for: features.configuration)
+            clip = try features.vocoded(by: vocoder)
+        }
+        let stft = try MelFrontEnd(features.configuration).stft
         try createParentFolder(of: output)
         let rate = features.configuration.sampleRate
         let report = try AudioFile.write(clip.samples, sampleRate: rate, to: output)
-        let sc = try spectralConvergence(of: clip.samples, against: clip.magnitude!, stft: vocoder.frontEnd.stft)
+        let sc = try spectralConvergence(of: clip.samples, against: clip.magnitude!, stft: stft)
         print("\(output): \(String(format: "%.2f", Double(clip.samples.count) / Double(rate))) s at \(rate) Hz, "
               + "\(vocoder.name), SC \(String(format: "%.4f", sc))" + clippingNote(report)
               + (features.sidecar == nil ? "" : " (front end from \(FeatureSidecar.path(forArray: input)))"))

@@ -1,8 +1,10 @@
 import ArgumentParser
 import AudioIO
 import FileFormats
+import Foundation
 import Layers
 import Models
+import NeuralVocoder
 import Pipeline
 import Spectral
 import Training
@@ -128,18 +130,38 @@ enum PhaseStart: String, CaseIterable, ExpressibleByArgument {
     case pghi, random, zero
 }
 
-/// The vocoders `--vocoder` names.
-enum VocoderKind: String, CaseIterable, ExpressibleByArgument {
+/// The vocoders `--vocoder` names: griffinlim, pghi, or a learned vocoder's checkpoint.
+enum VocoderChoice: ExpressibleByArgument, Equatable {
     /// NNLS mel inversion, then fast Griffin-Lim from `--init`.
     case griffinlim
     /// NNLS mel inversion, then Phase Gradient Heap Integration alone (no iterations).
     case pghi
+    /// A checkpoint (file or run folder) of 'melforge train vocoder'.
+    case learned(path: String)
+
+    init?(argument: String) {
+        switch argument {
+        case "griffinlim": self = .griffinlim
+        case "pghi": self = .pghi
+        case "": return nil
+        default: self = .learned(path: argument)
+        }
+    }
+
+    static var allValueStrings: [String] { ["griffinlim", "pghi", "PATH"] }
+    var defaultValueDescription: String {
+        switch self {
+        case .griffinlim: "griffinlim"
+        case .pghi: "pghi"
+        case .learned(let path): path
+        }
+    }
 }
 
 /// The vocoder's flags, shared by every command that makes sound.
 struct VocoderOptions: ParsableArguments {
-    @Option(help: "griffinlim: mel inversion, then Griffin-Lim from --init; pghi: mel inversion, then the phase from Phase Gradient Heap Integration alone (no iterations, fastest).")
-    var vocoder = VocoderKind.griffinlim
+    @Option(help: "griffinlim: mel inversion, then Griffin-Lim from --init; pghi: mel inversion, then the phase from Phase Gradient Heap Integration alone (no iterations); or PATH: a learned vocoder, the checkpoint or run folder of 'melforge train vocoder' (one network pass; the features must be made as the ones it trained on).")
+    var vocoder = VocoderChoice.griffinlim
 
     @Option(name: .customLong("n-iter"), help: "Griffin-Lim iterations (default: 32).")
     var iterations: Int?
@@ -163,7 +185,7 @@ struct VocoderOptions: ParsableArguments {
     var nnlsIterations = 50
 
     /// The Griffin-Lim iterations this vocoder runs.
-    var griffinLimIterations: Int { vocoder == .pghi ? 0 : iterations ?? 32 }
+    var griffinLimIterations: Int { vocoder == .griffinlim ? iterations ?? 32 : 0 }
 
     func validate() throws {
         if let iterations, iterations < 0 {
@@ -171,6 +193,11 @@ struct VocoderOptions: ParsableArguments {
         }
         if vocoder == .pghi, let iterations, iterations > 0 {
             throw ValidationError("--vocoder pghi runs no Griffin-Lim iterations (--n-iter \(iterations)); for PGHI and then Griffin-Lim give --vocoder griffinlim --init pghi")
+        }
+        if case .learned(let path) = vocoder {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("--vocoder '\(path)' is not accepted; expected griffinlim, pghi, or the checkpoint or run folder of 'melforge train vocoder' (no such file or folder)")
+            }
         }
         if zeroPhase && initialPhase != .pghi && initialPhase != .zero {
             throw ValidationError("--zero-phase and --init \(initialPhase.rawValue) disagree; give one of them")
@@ -186,8 +213,32 @@ struct VocoderOptions: ParsableArguments {
         }
     }
 
-    /// The vocoder these flags describe, for features of `configuration`.
-    func vocoder(for configuration: FrontEndConfiguration) throws -> GriffinLimVocoder {
+    /// The vocoder these flags describe, for features of `configuration`. A learned vocoder
+    /// trained on features made another way is refused, naming the settings that differ.
+    func vocoder(for configuration: FrontEndConfiguration) throws -> any Vocoder {
+        guard case .learned(let path) = vocoder else { return try griffinLim(for: configuration) }
+        let learned = try LearnedVocoder(checkpoint: path)
+        let differences = AudioImaging.differences(learned.configuration, configuration)
+        guard differences.isEmpty else {
+            throw UsageError("--vocoder '\(path)' was trained on features made another way (these vs the vocoder's: \(differences.joined(separator: ", "))); make the features with \(AudioImaging.flags(for: learned.configuration, differingFrom: configuration)), or train a vocoder on features like these")
+        }
+        return learned
+    }
+
+    /// The mel bands of the learned vocoder these flags name (nil for the others).
+    var learnedBands: Int? {
+        get throws {
+            guard case .learned(let path) = vocoder else { return nil }
+            return try LearnedVocoder(checkpoint: path).configuration.nMels
+        }
+    }
+
+    /// The phase-retrieval vocoder these flags describe (Griffin-Lim or PGHI), for what only
+    /// it can do: a linear magnitude without mel features.
+    func griffinLim(for configuration: FrontEndConfiguration, purpose: String? = nil) throws -> GriffinLimVocoder {
+        if case .learned = vocoder, let purpose {
+            throw UsageError("\(purpose) needs a phase-retrieval vocoder (--vocoder griffinlim or pghi); a learned vocoder reads mel features")
+        }
         let start: GriffinLim.InitialPhase = switch (vocoder, zeroPhase ? .zero : initialPhase) {
         case (.pghi, _), (_, .pghi): .pghi(seed: seed)
         case (_, .random): .random(seed: seed)

@@ -37,17 +37,24 @@ struct ResynthCommand: ParsableCommand {
     func validate() throws { try requireWAVOutput(output) }
 
     func run() throws {
-        let configuration = frontEnd.configuration
-        let vocoder = try self.vocoder.vocoder(for: configuration)
+        // A learned vocoder's own bands when --n-mels is not given: it reads no others.
+        let configuration = frontEnd.configuration(defaultBands: try vocoder.learnedBands ?? 80)
+        let frontEnd = try MelFrontEnd(configuration)
         let clip = try AudioFile.read(input, sampleRate: configuration.sampleRate)
-        let original = try vocoder.frontEnd.stft.magnitude(clip.samples)
-        let result = switch via {
-        case .linear: try vocoder.reconstruct(original, length: clip.samples.count)
-        case .mel: try vocoder.synthesize(try vocoder.frontEnd.features(clip.samples), normalization: nil, length: clip.samples.count)
+        let original = try frontEnd.stft.magnitude(clip.samples)
+        let vocoder: any Vocoder
+        let result: VocodedClip
+        switch via {
+        case .linear:
+            let griffinLim = try self.vocoder.griffinLim(for: configuration, purpose: "--via linear")
+            (vocoder, result) = (griffinLim, try griffinLim.reconstruct(original, length: clip.samples.count))
+        case .mel:
+            vocoder = try self.vocoder.vocoder(for: configuration)
+            result = try vocoder.synthesize(try frontEnd.features(clip.samples), normalization: nil, length: clip.samples.count)
         }
         try createParentFolder(of: output)
         let report = try AudioFile.write(result.samples, sampleRate: configuration.sampleRate, to: output)
-        let sc = try spectralConvergence(of: result.samples, against: original, stft: vocoder.frontEnd.stft)
+        let sc = try spectralConvergence(of: result.samples, against: original, stft: frontEnd.stft)
         print("\(output): \(String(format: "%.2f", clip.duration)) s via \(via.rawValue), "
               + "\(vocoder.name), SC \(String(format: "%.4f", sc)) against '\(input)'"
               + clippingNote(report))

@@ -44,7 +44,13 @@ struct SynthesizeCommand: ParsableCommand {
     @OptionGroup(title: "Vocoder")
     var vocoder: VocoderOptions
 
+    @Option(help: "Also write every clip through this vocoder (griffinlim, pghi or a learned vocoder's PATH; repeatable), as clip-NNN.NAME.wav, heard side by side on the page.")
+    var compareVocoder: [VocoderChoice] = []
+
     func validate() throws {
+        for case .learned(let path) in compareVocoder where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("--compare-vocoder '\(path)' is not accepted; expected griffinlim, pghi, or the checkpoint or run folder of 'melforge train vocoder' (no such file or folder)")
+        }
         guard count >= 1 else { throw ValidationError("--count \(count) is not accepted; expected 1 or more") }
         if let truncation, !(truncation > 0) {
             throw ValidationError("--truncation \(truncation) is not accepted; expected a positive number")
@@ -81,10 +87,28 @@ struct SynthesizeCommand: ParsableCommand {
         let vocoderStart = Date()
         let written = try audio.write(images, names: (1...count).map { String(format: "clip-%03d", $0) }, into: output)
         let vocoderSeconds = Date().timeIntervalSince(vocoderStart)
+        var alternatives = [[(vocoder: String, file: String)]](repeating: [], count: count)
+        var timings: [String] = []
+        for (index, choice) in compareVocoder.enumerated() {
+            var options = vocoder
+            options.vocoder = choice
+            let other = try options.vocoder(for: audio.frontEnd)
+            let tag = switch choice {
+            case .griffinlim: "griffinlim"
+            case .pghi: "pghi"
+            case .learned: compareVocoder.count > 1 ? "learned\(index + 1)" : "learned"
+            }
+            let start = Date()
+            try audio.writeSound(images, names: written.map { "\($0.name).\(tag)" }, by: other, into: output)
+            timings.append(String(format: "%@ %.2f s", other.name, Date().timeIntervalSince(start)))
+            for i in 0..<count { alternatives[i].append((other.name, "\(written[i].name).\(tag).wav")) }
+        }
         let verdicts = try judge?.verdicts(images, of: model, modelPath: path)
         let entries = written.enumerated().map { i, clip in
-            ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] }, convergence: clip.convergence,
-                           judged: verdicts?[i])
+            var entry = ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] },
+                                       convergence: clip.convergence, judged: verdicts?[i])
+            entry.alternatives = alternatives[i]
+            return entry
         }
         try ClipPage(entries: entries, configuration: model.configuration, checkpoint: path,
                      runFolder: isDirectory(checkpoint) ? checkpoint : nil, policy: steered.map { (policy!, $0.metadata) },
@@ -93,6 +117,7 @@ struct SynthesizeCommand: ParsableCommand {
         let total = modelSeconds + vocoderSeconds
         print("\(output): \(count) clips (clip-NNN.wav, clip-NNN.png, index.html); "
               + String(format: "%.1f clips/s: model %.2f s, vocoder %.2f s (%@)",
-                       Double(count) / total, modelSeconds, vocoderSeconds, audio.vocoder.name))
+                       Double(count) / total, modelSeconds, vocoderSeconds, audio.vocoder.name)
+              + (timings.isEmpty ? "" : "; also through " + timings.joined(separator: ", ")))
     }
 }

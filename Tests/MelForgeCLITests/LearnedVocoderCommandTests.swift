@@ -1,0 +1,120 @@
+import AudioIO
+import FileFormats
+import Foundation
+import TestSupport
+import XCTest
+
+/// `melforge train vocoder` and `--vocoder PATH` end to end, with a tiny vocoder trained for a
+/// few steps on the bundled clips: what it writes, resuming, and every command that makes
+/// sound taking it (and refusing it for features made another way).
+final class LearnedVocoderCommandTests: XCTestCase {
+    let clip = repositoryRoot + "/Audio/digits/seven/en-us+f2_s165_p50.wav"
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+    }
+
+    private func trainVocoder(_ out: String, steps: Int, extra: [String] = []) throws -> CommandResult {
+        try runMelforge(["train", "vocoder", "--data", repositoryRoot + "/Audio/digits", "--out", out, "--steps", "\(steps)",
+                         "--batch-size", "4", "--width", "8", "--blocks", "1", "--segment-frames", "8", "--log-every", "1",
+                         "--checkpoint-every", "3"] + extra)
+    }
+
+    /// Each log line without the speed.
+    private func losses(_ run: String) throws -> [String] {
+        try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { $0.replacingOccurrences(of: #", "audio_s_per_s": [0-9.]+"#, with: "", options: .regularExpression) }
+    }
+
+    func testTrainWritesItsRunAndResumesAsIfNeverStopped() throws {
+        let run = folder + "/vocoder"
+        let first = try trainVocoder(run, steps: 3)
+        XCTAssertEqual(first.status, 0, first.standardError)
+        XCTAssertTrue(first.standardOutput.contains("80 clips"), first.standardOutput)
+        for file in ["checkpoint.safetensors", "log.jsonl", "losses.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/" + file), file)
+        }
+        let samples = listFolder(run + "/samples")
+        XCTAssertEqual(samples.count, 4, "\(samples)")
+        XCTAssertEqual(try AudioFile.read(run + "/samples/" + samples[0]).sampleRate, 16_000)
+        let curve = try String(contentsOfFile: run + "/losses.svg", encoding: .utf8)
+        for name in ["mel", "phase_ip", "sc"] { XCTAssertTrue(curve.contains(">\(name)</text>"), name) }
+
+        // Again without --resume: refused, the run untouched.
+        let again = try trainVocoder(run, steps: 3)
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.standardError.contains("already holds a run"), again.standardError)
+
+        let resumed = try trainVocoder(run, steps: 6, extra: ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("resuming"), resumed.standardOutput)
+        let straight = try trainVocoder(folder + "/straight", steps: 6)
+        XCTAssertEqual(straight.status, 0, straight.standardError)
+        XCTAssertEqual(try losses(run), try losses(folder + "/straight"))
+
+        // Resuming with another front end is refused, naming the setting and the flag.
+        let other = try trainVocoder(run, steps: 7, extra: ["--resume", "--n-mels", "80"])
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.standardError.contains("nMels 80 vs 64") && other.standardError.contains("--n-mels 64"), other.standardError)
+    }
+
+    func testEveryCommandThatMakesSoundTakesIt() throws {
+        let run = folder + "/vocoder"
+        XCTAssertEqual(try trainVocoder(run, steps: 2).status, 0)
+
+        // resynth: the vocoder's own 64 bands without --n-mels.
+        let resynth = try runMelforge(["resynth", clip, "-o", folder + "/resynth.wav", "--vocoder", run])
+        XCTAssertEqual(resynth.status, 0, resynth.standardError)
+        XCTAssertTrue(resynth.standardOutput.contains("learned vocoder (checkpoint.safetensors, 2 steps)"), resynth.standardOutput)
+        XCTAssertEqual(try AudioFile.read(folder + "/resynth.wav").samples.count, 16_000)
+
+        // Features made another way are refused, naming the difference and the flags to use.
+        let mismatch = try runMelforge(["resynth", clip, "-o", folder + "/x.wav", "--vocoder", run, "--n-mels", "80"])
+        XCTAssertNotEqual(mismatch.status, 0)
+        XCTAssertTrue(mismatch.standardError.contains("nMels 80 vs 64") && mismatch.standardError.contains("--n-mels 64"),
+                      mismatch.standardError)
+        let linear = try runMelforge(["resynth", clip, "-o", folder + "/x.wav", "--vocoder", run, "--via", "linear"])
+        XCTAssertNotEqual(linear.status, 0)
+        XCTAssertTrue(linear.standardError.contains("--via linear needs a phase-retrieval vocoder"), linear.standardError)
+
+        // invert (features without a sidecar: the vocoder's bands unless --n-mels says otherwise)
+        // and convert --to wav (the folder's frontend.json).
+        let features = folder + "/features"
+        XCTAssertEqual(try runMelforge(["convert", repositoryRoot + "/Audio/digits/seven", "-o", features, "--n-mels", "64"]).status, 0)
+        let npy = features + "/" + listFolder(features).first { $0.hasSuffix(".npy") }!
+        let invert = try runMelforge(["invert", npy, "-o", folder + "/invert.wav", "--vocoder", run])
+        XCTAssertEqual(invert.status, 0, invert.standardError)
+        XCTAssertTrue(invert.standardOutput.contains("learned vocoder"), invert.standardOutput)
+        let wavs = folder + "/wavs"
+        let convert = try runMelforge(["convert", features, "-o", wavs, "--to", "wav", "--vocoder", run])
+        XCTAssertEqual(convert.status, 0, convert.standardError)
+        XCTAssertEqual(listFolder(wavs).filter { $0.hasSuffix(".wav") }.count, 8, "\(listFolder(wavs))")
+
+        // What is not a vocoder is refused by name.
+        let missing = try runMelforge(["resynth", clip, "-o", folder + "/x.wav", "--vocoder", folder + "/nothing"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.standardError.contains("--vocoder '\(folder)/nothing' is not accepted"), missing.standardError)
+        let gan = folder + "/gan"
+        XCTAssertEqual(try runMelforge(["train", "gan", "--data", repositoryRoot + "/Audio/digits", "--out", gan, "--steps", "1",
+                                        "--batch-size", "4", "--widths", "4,4,8,8", "--latent-size", "8"]).status, 0)
+        let notVocoder = try runMelforge(["resynth", clip, "-o", folder + "/x.wav", "--vocoder", gan])
+        XCTAssertNotEqual(notVocoder.status, 0)
+        XCTAssertTrue(notVocoder.standardError.contains("a generative model's checkpoint, not a learned vocoder"), notVocoder.standardError)
+
+        // synthesize: the same clips through each vocoder, side by side on the page.
+        let clips = folder + "/clips"
+        let synthesize = try runMelforge(["synthesize", "--checkpoint", gan, "-o", clips, "--count", "2", "--vocoder", run,
+                                          "--compare-vocoder", "griffinlim", "--compare-vocoder", "pghi", "--n-iter", "2"])
+        XCTAssertEqual(synthesize.status, 0, synthesize.standardError)
+        for name in ["clip-001.wav", "clip-001.griffinlim.wav", "clip-002.pghi.wav", "clip-002.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: clips + "/" + name), name)
+        }
+        let page = try String(contentsOfFile: clips + "/index.html", encoding: .utf8)
+        for fragment in ["Vocoders, side by side", "learned vocoder (checkpoint.safetensors, 2 steps)",
+                         "griffin-lim (2 iterations from the pghi phase)", "pghi (phase gradient heap integration)",
+                         "src=\"clip-001.griffinlim.wav\""] {
+            XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
+        }
+    }
+}
