@@ -108,7 +108,7 @@ let tool: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
-    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool", "Layers", "Tensors"]),
+    .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool", "Layers", "Tensors", "NeuralVocoder"]),
 ]
 
 // MARK: - Tests

@@ -5,8 +5,9 @@ import Spectral
 import Tensors
 import WorkerPool
 
-/// A trained `VocoderNetwork` as a `Vocoder`: features -> the NNLS magnitude prior and the
-/// network's input -> spectra -> the inverse STFT. One forward pass, no iterations.
+/// A trained `VocoderNetwork` as a `Vocoder`: features -> the NNLS magnitude and PGHI phase
+/// priors and the network's input -> spectra -> the inverse STFT. One forward pass, no
+/// iterations.
 public struct LearnedVocoder: Vocoder, @unchecked Sendable {
     public let path: String
     public let vocoderConfiguration: LearnedVocoderConfiguration
@@ -65,12 +66,15 @@ public struct LearnedVocoder: Vocoder, @unchecked Sendable {
         // the normalisation; the network reads the same dB values.
         let mels = try features.map { try inversion.melSpectrogram(fromFeatures: $0, normalization: normalization) }
         let priors = try mels.map { try inversion.magnitude(fromMel: $0) }
+        let phaseGradient = PhaseGradient(stft: stft)
+        let phases = try Workers.each(priors.count, threads: threads) { phaseGradient.phase(priors[$0]) }
         let decibels = features.map { clip -> Spectrogram in
             var values = clip.values
             normalization?.denormalize(&values)
             return Spectrogram(bins: clip.bins, frames: clip.frames, values: values)
         }
-        let (spectra, _) = network.forward(network.input(decibels), logPrior: priors.flatMap(VocoderNetwork.logPrior))
+        let (spectra, _) = network.forward(network.input(decibels), logPrior: priors.flatMap(VocoderNetwork.logPrior),
+                                           phasePrior: phases.flatMap { $0 })
         let (stft, bins) = (self.stft, vocoderConfiguration.bins)
         return try Workers.each(features.count, threads: threads) { b in
             let spectrum = spectra.spectrum(b)

@@ -59,15 +59,17 @@ public struct LossWeights: Codable, Equatable, Sendable {
 
 /// The network of the learned vocoder (after Vocos, Siuzdak 2023, and FreeV, Lv et al. 2024):
 /// a `ConvNeXt1D` reads each frame's log-mel features (`[B, T, M]`, in [-1, 1]) and writes,
-/// per frame and bin, a correction c of the magnitude prior and a point (a, b) whose direction
-/// is the phase:
+/// per frame and bin, a correction c of the magnitude prior and a point (a, b) on the unit
+/// circle that turns the phase prior:
 ///
 ///     log |S| = log prior + c            (prior: the NNLS inversion of the mel, clamped below)
-///     phase   = atan2(b, a)
-///     S       = |S| (a, b) / |(a, b)|
+///     phase   = phase prior + atan2(b, a) (phase prior: PGHI of the NNLS magnitude)
+///     S       = |S| e^(i phase prior) (a, b) / |(a, b)|
 ///
-/// The magnitude's correction starts at zero (the head's weights for it are zero), so an
-/// untrained vocoder is the NNLS magnitude with some phase. Spectra are `[B, K, T]`, each clip
+/// Both start as nothing (the head's weights for c, a and b are zero, a's bias 1), so an
+/// untrained vocoder is NNLS + PGHI, and training only has to learn what those miss: the
+/// structure PGHI's phase already has (coherent group delay and instantaneous frequency) is
+/// where the network starts, not something it must find. Spectra are `[B, K, T]`, each clip
 /// laid out as a `ComplexSpectrogram`.
 public final class VocoderNetwork: Module {
     public let configuration: LearnedVocoderConfiguration
@@ -83,11 +85,13 @@ public final class VocoderNetwork: Module {
     public init(_ configuration: LearnedVocoderConfiguration, random: inout RandomNumbers) {
         self.configuration = configuration
         backbone = ConvNeXt1D(configuration.networkShape, random: &random)
-        // The magnitude corrections (the head's first K outputs) start at zero.
+        // Every output starts at "no change": c = 0 and (a, b) = (1, 0).
         let bins = configuration.bins
-        let width = configuration.width
-        for i in 0..<(bins * width) { backbone.headWeight.value.values[i] = 0 }
-        if let bias = backbone.headBias { for i in 0..<bins { bias.value.values[i] = 0 } }
+        backbone.headWeight.value.zero()
+        if let bias = backbone.headBias {
+            bias.value.zero()
+            for k in 0..<bins { bias.value.values[bins + k] = 1 }
+        }
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] { prefixed("backbone", backbone.namedParameters) }
@@ -118,7 +122,7 @@ public final class VocoderNetwork: Module {
         public var imaginary: [Float]
         /// log |S| (after the clamp).
         public var logMagnitude: [Float]
-        /// atan2(b, a), in (-pi, pi].
+        /// The phase prior plus atan2(b, a).
         public var phase: [Float]
 
         /// Clip `b` as a complex STFT.
@@ -133,12 +137,15 @@ public final class VocoderNetwork: Module {
         /// The network's output `[B, T, 3K]`.
         let output: Tensor
         let spectra: Spectra
+        let phasePrior: [Float]
     }
 
-    /// `input` `[B, T, M]` and the priors' logarithms `[B, K, T]` -> spectra.
-    public func forward(_ input: Tensor, logPrior: [Float]) -> (spectra: Spectra, cache: Cache) {
+    /// `input` `[B, T, M]`, the magnitude priors' logarithms and the phase priors (`[B, K, T]`
+    /// each) -> spectra.
+    public func forward(_ input: Tensor, logPrior: [Float], phasePrior: [Float]) -> (spectra: Spectra, cache: Cache) {
         let (batch, frames, bins) = (input.shape[0], input.shape[1], configuration.bins)
-        precondition(logPrior.count == batch * bins * frames, "VocoderNetwork: prior of \(logPrior.count) values")
+        precondition(logPrior.count == batch * bins * frames && phasePrior.count == logPrior.count,
+                     "VocoderNetwork: priors of \(logPrior.count) and \(phasePrior.count) values")
         let (output, backboneCache) = backbone.forward(input)
         var spectra = Spectra(batch: batch, bins: bins, frames: frames, real: logPrior, imaginary: logPrior,
                               logMagnitude: logPrior, phase: logPrior)
@@ -152,14 +159,16 @@ public final class VocoderNetwork: Module {
                     let (a, c) = (o[row + bins + k], o[row + 2 * bins + k])
                     let radius = max((a * a + c * c).squareRoot(), Self.smallestRadius)
                     let magnitude = exp(z)
+                    let (ua, uc) = (a / radius, c / radius)
+                    let (cp, sp) = (cos(phasePrior[at]), sin(phasePrior[at]))
                     spectra.logMagnitude[at] = z
-                    spectra.real[at] = magnitude * a / radius
-                    spectra.imaginary[at] = magnitude * c / radius
-                    spectra.phase[at] = atan2(c, a)
+                    spectra.real[at] = magnitude * (cp * ua - sp * uc)
+                    spectra.imaginary[at] = magnitude * (sp * ua + cp * uc)
+                    spectra.phase[at] = phasePrior[at] + atan2(c, a)
                 }
             }
         }
-        return (spectra, Cache(backbone: backboneCache, output: output, spectra: spectra))
+        return (spectra, Cache(backbone: backboneCache, output: output, spectra: spectra, phasePrior: phasePrior))
     }
 
     /// Accumulates every parameter's gradient from the loss's gradients with respect to the
@@ -179,16 +188,19 @@ public final class VocoderNetwork: Module {
                     let radius = max(squared.squareRoot(), Self.smallestRadius)
                     let (ua, uc) = (a / radius, c / radius)
                     let magnitude = exp(spectra.logMagnitude[at])
-                    // 1. S = |S| u: d|S| = dRe ua + dIm uc;  du = |S| (dRe, dIm)
-                    let dMagnitude = dReal[at] * ua + dImaginary[at] * uc
+                    // 1. S = |S| R u, R the rotation by the phase prior: with (dRe', dIm') = R^T (dRe, dIm),
+                    //    d|S| = dRe' ua + dIm' uc;  du = |S| (dRe', dIm')
+                    let (cp, sp) = (cos(cache.phasePrior[at]), sin(cache.phasePrior[at]))
+                    let (dRe, dIm) = (cp * dReal[at] + sp * dImaginary[at], -sp * dReal[at] + cp * dImaginary[at])
+                    let dMagnitude = dRe * ua + dIm * uc
                     // 2. log |S| = log prior + c (0 where clamped): dc = d|S| |S| + dlog|S|
                     let clamped = spectra.logMagnitude[at] >= Self.largestLogMagnitude
                     dOutput.values[row + k] = clamped ? 0 : dMagnitude * magnitude + dLogMagnitude[at]
                     // 3. u = (a, c) / r: d(a, c) = (du - u (u . du)) / r
-                    let (dua, duc) = (dReal[at] * magnitude, dImaginary[at] * magnitude)
+                    let (dua, duc) = (dRe * magnitude, dIm * magnitude)
                     let along = ua * dua + uc * duc
                     var (da, dc) = ((dua - ua * along) / radius, (duc - uc * along) / radius)
-                    // 4. phase = atan2(c, a): dphase/da = -c / r^2, dphase/dc = a / r^2
+                    // 4. phase = prior + atan2(c, a): dphase/da = -c / r^2, dphase/dc = a / r^2
                     if squared > 0 {
                         da -= dPhase[at] * c / squared
                         dc += dPhase[at] * a / squared

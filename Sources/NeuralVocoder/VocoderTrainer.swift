@@ -8,8 +8,8 @@ import Training
 import WorkerPool
 
 /// One training clip, prepared once: its samples, its features (dB `[M, F]`, what the vocoder
-/// reads), the NNLS magnitude prior's logarithm and the true STFT's log magnitude and phase
-/// (each `[K, F]`, what it is measured against). Clips shorter than a training segment are
+/// reads), its priors (the NNLS magnitude's logarithm and PGHI's phase of it) and the true
+/// STFT's log magnitude and phase (each `[K, F]`, what it is measured against). Clips shorter than a training segment are
 /// padded with silence to one.
 public struct VocoderClip: Sendable {
     public let name: String
@@ -17,6 +17,7 @@ public struct VocoderClip: Sendable {
     /// dB `[M, F]`.
     public let features: Spectrogram
     let logPrior: [Float]
+    let phasePrior: [Float]
     let trueLogMagnitude: [Float]
     let truePhase: [Float]
 
@@ -34,7 +35,9 @@ public struct VocoderClip: Sendable {
         self.name = name
         self.samples = padded
         features = try frontEnd.features(padded)
-        logPrior = VocoderNetwork.logPrior(try inversion.magnitude(fromFeatures: features))
+        let prior = try inversion.magnitude(fromFeatures: features)
+        logPrior = VocoderNetwork.logPrior(prior)
+        phasePrior = PhaseGradient(stft: frontEnd.stft).phase(prior)
         let stft = try frontEnd.stft.transform(padded)
         trueLogMagnitude = stft.magnitude().values.map { log(max($0, VocoderNetwork.priorFloor)) }
         truePhase = zip(stft.real, stft.imaginary).map { atan2($0.1, $0.0) }
@@ -107,7 +110,8 @@ public final class VocoderTrainer {
         let (t, k, m, hop) = (configuration.segmentFrames, configuration.bins, configuration.frontEnd.nMels,
                               configuration.frontEnd.hopLength)
         // 1. Each segment's features, prior, true spectrum and sound.
-        var features: [Spectrogram] = [], logPrior: [Float] = [], trueLog: [Float] = [], truePhase: [Float] = []
+        var features: [Spectrogram] = [], logPrior: [Float] = [], phasePrior: [Float] = []
+        var trueLog: [Float] = [], truePhase: [Float] = []
         var targets: [[Float]] = []
         for (index, start) in mine {
             let clip = clips[index]
@@ -118,6 +122,7 @@ public final class VocoderTrainer {
             for bin in 0..<k {
                 let row = bin * frames + start
                 logPrior += clip.logPrior[row..<(row + t)]
+                phasePrior += clip.phasePrior[row..<(row + t)]
                 trueLog += clip.trueLogMagnitude[row..<(row + t)]
                 truePhase += clip.truePhase[row..<(row + t)]
             }
@@ -126,7 +131,7 @@ public final class VocoderTrainer {
             targets.append((0..<((t - 1) * hop)).map { first + $0 < clip.samples.count ? clip.samples[first + $0] : 0 })
         }
         // 2. The network's spectra, their sound, and every loss's gradient.
-        let (spectra, cache) = network.forward(network.input(features), logPrior: logPrior)
+        let (spectra, cache) = network.forward(network.input(features), logPrior: logPrior, phasePrior: phasePrior)
         let (loss, stft) = (self.loss, self.stft)
         let (targetSounds, trueLogs, truePhases) = (targets, trueLog, truePhase)
         // Each clip's share of the batch's mean: 1 / batch (a process's rows weigh rows / batch).

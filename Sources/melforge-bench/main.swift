@@ -5,10 +5,16 @@
 //       work ../shared/bench/bench_frontend.py gives librosa and torchaudio.
 //   melforge-bench frontend-long FILE [--runs 5] [--threads 2] [--json OUT.json]
 //       the same for one long file, split across threads by frames.
+//   melforge-bench vocoders DIR --vocoder RUN --out OUT [--runs 3] [--threads 2]
+//       every .wav under DIR -> the learned vocoder RUN's features -> each vocoder (Griffin-Lim 32
+//       from random phase, PGHI, PGHI + Griffin-Lim 32, the learned one), timed over the whole
+//       set; writes OUT/<vocoder>/<clip>.wav and OUT/original/<clip>.wav for
+//       Scripts/vocoder-quality.py to score, and OUT/timings.json.
 //
 // Scripts/bench-frontend.sh runs these beside the Python references in one go.
 import AudioIO
 import BLAS
+import NeuralVocoder
 import Layers
 import Tensors
 import Dispatch
@@ -22,6 +28,8 @@ struct Options {
     var threads = 2
     var json: String?
     var nnlsIterations = 50  // MelInversion's default
+    var vocoder: String?
+    var out: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments.dropFirst()
@@ -35,6 +43,8 @@ struct Options {
             case "--threads": threads = Int(value) ?? 0
             case "--json": json = value
             case "--nnls": nnlsIterations = Int(value) ?? -1
+            case "--vocoder": vocoder = value
+            case "--out": out = value
             default: throw Usage()
             }
         }
@@ -362,6 +372,7 @@ do {
     case "griffinlim": try griffinLimBenchmark(options)
     case "gemm": gemmBenchmark(options)
     case "layers": layerBenchmark(options)
+    case "vocoders": try vocoderComparison(options)
     default: throw Usage()
     }
 } catch {
