@@ -7,7 +7,7 @@
 # Two sets: a held-out share of the spoken-digit corpus, by voice (every tenth voice, counted
 # from the third, never in the training folder), and the 8 recordings of real speech Debian's
 # alsa-utils ships. Without RUN, a vocoder is first trained on the rest of the corpus for
-# MELFORGE_VOCODER_STEPS steps (default 20000, about an hour on 2 cores) into
+# MELFORGE_VOCODER_STEPS steps (default 45000, about an hour on 2 cores) into
 # .build-corpus/vocoder-run (resumed if there). melforge-bench vocoders makes every clip's sound
 # through Griffin-Lim 32 (random start), PGHI, PGHI + Griffin-Lim 32 and the learned vocoder and
 # times each; Scripts/vocoder-quality.py scores them (SC, multi-resolution LSD, mel L1, SNR,
@@ -45,7 +45,7 @@ run=${1:-$corpus/vocoder-run}
 if [[ $# -eq 0 ]]; then
   [[ -f "$run/checkpoint.safetensors" ]] && resume=--resume || resume=
   "$bin/melforge" train vocoder --data "$corpus/digits-train" --out "$run" \
-    --steps "${MELFORGE_VOCODER_STEPS:-20000}" --lr 1e-3 --checkpoint-every 1000 --log-every 100 $resume
+    --steps "${MELFORGE_VOCODER_STEPS:-45000}" --checkpoint-every 1000 --log-every 100 $resume
 fi
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u

@@ -91,7 +91,7 @@ def main():
         keys = sorted({k for row in rows for k in row})
         table[vocoder] = {k: float(np.mean([row[k] for row in rows if k in row])) for k in keys}
         table[vocoder]["ms_per_audio_second"] = timings[vocoder]["ms_per_audio_second"]
-    print(f"{len(clips)} clips, {timings['audio_seconds']:.1f} s; {timings['learned']}; {timings['threads']} threads")
+    print(f"{len(clips)} clips, {timings['audio_seconds']:.1f} s; {timings['learned_vocoder']}; {timings['threads']} threads")
     columns = [("sc", "SC", "%.3f"), ("mr_lsd_db", "MR-LSD dB", "%.2f"), ("mel_l1", "mel L1", "%.3f"),
                ("snr_db", "SNR dB", "%.1f"), ("pesq_nb", "PESQ-NB", "%.2f"), ("pesq_wb", "PESQ-WB", "%.2f"),
                ("stoi", "STOI", "%.3f"), ("ms_per_audio_second", "ms/audio-s", "%.2f")]

@@ -14,7 +14,9 @@ import Spectral
 ///   - magnitude: mean |log |S^| - log |S||;
 ///   - phase (APNet, Ai & Ling 2023; FreeV): the anti-wrapped differences
 ///     aw(x) = |x - 2 pi round(x / 2 pi)| of the instantaneous phase, of its differences across
-///     bins (group delay) and across frames (instantaneous frequency), each a mean.
+///     bins (group delay) and across frames (instantaneous frequency), each a mean weighted by
+///     the true magnitude (`LossWeights.phaseByMagnitude`; the weights average 1): the phase of
+///     a bin too quiet to hear is noise, and matching it only spends the network's capacity.
 ///
 /// M and mel of silence would make log terms (and their gradients, 1 / (M^ + eps)) without
 /// bound: eps is 1e-3 for magnitudes (about -114 dB below a full-scale sine's peak at nFFT
@@ -135,16 +137,25 @@ public struct VocoderLoss: @unchecked Sendable {
             magnitudeLoss += abs(d) / Float(count)
             dLogMagnitude[i] = weights.magnitude * (d > 0 ? 1 : d < 0 ? -1 : 0) / Float(count)
         }
-        // Each phase term: mean aw(D p^ - D p) for a difference D (identity, across bins, across
-        // frames); its gradient sign(wrapped) / n goes to both ends of each difference.
+        // Each element's weight: its true magnitude over the mean one, or 1.
+        var weight = [Float](repeating: 1, count: count)
+        if weights.phaseByMagnitude {
+            let magnitudes = zTrue.map { exp($0) }
+            let mean = max(magnitudes.reduce(0, +) / Float(max(1, count)), 1e-12)
+            weight = magnitudes.map { $0 / mean }
+        }
+        // Each phase term: mean w aw(D p^ - D p) for a difference D (identity, across bins, across
+        // frames; a pair weighs the mean of its two weights); its gradient w sign(wrapped) / n goes
+        // to both ends of each difference.
         func term(_ pairs: [(Int, Int?)]) -> Float {
             var total: Float = 0
             let n = Float(max(1, pairs.count))
             for (i, j) in pairs {
                 let difference = (p[i] - (j.map { p[$0] } ?? 0)) - (pTrue[i] - (j.map { pTrue[$0] } ?? 0))
                 let wrapped = difference - 2 * .pi * (difference / (2 * .pi)).rounded()
-                total += abs(wrapped) / n
-                let g = weights.phase * (wrapped > 0 ? 1 : wrapped < 0 ? -1 : 0) / n
+                let w = j.map { (weight[i] + weight[$0]) / 2 } ?? weight[i]
+                total += w * abs(wrapped) / n
+                let g = weights.phase * w * (wrapped > 0 ? 1 : wrapped < 0 ? -1 : 0) / n
                 dPhase[i] += g
                 if let j { dPhase[j] -= g }
             }

@@ -22,7 +22,7 @@ public struct LearnedVocoderConfiguration: Codable, Equatable, Sendable {
     /// Frames per training segment.
     public var segmentFrames = 32
     public var batchSize = 16
-    public var learningRate: Float = 5e-4
+    public var learningRate: Float = 1e-3
     public var seed: UInt64 = 0
     /// Iterations of the NNLS mel inversion that gives the magnitude prior.
     public var nnlsIterations = 50
@@ -53,8 +53,19 @@ public struct LossWeights: Codable, Equatable, Sendable {
     public var magnitude: Float = 1
     /// Anti-wrapped instantaneous phase, group delay and instantaneous frequency against the true phase.
     public var phase: Float = 1
+    /// Whether each bin's phase errors count by its true magnitude (else equally).
+    public var phaseByMagnitude = true
 
     public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        multiResolution = try container.decode(Float.self, forKey: .multiResolution)
+        mel = try container.decode(Float.self, forKey: .mel)
+        magnitude = try container.decode(Float.self, forKey: .magnitude)
+        phase = try container.decode(Float.self, forKey: .phase)
+        phaseByMagnitude = try container.decodeIfPresent(Bool.self, forKey: .phaseByMagnitude) ?? false
+    }
 }
 
 /// The network of the learned vocoder (after Vocos, Siuzdak 2023, and FreeV, Lv et al. 2024):

@@ -15,7 +15,7 @@ public struct VocoderRequest {
     public var blocks = 4
     public var segmentFrames = 32
     public var batchSize = 16
-    public var learningRate: Float = 5e-4
+    public var learningRate: Float = 1e-3
     public var seed: UInt64 = 0
     public var weights = LossWeights()
 

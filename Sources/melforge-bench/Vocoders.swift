@@ -26,7 +26,7 @@ func vocoderComparison(_ options: Options) throws {
     print("\(files.count) clips, \(String(format: "%.1f", audioSeconds)) s of audio, \(configuration.nMels) mel bands, "
           + "\(options.threads) threads; \(learned.name)")
     var timings: [String: Any] = ["clips": files.count, "audio_seconds": audioSeconds, "threads": options.threads,
-                                  "learned": learned.name]
+                                  "learned_vocoder": learned.name]
     let relative = files.map { String($0.dropFirst(options.path.count + 1)) }
     try write(clips, names: relative, folder: out + "/original", rate: configuration.sampleRate)
     for (name, vocoder) in vocoders {

@@ -43,7 +43,7 @@ struct TrainVocoderCommand: ParsableCommand {
     var segmentFrames = 32
 
     @Option(help: "Adam's learning rate.")
-    var lr: Float = 5e-4
+    var lr: Float = 1e-3
 
     @Option(help: "Seed of the weights and of the segments drawn.")
     var seed: UInt64 = 0

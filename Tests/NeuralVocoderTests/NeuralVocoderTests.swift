@@ -85,7 +85,15 @@ final class NeuralVocoderTests: XCTestCase {
     }
 
     func testSpectrumLossGradientMatchesFiniteDifferences() throws {
-        let loss = try VocoderLoss(frontEnd: Self.frontEnd, weights: LossWeights())
+        for byMagnitude in [true, false] {
+            var weights = LossWeights()
+            weights.phaseByMagnitude = byMagnitude
+            try checkSpectrumLoss(weights)
+        }
+    }
+
+    private func checkSpectrumLoss(_ weights: LossWeights) throws {
+        let loss = try VocoderLoss(frontEnd: Self.frontEnd, weights: weights)
         let (bins, frames) = (5, 6)
         let n = bins * frames
         let (z, p) = (values(n, seed: 2), values(n, seed: 3, scale: 3))
