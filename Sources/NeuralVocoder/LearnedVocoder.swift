@@ -3,6 +3,7 @@ import Foundation
 import Layers
 import Spectral
 import Tensors
+import Training
 import WorkerPool
 
 /// A trained `VocoderNetwork` as a `Vocoder`: features -> the NNLS magnitude and PGHI phase
@@ -31,7 +32,7 @@ public struct LearnedVocoder: Vocoder, @unchecked Sendable {
         var random = RandomNumbers(seed: 0)
         network = VocoderNetwork(configuration, random: &random)
         try Checkpoint.restore(network, prefix: "vocoder", from: file, path: path)
-        step = (try? RunStateReader.step(file)) ?? 0
+        step = try RunState.counter("step", from: file, path: path).0
         self.path = path
         vocoderConfiguration = configuration
         inversion = try FeatureInversion(configuration: configuration.frontEnd, nnlsIterations: configuration.nnlsIterations)
@@ -82,13 +83,5 @@ public struct LearnedVocoder: Vocoder, @unchecked Sendable {
             let magnitude = Spectrogram(bins: bins, frames: frames, values: spectra.logMagnitude[range].map { exp($0) })
             return VocodedClip(samples: try stft.inverse(spectrum, length: lengths[b]), magnitude: magnitude)
         }
-    }
-}
-
-/// The step a checkpoint's metadata records.
-enum RunStateReader {
-    static func step(_ file: SafeTensors) throws -> Int {
-        guard let text = file.metadata["step"], let step = Int(text) else { throw CheckpointError.unusable(path: "", reason: "no step") }
-        return step
     }
 }

@@ -71,6 +71,7 @@ public final class VocoderTrainer {
         adam = Adam(parameters: network.parameters, learningRate: configuration.learningRate, beta1: 0.8, beta2: 0.99)
         loss = try VocoderLoss(frontEnd: configuration.frontEnd, weights: configuration.weights)
         let f = configuration.frontEnd
+        precondition(f.center, "VocoderTrainer: segments need centred frames")
         stft = try STFT(nFFT: f.nFFT, hopLength: f.hopLength, winLength: f.winLength, window: f.window, center: true)
         random = RandomNumbers(seed: configuration.seed &+ 1)
     }

@@ -77,6 +77,10 @@ public final class VocoderTrainingSession {
         guard request.frontEnd.scale == .db else {
             throw UsageError("the learned vocoder reads dB features; --scale \(request.frontEnd.scale.rawValue) is not accepted (use --scale db)")
         }
+        // Its segments are cut from centred frames (frame t centred on sample t hop).
+        guard request.frontEnd.center else {
+            throw UsageError("the learned vocoder needs centred frames; --no-center is not accepted")
+        }
         var configuration: LearnedVocoderConfiguration
         var file: SafeTensors?
         if resume && existing {
