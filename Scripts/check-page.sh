@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks a `melforge synthesize` page in a real headless browser (Debian's Chromium):
-#   1. index.html opened from disk (file://) shows one <audio> per clip-NNN.wav;
+#   1. index.html opened from disk (file://) shows one <audio> per clip-NNN.wav (and per
+#      clip-NNN.VOCODER.wav that --compare-vocoder wrote);
 #   2. every <audio> source and <img> of the page, fetched by the browser, decodes (WAV through
 #      Web Audio's decodeAudioData, PNG as an image). This step serves a copy of the folder on
 #      127.0.0.1, because Chromium's headless mode does not run asynchronous file:// loads; and
@@ -16,11 +17,13 @@ browser=$(command -v chromium || command -v chromium-browser || true)
 flags=(--headless=old --no-sandbox --disable-gpu --virtual-time-budget=60000)
 absolute=$(cd "$folder" && pwd)
 
-# 1. From disk.
-clips=$(find "$absolute" -maxdepth 1 -name 'clip-*.wav' | wc -l)
+# 1. From disk: a player for every sound; a clip is clip-NNN.wav with its picture, and each
+#    other vocoder's sound of it is clip-NNN.NAME.wav.
+clips=$(find "$absolute" -maxdepth 1 -regextype posix-extended -regex '.*/clip-[0-9]+\.wav' | wc -l)
+sounds=$(find "$absolute" -maxdepth 1 -name 'clip-*.wav' | wc -l)
 players=$("$browser" "${flags[@]}" --dump-dom "file://$absolute/index.html" 2>/dev/null | grep -o '<audio' | wc -l)
-echo "from disk: $players audio players for $clips clips"
-[[ "$players" -eq "$clips" && "$clips" -gt 0 ]] || { echo "check-page: the page from disk shows $players players for $clips clips" >&2; exit 1; }
+echo "from disk: $players audio players for $clips clips ($sounds sounds)"
+[[ "$players" -eq "$sounds" && "$clips" -gt 0 ]] || { echo "check-page: the page from disk shows $players players for $sounds sounds" >&2; exit 1; }
 
 # 2. Every source decodes.
 copy=$(mktemp -d)
@@ -85,7 +88,7 @@ result=$("$browser" "${flags[@]}" --dump-dom "http://127.0.0.1:$port/check.html"
 echo "$result" | grep -E '^(ok|bad)' || true
 echo "$result" | grep -q '<pre id="result">DONE-CHECKING' || { echo "check-page: the browser did not finish the check" >&2; exit 1; }
 if echo "$result" | grep -q '^bad'; then echo "check-page: some sources do not decode" >&2; exit 1; fi
-expected=$((clips * 2))
+expected=$((sounds + clips))
 checked=$(echo "$result" | grep -c '^ok' || true)
 [[ "$checked" -eq "$expected" ]] || { echo "check-page: $checked sources decoded, expected $expected" >&2; exit 1; }
 echo "check-page: every clip and picture of '$folder' decodes in Chromium"
