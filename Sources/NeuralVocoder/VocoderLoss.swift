@@ -21,7 +21,7 @@ import Spectral
 /// M and mel of silence would make log terms (and their gradients, 1 / (M^ + eps)) without
 /// bound: eps is 1e-3 for magnitudes (about -114 dB below a full-scale sine's peak at nFFT
 /// 1024) and 1e-5 for mel powers.
-public struct VocoderLoss: @unchecked Sendable {
+public struct VocoderLoss: Sendable {
     public let weights: LossWeights
     let resolutions: [STFT]
     let melSTFT: STFT
