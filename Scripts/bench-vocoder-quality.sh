@@ -10,8 +10,9 @@
 # MELFORGE_VOCODER_STEPS steps (default 45000, about an hour on 2 cores) into
 # .build-corpus/vocoder-run (resumed if there). melforge-bench vocoders makes every clip's sound
 # through Griffin-Lim 32 (random start), PGHI, PGHI + Griffin-Lim 32 and the learned vocoder and
-# times each; Scripts/vocoder-quality.py scores them (SC, multi-resolution LSD, mel L1, SNR,
-# PESQ NB/WB, STOI) in a virtual environment this script makes.
+# times each; Scripts/vocoder-quality-librosa.py adds librosa's mel_to_audio on the same clips as
+# the outside reference; Scripts/vocoder-quality.py scores them all (SC, multi-resolution LSD,
+# mel L1, SNR, PESQ NB/WB, STOI) in a virtual environment this script makes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=.build-corpus
@@ -19,7 +20,7 @@ venv=${VENV:-$HOME/.cache/melforge-vocoder-bench}
 
 if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q numpy scipy soundfile pesq pystoi
+  "$venv/bin/pip" install -q numpy scipy soundfile pesq pystoi librosa
 fi
 
 [[ -d "$corpus/digits" ]] || Scripts/make-digits.sh full "$corpus/digits"
@@ -55,5 +56,6 @@ for set in digits-heldout speech; do
   rm -rf "$out"
   echo "== $set"
   "$bin/melforge-bench" vocoders "$corpus/$set" --vocoder "$run" --out "$out" --runs 3 --threads 2
+  OMP_NUM_THREADS=2 "$venv/bin/python" Scripts/vocoder-quality-librosa.py "$out"
   "$venv/bin/python" Scripts/vocoder-quality.py "$out" --json "$out/scores.json"
 done

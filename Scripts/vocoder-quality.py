@@ -18,6 +18,7 @@ Needs numpy, scipy, soundfile, pesq, pystoi (Scripts/bench-vocoder-quality.sh ma
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 import soundfile
@@ -60,17 +61,22 @@ def scores(reference, made, rate, filters):
     mel_l1 = np.mean(np.abs(np.log(q @ filters.T + 1e-5) - np.log(p @ filters.T + 1e-5)))
     noise = np.sum((reference - made) ** 2)
     snr = 10 * np.log10(np.sum(reference ** 2) / max(noise, EPS))
-    result = {"sc": sc, "mr_lsd_db": float(np.mean(lsd)), "mel_l1": mel_l1, "snr_db": snr,
-              "stoi": stoi(reference, made, rate, extended=False)}
+    result = {"sc": sc, "mr_lsd_db": float(np.mean(lsd)), "mel_l1": mel_l1, "snr_db": snr}
+    # pystoi returns 1e-5 (with a warning) when too few 384 ms windows are left after it drops
+    # the silent frames (a one-second digit): no measurement, so the clip has no STOI.
+    intelligibility = stoi(reference, made, rate, extended=False)
+    if intelligibility > 1e-5:
+        result["stoi"] = intelligibility
     for mode in ("nb", "wb"):
         try:
             result["pesq_" + mode] = pesq(rate, reference, made, mode)
-        except Exception as error:  # a clip too short or silent for P.862
-            print(f"pesq {mode}: {error}", file=sys.stderr)
+        except Exception:  # P.862 found no utterance (a clip too short or quiet): no PESQ for it
+            pass
     return result
 
 
 def main():
+    warnings.filterwarnings("ignore", module="pystoi")
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     out = sys.argv[1]
@@ -80,6 +86,9 @@ def main():
     clips = sorted(os.path.relpath(os.path.join(d, f), originals)
                    for d, _, files in os.walk(originals) for f in files if f.endswith(".wav"))
     vocoders = ["griffinlim-32", "pghi", "pghi+griffinlim-32", "learned"]
+    # librosa's mel_to_audio on the same features, when Scripts/vocoder-quality-librosa.py made it.
+    if "librosa-griffinlim-32" in timings:
+        vocoders.insert(0, "librosa-griffinlim-32")
     table = {}
     for vocoder in vocoders:
         rows = []
@@ -90,6 +99,7 @@ def main():
             rows.append(scores(reference, made, rate, filters))
         keys = sorted({k for row in rows for k in row})
         table[vocoder] = {k: float(np.mean([row[k] for row in rows if k in row])) for k in keys}
+        table[vocoder]["counted"] = {k: sum(k in row for row in rows) for k in ("pesq_nb", "pesq_wb", "stoi")}
         table[vocoder]["ms_per_audio_second"] = timings[vocoder]["ms_per_audio_second"]
     print(f"{len(clips)} clips, {timings['audio_seconds']:.1f} s; {timings['learned_vocoder']}; {timings['threads']} threads")
     columns = [("sc", "SC", "%.3f"), ("mr_lsd_db", "MR-LSD dB", "%.2f"), ("mel_l1", "mel L1", "%.3f"),
@@ -100,6 +110,9 @@ def main():
     for vocoder in vocoders:
         cells = [(fmt % table[vocoder][key]) if key in table[vocoder] else "-" for key, _, fmt in columns]
         print(f"| {vocoder} | " + " | ".join(cells) + " |")
+    counted = table[vocoders[-1]]["counted"]
+    print("clips with a score: " + ", ".join(f"{k} {v} of {len(clips)}" for k, v in counted.items())
+          + " (P.862 finds no utterance in some short clips; STOI needs 30 windows of speech after removing silence)")
     if json_path:
         json.dump({"clips": len(clips), "timings": timings, "scores": table}, open(json_path, "w"), indent=2)
 
