@@ -93,7 +93,8 @@ public struct ClipPage {
         }.joined(separator: "\n")
         var about = "<p>Checkpoint: <code>\(escape(checkpoint))</code></p>"
         if let vocoder {
-            let others = Array(Set(entries.flatMap { $0.alternatives.map(\.vocoder) })).sorted()
+            // Every clip went through the same vocoders, in the order they were asked for.
+            let others = entries.first?.alternatives.map(\.vocoder) ?? []
             about += others.isEmpty ? "<p>Vocoder: <b>\(escape(vocoder))</b></p>"
                 : "<p>Vocoders, side by side under each clip: <b>\(escape(vocoder))</b>"
                     + others.map { ", <b>\(escape($0))</b>" }.joined() + ".</p>"
