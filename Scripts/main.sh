@@ -3,7 +3,7 @@
 # into a log-mel spectrogram (.npy + .json) and a picture (.png), resynthesize each through the
 # vocoder (log-mel -> NNLS -> Griffin-Lim -> WAV), train a GAN on them for a few minutes
 # (MELFORGE_MAIN_STEPS steps, default 300), train a learned vocoder on the same clips
-# (MELFORGE_MAIN_VOCODER_STEPS steps, default 1500, about a minute), train a classifier on them,
+# (MELFORGE_MAIN_VOCODER_STEPS steps, default 1500, under two minutes), train a classifier on them,
 # synthesize 16 clips with a page to hear them through each vocoder side by side (with the
 # classifier's verdicts), score them with it, and steer the GAN toward "seven"
 # (MELFORGE_MAIN_STEER_STEPS steps, default 150); all under out/ (or $1). Run again, it
