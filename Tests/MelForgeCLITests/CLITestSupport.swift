@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The result of running the built `melforge` binary.
@@ -35,4 +36,23 @@ func runMelforge(_ arguments: [String], environment: [String: String] = [:],
     return CommandResult(status: process.terminationStatus,
                          standardOutput: String(decoding: outData, as: UTF8.self),
                          standardError: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs Scripts/check-page.sh on a synthesize folder (in headless Chromium: a player per sound,
+/// and every sound and picture decodes); fails the test unless it passes, and returns its
+/// report. Skips where Chromium is missing, outside CI.
+func checkPageInBrowser(_ folder: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let check = Process()
+    check.executableURL = URL(fileURLWithPath: repositoryRoot + "/Scripts/check-page.sh")
+    check.arguments = [folder]
+    let report = Pipe()
+    (check.standardOutput, check.standardError) = (report, report)
+    try check.run()
+    let text = String(decoding: report.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    check.waitUntilExit()
+    if text.contains("Chromium is not installed") && ProcessInfo.processInfo.environment["CI"] == nil {
+        throw XCTSkip("Chromium is not installed (Scripts/test.sh installs it)")
+    }
+    XCTAssertEqual(check.terminationStatus, 0, text, file: file, line: line)
+    return text
 }

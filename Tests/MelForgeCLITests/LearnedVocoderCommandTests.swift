@@ -117,18 +117,7 @@ final class LearnedVocoderCommandTests: XCTestCase {
             XCTAssertTrue(page.contains(fragment), "'\(fragment)' not in index.html")
         }
         // In Chromium: a player for each of the 6 sounds, and every sound and picture decodes.
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: repositoryRoot + "/Scripts/check-page.sh")
-        check.arguments = [clips]
-        let report = Pipe()
-        (check.standardOutput, check.standardError) = (report, report)
-        try check.run()
-        let text = String(decoding: report.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        if text.contains("Chromium is not installed") && ProcessInfo.processInfo.environment["CI"] == nil {
-            throw XCTSkip("Chromium is not installed (Scripts/test.sh installs it)")
-        }
-        XCTAssertEqual(check.terminationStatus, 0, text)
+        let text = try checkPageInBrowser(clips)
         XCTAssertTrue(text.contains("6 audio players for 2 clips (6 sounds)"), text)
     }
 }

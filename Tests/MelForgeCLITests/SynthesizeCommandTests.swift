@@ -50,19 +50,7 @@ final class SynthesizeCommandTests: XCTestCase {
                        "the page must need no network")
 
         // In a real browser: the page from disk has its players, and every clip and picture decodes.
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: repositoryRoot + "/Scripts/check-page.sh")
-        check.arguments = [out]
-        let report = Pipe()
-        check.standardOutput = report
-        check.standardError = report
-        try check.run()
-        let text = String(decoding: report.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        if text.contains("Chromium is not installed") && ProcessInfo.processInfo.environment["CI"] == nil {
-            throw XCTSkip("Chromium is not installed (Scripts/test.sh installs it)")
-        }
-        XCTAssertEqual(check.terminationStatus, 0, text)
+        let text = try checkPageInBrowser(out)
         XCTAssertTrue(text.contains("3 audio players for 3 clips"), text)
     }
 
