@@ -281,15 +281,20 @@ struct DataOptions: ParsableArguments {
 /// What differs between the commands that share `TrainingOptions`.
 protocol TrainingDefaults {
     static var learningRate: Float { get }
+    static var batchSize: Int { get }
     static var minimumBatchSize: Int { get }
     static var seedHelp: String { get }
     static var resumeHelp: String { get }
 }
 
-/// The training flags of train, classifier train and steer.
+extension TrainingDefaults {
+    static var batchSize: Int { 64 }
+}
+
+/// The training flags of train, train vocoder, classifier train and steer.
 struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
     @Option(help: "Examples per step.")
-    var batchSize = 64
+    var batchSize = Defaults.batchSize
 
     @Option(help: "Adam's learning rate.")
     var lr: Float = Defaults.learningRate

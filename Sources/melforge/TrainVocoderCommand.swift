@@ -5,6 +5,14 @@ import Layers
 import NeuralVocoder
 import Pipeline
 
+struct VocoderDefaults: TrainingDefaults {
+    static let learningRate: Float = 1e-3
+    static let batchSize = 16
+    static let minimumBatchSize = 1
+    static let seedHelp = "Seed of the weights and of the segments drawn."
+    static let resumeHelp = "Continue the run in --out from its last checkpoint."
+}
+
 struct TrainVocoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vocoder",
@@ -36,20 +44,11 @@ struct TrainVocoderCommand: ParsableCommand {
     @Option(help: "Training steps.")
     var steps = 2_000
 
-    @Option(help: "Segments per step.")
-    var batchSize = 16
-
     @Option(help: "Frames per training segment.")
     var segmentFrames = 32
 
-    @Option(help: "Adam's learning rate.")
-    var lr: Float = 1e-3
-
-    @Option(help: "Seed of the weights and of the segments drawn.")
-    var seed: UInt64 = 0
-
-    @Flag(help: "Continue the run in --out from its last checkpoint.")
-    var resume = false
+    @OptionGroup(title: "Training")
+    var training: TrainingOptions<VocoderDefaults>
 
     @Option(help: "The network's width (channels per frame).")
     var width = 128
@@ -70,12 +69,11 @@ struct TrainVocoderCommand: ParsableCommand {
     var frontEnd: FrontEndOptions
 
     func validate() throws {
-        for (name, value, least) in [("--steps", steps, 1), ("--batch-size", batchSize, 1), ("--segment-frames", segmentFrames, 2),
+        for (name, value, least) in [("--steps", steps, 1), ("--segment-frames", segmentFrames, 2),
                                      ("--width", width, 4), ("--blocks", blocks, 1), ("--checkpoint-every", checkpointEvery, 1),
                                      ("--log-every", logEvery, 1)] where value < least {
             throw ValidationError("\(name) \(value) is not accepted; expected \(least) or more")
         }
-        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr \(lr) is not accepted; expected a positive number") }
         guard phaseWeight >= 0 && phaseWeight.isFinite else {
             throw ValidationError("--phase-weight \(phaseWeight) is not accepted; expected 0 or more")
         }
@@ -85,15 +83,15 @@ struct TrainVocoderCommand: ParsableCommand {
         let world = try MPIWorld.joinIfLaunched()
         var request = VocoderRequest(frontEnd: frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels))
         (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
-        (request.batchSize, request.learningRate, request.seed) = (batchSize, lr, seed)
+        (request.batchSize, request.learningRate, request.seed) = (training.batchSize, training.lr, training.seed)
         request.weights.phase = phaseWeight
         let first = Replicas.isFirst
-        let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: resume,
+        let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: training.resume,
                                                  report: { if first { print($0) } },
                                                  warn: { message in if first { FileHandle.standardError.write(Data((message + "\n").utf8)) } })
         if session.resumed && first { print("resuming \(out) at step \(session.trainer.step)") }
         if let world, world.count > 1, first {
-            print("data-parallel over \(world.count) processes: \(batchSize / world.count)-\((batchSize + world.count - 1) / world.count) segments each per step of \(batchSize)")
+            print("data-parallel over \(world.count) processes: \(training.batchSize / world.count)-\((training.batchSize + world.count - 1) / world.count) segments each per step of \(training.batchSize)")
         }
         var schedule = VocoderTrainingSession.Schedule()
         (schedule.steps, schedule.checkpointEvery, schedule.logEvery) = (steps, checkpointEvery, logEvery)

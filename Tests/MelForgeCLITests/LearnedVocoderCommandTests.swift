@@ -120,4 +120,26 @@ final class LearnedVocoderCommandTests: XCTestCase {
         let text = try checkPageInBrowser(clips)
         XCTAssertTrue(text.contains("6 audio players for 2 clips (6 sounds)"), text)
     }
+
+    func testBadRequestsAreRefusedByName() throws {
+        let data = repositoryRoot + "/Audio/digits"
+        for (arguments, expected) in [
+            (["--no-center"], "needs centred frames; --no-center is not accepted"),
+            (["--scale", "power"], "reads dB features; --scale power is not accepted"),
+            (["--batch-size", "0"], "--batch-size 0 is not accepted"),
+            (["--segment-frames", "1"], "--segment-frames 1 is not accepted"),
+        ] {
+            let result = try runMelforge(["train", "vocoder", "--data", data, "--out", folder + "/run"] + arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            XCTAssertTrue(result.standardError.contains(expected), result.standardError)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/run/checkpoint.safetensors"))
+        }
+        let missing = try runMelforge(["train", "vocoder", "--data", folder + "/nothing", "--out", folder + "/run"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.standardError.contains("'\(folder)/nothing' is not a folder of audio files"), missing.standardError)
+        let compare = try runMelforge(["synthesize", "--checkpoint", folder, "-o", folder + "/clips", "--compare-vocoder",
+                                       folder + "/no-vocoder"])
+        XCTAssertNotEqual(compare.status, 0)
+        XCTAssertTrue(compare.standardError.contains("--compare-vocoder '\(folder)/no-vocoder' is not accepted"), compare.standardError)
+    }
 }
