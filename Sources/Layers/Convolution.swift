@@ -131,19 +131,21 @@ public final class Conv2D: WeightAndBias {
     var kernelSize: Int { weight.value.shape[2] }
 
     /// What backward needs: the input's shape and its im2col columns, or (on oneDNN) the input
-    /// and the primitives that made the output.
+    /// and the primitives that made the output; with an activation, the output.
     public struct Cache: @unchecked Sendable {
         let inputShape: [Int]
         let columns: [Float]
         var input: Tensor? = nil
-        var primitives: OneDNNConvolution? = nil
+        var primitives: OneDNNLayer? = nil
+        var activation: FusedActivation? = nil
+        var output: Tensor? = nil
     }
 
     /// oneDNN's primitives for this input, when the engine is oneDNN and it has them.
-    func oneDNN(_ shape: [Int]) -> OneDNNConvolution? {
+    func oneDNN(_ shape: [Int], activation: FusedActivation?) -> OneDNNLayer? {
         guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
-        return OneDNN.convolution(ConvolutionKey(batch: shape[0], geometry: geometry(shape), outputs: outputChannels,
-                                                 precision: precision))
+        return OneDNN.layer(OneDNNLayerKey(batch: shape[0], geometry: geometry(shape), outputs: outputChannels, transposed: false,
+                                           bias: bias != nil, activation: activation, precision: precision))
     }
 
     func geometry(_ shape: [Int]) -> ConvGeometry {
@@ -152,16 +154,18 @@ public final class Conv2D: WeightAndBias {
                             stride: stride, padding: padding)
     }
 
-    /// The batch is cut into one share per worker (`Workers`); each runs im2col and one
+    /// y = activation(conv(x) + bias), the activation (if any) applied in the same pass. The
+    /// batch is cut into one share per worker (`Workers`); each runs im2col and one
     /// single-threaded sgemm on its share. The columns are kept share by share: share s's block
     /// `[C K K, b P Q]` starts at `C K K * first sample * P Q`.
-    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+    public func forward(_ x: Tensor, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
-        if let primitives = oneDNN(x.shape) {
-            var y = Tensor(shape: [n, o, p, q], values: primitives.forward(x.values, weights: weight.value.values))
-            if let bias { addChannelBias(bias.value.values, to: &y) }
-            return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives))
+        if let primitives = oneDNN(x.shape, activation: activation) {
+            let y = Tensor(shape: [n, o, p, q],
+                           values: primitives.forward(x.values, weights: weight.value.values, bias: bias?.value.values))
+            return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives, activation: activation,
+                             output: activation == nil ? nil : y))
         }
         let (pq, image) = (p * q, g.channels * g.height * g.width)
         var cols = uninitializedFloats(g.patchSize * n * pq)  // im2col writes every entry
@@ -182,12 +186,12 @@ public final class Conv2D: WeightAndBias {
                 }
             }
         }
-        if let bias { addChannelBias(bias.value.values, to: &y) }
-        return (y, Cache(inputShape: x.shape, columns: cols))
+        finishOutput(&y, bias: bias?.value.values, activation: activation)
+        return (y, Cache(inputShape: x.shape, columns: cols, activation: activation, output: activation == nil ? nil : y))
     }
 
-    /// Accumulates dW and db (unless `parameterGradients` is false); returns dx. Shares as in
-    /// `forward`; their weight gradients are summed after.
+    /// From dL/dy, accumulates dW and db (unless `parameterGradients` is false); returns dx.
+    /// Shares as in `forward`; their weight gradients are summed after.
     public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool = true) -> Tensor {
         backward(dy, cache: cache, parameterGradients: parameterGradients, inputGradient: true)!
     }
@@ -195,14 +199,13 @@ public final class Conv2D: WeightAndBias {
     /// `backward`, without dx (nil) when `inputGradient` is false: a first layer's input
     /// needs none (its backward data is skipped: col2im here, and on oneDNN a 1-channel
     /// backward data is among the slowest primitives).
-    public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
+    public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
+        let dy = cache.activation.map { $0.backward(dOutput, output: cache.output!) } ?? dOutput
         if let primitives = cache.primitives, let x = cache.input {
-            if parameterGradients {
-                addInto(&weight.gradient.values, primitives.backwardWeights(x.values, diffDestination: dy.values))
-                if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
-            }
-            guard inputGradient else { return nil }
-            return Tensor(shape: x.shape, values: primitives.backwardData(dy.values, weights: weight.value.values))
+            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values,
+                                                inputGradient: inputGradient, parameterGradients: parameterGradients)
+            accumulate(gradients)
+            return gradients.dx.map { Tensor(shape: x.shape, values: $0) }
         }
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
@@ -274,18 +277,23 @@ public final class ConvTranspose2D: WeightAndBias {
     var outputChannels: Int { weight.value.shape[1] }
     var kernelSize: Int { weight.value.shape[2] }
 
+    /// The input and, on oneDNN, the primitives for the backward; with an activation, the output.
     public struct Cache: @unchecked Sendable {
         let input: Tensor
-        var primitives: OneDNNConvolution? = nil
+        var primitives: OneDNNLayer? = nil
+        var activation: FusedActivation? = nil
+        var output: Tensor? = nil
     }
 
-    /// oneDNN's primitives of the convolution this layer runs backwards (from its output to
-    /// its input, weights `[C, O, K, K]` read as that convolution's `[outputs, channels, K, K]`),
-    /// when the engine is oneDNN and it has them.
-    func oneDNN(_ inputShape: [Int]) -> OneDNNConvolution? {
+    /// oneDNN's primitives for this input (its deconvolution: the convolution this layer runs
+    /// backwards), when the engine is oneDNN and it has them. They have no bias and no
+    /// activation: oneDNN 2.6 adds a deconvolution's bias, applies its post-ops and sums its
+    /// bias gradient in plain loops, 2-13x the time of the deconvolution itself (measured:
+    /// 33 ms against 2.5 for the reference VAE's 64 -> 32 layer), so those run here.
+    func oneDNN(_ inputShape: [Int]) -> OneDNNLayer? {
         guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
-        return OneDNN.convolution(ConvolutionKey(batch: inputShape[0], geometry: geometry(inputShape), outputs: inputChannels,
-                                                 precision: precision))
+        return OneDNN.layer(OneDNNLayerKey(batch: inputShape[0], geometry: geometry(inputShape), outputs: inputChannels,
+                                           transposed: true, bias: false, activation: nil, precision: precision))
     }
 
     /// The convolution this layer runs backwards: from the output `[O, P, Q]` to the input grid.
@@ -300,16 +308,20 @@ public final class ConvTranspose2D: WeightAndBias {
         return g
     }
 
+    /// y = activation(convT(x) + bias), the activation (if any) applied in the same pass.
     /// Shares of the batch run in parallel (`Workers`), each with its own columns.
-    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+    public func forward(_ x: Tensor, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
-        if let primitives = oneDNN(x.shape) {
-            // y = the convolution's backward data of x.
+        let primitives = oneDNN(x.shape)
+        // oneDNN's kernels work on 16 channels at a time: to one channel (an image generator's
+        // last layer) im2col's forward is faster (1.2 against 3.2 ms for the reference
+        // generator's; BENCHMARKS.md), and oneDNN's backward still is.
+        if let primitives, outputChannels > 1 {
             var y = Tensor(shape: [n, outputChannels, g.height, g.width],
-                           values: primitives.backwardData(x.values, weights: weight.value.values))
-            if let bias { addChannelBias(bias.value.values, to: &y) }
-            return (y, Cache(input: x, primitives: primitives))
+                           values: primitives.forward(x.values, weights: weight.value.values, bias: nil))
+            finishOutput(&y, bias: bias?.value.values, activation: activation)
+            return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
         }
         let image = outputChannels * g.height * g.width
         var y = Tensor.zeros([n, outputChannels, g.height, g.width])  // col2im accumulates
@@ -328,20 +340,21 @@ public final class ConvTranspose2D: WeightAndBias {
                 }
             }
         }
-        if let bias { addChannelBias(bias.value.values, to: &y) }
-        return (y, Cache(input: x))
+        finishOutput(&y, bias: bias?.value.values, activation: activation)
+        return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
     }
 
-    /// Accumulates dW and db; returns dx. Shares as in `forward`; their weight gradients are
-    /// summed after.
-    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+    /// From dL/dy, accumulates dW and db; returns dx. Shares as in `forward`; their weight
+    /// gradients are summed after.
+    public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
         let x = cache.input
+        let dy = cache.activation.map { $0.backward(dOutput, output: cache.output!) } ?? dOutput
         if let primitives = cache.primitives {
-            // dW: the convolution's backward weights with dy as its input and x as its output's
-            // gradient; dx: the convolution of dy.
-            addInto(&weight.gradient.values, primitives.backwardWeights(dy.values, diffDestination: x.values))
+            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values, inputGradient: true,
+                                                parameterGradients: true)
+            accumulate(gradients)
             if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
-            return Tensor(shape: x.shape, values: primitives.forward(dy.values, weights: weight.value.values))
+            return Tensor(shape: x.shape, values: gradients.dx!)
         }
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
@@ -388,28 +401,32 @@ func addInto(_ a: inout [Float], _ b: [Float]) {
     for i in a.indices { a[i] += b[i] }
 }
 
-/// y[n, o, ...] += bias[o] for an `[N, O, ...]` tensor.
-func addChannelBias(_ bias: [Float], to y: inout Tensor) {
-    let (n, o) = (y.shape[0], y.shape[1])
-    let inner = y.count / max(1, n * o)
-    for b in 0..<n {
-        for channel in 0..<o {
-            let start = (b * o + channel) * inner
-            for i in start..<start + inner { y.values[i] += bias[channel] }
-        }
+extension WeightAndBias {
+    /// Adds the weights' and bias's gradients oneDNN made to theirs.
+    func accumulate(_ gradients: (dx: [Float]?, dWeights: [Float]?, dBias: [Float]?)) {
+        if let dWeights = gradients.dWeights { addInto(&weight.gradient.values, dWeights) }
+        if let dBias = gradients.dBias, let bias { addInto(&bias.gradient.values, dBias) }
     }
 }
 
-/// sums[o] += sum over n and positions of dy[n, o, ...].
+/// sums[o] += sum over n and positions of dy[n, o, ...]; channels shared among the workers.
 func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
     let (n, o) = (dy.shape[0], dy.shape[1])
     let inner = dy.count / max(1, n * o)
-    for b in 0..<n {
-        for channel in 0..<o {
-            let start = (b * o + channel) * inner
-            var total: Float = 0
-            for i in start..<start + inner { total += dy.values[i] }
-            sums[channel] += total
+    dy.values.withUnsafeBufferPointer { buffer in
+        sums.withUnsafeMutableBufferPointer { totals in
+            let (values, totals) = (buffer.baseAddress!, totals.baseAddress!)
+            let add = { (channels: Range<Int>) in
+                for channel in channels {
+                    var total: Float = 0
+                    for b in 0..<n {
+                        let start = values + (b * o + channel) * inner
+                        for i in 0..<inner { total += start[i] }
+                    }
+                    totals[channel] += total
+                }
+            }
+            if dy.count < Workers.elementwiseThreshold { add(0..<o) } else { Workers.run(over: o) { add($1) } }
         }
     }
 }

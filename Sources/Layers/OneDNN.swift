@@ -54,81 +54,116 @@ public enum OneDNN {
     /// Whether this CPU runs bfloat16 products natively (AVX-512 BF16 or AMX).
     public static var hasBFloat16: Bool { [0xE7, 0x3E7].contains(mf_dnnl_cpu_isa()) }
 
-    /// A convolution's primitives by shape and precision, made once (nil: oneDNN has none).
-    static func convolution(_ key: ConvolutionKey) -> OneDNNConvolution? {
+    /// A layer's primitives by shape and precision, made once (nil: oneDNN has none).
+    static func layer(_ key: OneDNNLayerKey) -> OneDNNLayer? {
         primitives.withLock { cache in
             if let made = cache[key] { return made }  // made before (nil: oneDNN has none)
             if cache.isEmpty { mf_dnnl_set_threads(Int32(Workers.count)) }
-            let made = OneDNNConvolution(key)
+            let made = OneDNNLayer(key)
             cache[key] = made
             return made
         }
     }
 
     /// nil for a key: oneDNN has no primitive for it (asked once).
-    private static let primitives = Mutex<[ConvolutionKey: OneDNNConvolution?]>([:])
+    private static let primitives = Mutex<[OneDNNLayerKey: OneDNNLayer?]>([:])
 }
 
-/// A convolution from `[batch, channels, height, width]` with weights `[outputs, channels, K, K]`.
-struct ConvolutionKey: Hashable {
+/// A convolution from `[batch, channels, height, width]` with `outputs` output channels, or
+/// the transposed convolution that runs it backwards (from its output to its input); with or
+/// without a bias, with the activation its forward applies.
+struct OneDNNLayerKey: Hashable {
     let batch: Int
     let geometry: ConvGeometry
     let outputs: Int
+    let transposed: Bool
+    let bias: Bool
+    let activation: FusedActivation?
     let precision: Precision
 }
 
-
-
-/// oneDNN's forward, backward-data and backward-weights primitives of one convolution. Their
-/// reorder buffers are shared, so calls take turns (a lock; layers call one at a time anyway).
-final class OneDNNConvolution: @unchecked Sendable {
+/// oneDNN's forward, backward-data and backward-weights primitives of one layer. Their reorder
+/// buffers are shared, so calls take turns (a lock; layers call one at a time anyway).
+final class OneDNNLayer: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lock = NSLock()
-    let key: ConvolutionKey
+    let key: OneDNNLayerKey
 
-    init?(_ key: ConvolutionKey) {
+    init?(_ key: OneDNNLayerKey) {
         let g = key.geometry
         // oneDNN wants the padding after the image that makes the sizes add up exactly.
         let bottom = (g.outHeight - 1) * g.stride + g.kernel - g.height - g.padding
         let right = (g.outWidth - 1) * g.stride + g.kernel - g.width - g.padding
+        // A transposed layer's input is the convolution's output grid, and its output the image.
+        let (input, output) = key.transposed
+            ? ((key.outputs, g.outHeight, g.outWidth), (g.channels, g.height, g.width))
+            : ((g.channels, g.height, g.width), (key.outputs, g.outHeight, g.outWidth))
+        let (activation, alpha): (Int32, Float) = switch key.activation {
+        case nil: (Int32(MF_DNNL_IDENTITY), 0)
+        case .relu: (Int32(MF_DNNL_RELU), 0)
+        case .leakyReLU(let slope): (Int32(MF_DNNL_RELU), slope)
+        case .tanh: (Int32(MF_DNNL_TANH), 0)
+        }
+        var shape = mf_dnnl_layer_shape(
+            transposed: key.transposed ? 1 : 0, batch: Int32(key.batch), channels: Int32(input.0), height: Int32(input.1),
+            width: Int32(input.2), outputs: Int32(output.0), out_height: Int32(output.1), out_width: Int32(output.2),
+            kernel: Int32(g.kernel), stride: Int32(g.stride), pad_top: Int32(g.padding), pad_left: Int32(g.padding),
+            pad_bottom: Int32(bottom), pad_right: Int32(right), bias: key.bias ? 1 : 0, activation: activation, alpha: alpha,
+            bfloat16: key.precision == .bf16 ? 1 : 0)
         var error = [CChar](repeating: 0, count: 256)
-        guard let handle = mf_dnnl_convolution_create(
-            Int32(key.batch), Int32(g.channels), Int32(g.height), Int32(g.width), Int32(key.outputs), Int32(g.outHeight),
-            Int32(g.outWidth), Int32(g.kernel), Int32(g.stride), Int32(g.padding), Int32(g.padding), Int32(bottom),
-            Int32(right), key.precision == .bf16 ? 1 : 0, &error, Int32(error.count))
-        else { return nil }
+        guard let handle = mf_dnnl_layer_create(&shape, &error, Int32(error.count)) else { return nil }
         self.handle = handle
         self.key = key
     }
 
-    deinit { mf_dnnl_convolution_destroy(handle) }
+    deinit { mf_dnnl_layer_destroy(handle) }
 
-    var implementation: String { String(cString: mf_dnnl_convolution_implementation(handle)) }
+    var implementation: String { String(cString: mf_dnnl_layer_implementation(handle)) }
 
-    var sourceCount: Int { key.batch * key.geometry.channels * key.geometry.height * key.geometry.width }
-    var destinationCount: Int { key.batch * key.outputs * key.geometry.outHeight * key.geometry.outWidth }
+    /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
+    /// and of the weights.
+    private var imageCount: Int { key.batch * key.geometry.channels * key.geometry.height * key.geometry.width }
+    private var gridCount: Int { key.batch * key.outputs * key.geometry.outHeight * key.geometry.outWidth }
+    private var weightCount: Int { key.outputs * key.geometry.patchSize }
+    var inputCount: Int { key.transposed ? gridCount : imageCount }
+    var outputCount: Int { key.transposed ? imageCount : gridCount }
+    /// The layer's output channels.
+    private var biasCount: Int { key.transposed ? key.geometry.channels : key.outputs }
 
-    /// dst `[N, O, P, Q]` = conv(src `[N, C, H, W]`, weights `[O, C, K, K]`).
-    func forward(_ source: [Float], weights: [Float]) -> [Float] {
-        var destination = uninitializedFloats(destinationCount)
-        let status = lock.withLock { mf_dnnl_convolution_forward(handle, source, weights, &destination) }
-        precondition(status == 0, "oneDNN: a forward convolution failed")
-        return destination
+    /// The layer's output: activation(layer(x, weights) + bias).
+    func forward(_ x: [Float], weights: [Float], bias: [Float]?) -> [Float] {
+        precondition(x.count == inputCount && weights.count == weightCount && (bias != nil) == key.bias)
+        precondition(bias == nil || bias!.count == biasCount)
+        var y = uninitializedFloats(outputCount)
+        let status = lock.withLock { mf_dnnl_layer_forward(handle, x, weights, bias, &y) }
+        precondition(status == 0, "oneDNN: a forward pass failed")
+        return y
     }
 
-    /// diff_src `[N, C, H, W]` of diff_dst `[N, O, P, Q]`.
-    func backwardData(_ diffDestination: [Float], weights: [Float]) -> [Float] {
-        var diffSource = uninitializedFloats(sourceCount)
-        let status = lock.withLock { mf_dnnl_convolution_backward_data(handle, diffDestination, weights, &diffSource) }
-        precondition(status == 0, "oneDNN: a backward-data convolution failed")
-        return diffSource
+    /// From dy, dL by the output before the activation: dx (when `inputGradient`), and the
+    /// weights' and bias's gradients (when `parameterGradients`).
+    func backward(_ x: [Float], dy: [Float], weights: [Float], inputGradient: Bool, parameterGradients: Bool)
+        -> (dx: [Float]?, dWeights: [Float]?, dBias: [Float]?) {
+        precondition(x.count == inputCount && dy.count == outputCount && weights.count == weightCount)
+        var dx = inputGradient ? uninitializedFloats(inputCount) : nil
+        var dWeights = parameterGradients ? uninitializedFloats(weightCount) : nil
+        var dBias = parameterGradients && key.bias ? uninitializedFloats(biasCount) : nil
+        let status = lock.withLock {
+            withOptionalPointer(&dx) { dxPointer in
+                withOptionalPointer(&dWeights) { weightsPointer in
+                    withOptionalPointer(&dBias) { biasPointer in
+                        mf_dnnl_layer_backward(handle, x, dy, weights, dxPointer, weightsPointer, biasPointer)
+                    }
+                }
+            }
+        }
+        precondition(status == 0, "oneDNN: a backward pass failed")
+        return (dx, dWeights, dBias)
     }
+}
 
-    /// diff_weights `[O, C, K, K]` of src and diff_dst.
-    func backwardWeights(_ source: [Float], diffDestination: [Float]) -> [Float] {
-        var diffWeights = uninitializedFloats(key.outputs * key.geometry.patchSize)
-        let status = lock.withLock { mf_dnnl_convolution_backward_weights(handle, source, diffDestination, &diffWeights) }
-        precondition(status == 0, "oneDNN: a backward-weights convolution failed")
-        return diffWeights
-    }
+/// `body` with the array's storage, or NULL for no array.
+private func withOptionalPointer<R>(_ array: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard array != nil else { return body(nil) }
+    return array!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }

@@ -65,7 +65,6 @@ public final class ConvVAE: Module {
         var expand: Tensor? = nil
         var expanded: Tensor? = nil
         var deconvs: [ConvTranspose2D.Cache] = []
-        var activations: [Tensor] = []
     }
 
     /// mu and log-variance `[N, L]` of q(z | x).
@@ -104,15 +103,10 @@ public final class ConvVAE: Module {
         cache.expanded = activationCache
         var h = activated
         for (i, deconv) in decoder.enumerated() {
-            let (upsampled, deconvCache) = deconv.forward(h)
+            // ReLU after each but the last, in the same pass.
+            let (upsampled, deconvCache) = deconv.forward(h, activation: i < decoder.count - 1 ? .relu : nil)
             cache.deconvs.append(deconvCache)
-            if i < decoder.count - 1 {
-                let (next, nextCache) = Activation.relu(upsampled)
-                cache.activations.append(nextCache)
-                h = next
-            } else {
-                h = upsampled
-            }
+            h = upsampled
         }
         return (h, cache)
     }
@@ -121,7 +115,6 @@ public final class ConvVAE: Module {
     public func decoderBackward(_ dImage: Tensor, cache: DecoderCache) -> Tensor {
         var d = dImage
         for i in decoder.indices.reversed() {
-            if i < decoder.count - 1 { d = Activation.reluBackward(d, cache: cache.activations[i]) }
             d = decoder[i].backward(d, cache: cache.deconvs[i])
         }
         d = Activation.reluBackward(d, cache: cache.expanded!)

@@ -58,7 +58,6 @@ public final class Generator: Module {
         var norms: [BatchNorm.Cache] = []
         var activations: [Tensor] = []
         var upsamples: [ConvTranspose2D.Cache] = []
-        var output: Tensor? = nil
     }
 
     /// Images for latents `[N, Z]` (and, for a conditional generator, one label per row).
@@ -71,20 +70,19 @@ public final class Generator: Module {
         for i in widths.indices {
             let (normalized, normCache) = norms[i].forward(h, training: training)
             let (activated, activationCache) = Activation.relu(normalized)
-            let (upsampled, upsampleCache) = upsamples[i].forward(activated)
+            // The last layer applies tanh in the same pass.
+            let (upsampled, upsampleCache) = upsamples[i].forward(activated, activation: i == widths.count - 1 ? .tanh : nil)
             cache.norms.append(normCache)
             cache.activations.append(activationCache)
             cache.upsamples.append(upsampleCache)
             h = upsampled
         }
-        let (image, tanhCache) = Activation.tanh(h)
-        cache.output = tanhCache
-        return (image, cache)
+        return (h, cache)
     }
 
     /// Accumulates the parameters' gradients from dL/d(image).
     public func backward(_ dImage: Tensor, cache: Cache) {
-        var d = Activation.tanhBackward(dImage, cache: cache.output!)
+        var d = dImage
         for i in widths.indices.reversed() {
             d = upsamples[i].backward(d, cache: cache.upsamples[i])
             d = Activation.reluBackward(d, cache: cache.activations[i])

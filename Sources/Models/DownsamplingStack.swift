@@ -21,17 +21,15 @@ final class DownsamplingStack: Module {
 
     struct Cache {
         var convolutions: [Conv2D.Cache] = []
-        var activations: [Tensor] = []
     }
 
+    /// Each convolution applies its LeakyReLU in the same pass.
     func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
         var cache = Cache()
         var h = image
         for conv in convolutions {
-            let (convolved, convCache) = conv.forward(h)
-            let (activated, activationCache) = Activation.leakyReLU(convolved)
+            let (activated, convCache) = conv.forward(h, activation: .leakyReLU(slope: 0.2))
             cache.convolutions.append(convCache)
-            cache.activations.append(activationCache)
             h = activated
         }
         return (h, cache)
@@ -42,7 +40,6 @@ final class DownsamplingStack: Module {
     func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true) -> Tensor? {
         var d = dOutput
         for i in convolutions.indices.reversed() {
-            d = Activation.leakyReLUBackward(d, cache: cache.activations[i])
             guard let next = convolutions[i].backward(d, cache: cache.convolutions[i], parameterGradients: parameterGradients,
                                                       inputGradient: inputGradient || i > 0)
             else { return nil }

@@ -68,6 +68,61 @@ final class OneDNNTests: XCTestCase {
         }
     }
 
+    /// A fused activation is the layer followed by that activation, forward and backward, on
+    /// every engine (oneDNN applies it as a post-op of the convolution; a transposed layer and
+    /// im2col in one pass after the bias); on im2col exactly.
+    func testFusedActivationIsTheLayerThenTheActivation() {
+        let activations: [(FusedActivation, (Tensor) -> (output: Tensor, cache: Tensor), (Tensor, Tensor) -> Tensor)] = [
+            (.relu, { Activation.relu($0) }, { Activation.reluBackward($0, cache: $1) }),
+            (.leakyReLU(slope: 0.2), { Activation.leakyReLU($0) }, { Activation.leakyReLUBackward($0, cache: $1) }),
+            (.tanh, { Activation.tanh($0) }, { Activation.tanhBackward($0, cache: $1) }),
+        ]
+        let conv = Conv2D(inputChannels: 3, outputChannels: 16, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        let deconvs = [1, 16].map {
+            ConvTranspose2D(inputChannels: 8, outputChannels: $0, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
+                            random: &random)
+        }
+        var engines = [ConvolutionEngine.im2col, .oneDNN(.fp32)]
+        if OneDNN.hasBFloat16 { engines.append(.oneDNN(.bf16)) }
+        for engine in engines {
+            ConvolutionEngine.current = engine
+            let tolerance: Float = engine == .oneDNN(.bf16) ? 2e-2 : engine == .im2col ? 0 : 1e-5
+            for (activation, apply, derivative) in activations {
+                let layers: [(String, Tensor, [Parameter], (Tensor, FusedActivation?) -> (Tensor, (Tensor) -> Tensor))] =
+                    [("Conv2D", random.normal([2, 3, 12, 12]), conv.parameters, { x, activation in
+                        let (y, cache) = conv.forward(x, activation: activation)
+                        return (y, { conv.backward($0, cache: cache) })
+                    })] + deconvs.map { deconv in
+                        ("ConvTranspose2D to \(deconv.weight.value.shape[1])", random.normal([2, 8, 6, 6]), deconv.parameters,
+                         { x, activation in
+                             let (y, cache) = deconv.forward(x, activation: activation)
+                             return (y, { deconv.backward($0, cache: cache) })
+                         })
+                    }
+                for (name, x, parameters, layer) in layers {
+                    let label = "\(name) \(activation) on \(engine)"
+                    for parameter in parameters { parameter.gradient.zero() }
+                    let (plain, plainBackward) = layer(x, nil)
+                    let (activated, activationCache) = apply(plain)
+                    let dy = random.normal(plain.shape)
+                    let dx = plainBackward(derivative(dy, activationCache))
+                    let gradients = parameters.map(\.gradient.values)
+                    for parameter in parameters { parameter.gradient.zero() }
+                    let (fused, fusedBackward) = layer(x, activation)
+                    assertClose(fused.values, activated.values, absolute: tolerance * 4, "\(label) output")
+                    let fusedDx = fusedBackward(dy)
+                    let scale = dx.values.map(abs).max()!
+                    assertClose(fusedDx.values, dx.values, absolute: tolerance * scale + 1e-6, "\(label) dx")
+                    for (parameter, reference) in zip(parameters, gradients) {
+                        let scale = reference.map(abs).max()!
+                        assertClose(parameter.gradient.values, reference, absolute: tolerance * scale + 1e-5,
+                                    "\(label) \(parameter.name)")
+                    }
+                }
+            }
+        }
+    }
+
     /// oneDNN fp32 against central finite differences (`assertGradients`'s tolerances).
     func testGradientsMatchFiniteDifferences() {
         ConvolutionEngine.current = .oneDNN(.fp32)
@@ -80,6 +135,15 @@ final class OneDNNTests: XCTestCase {
                                      random: &random)
         assertGradients("oneDNN ConvTranspose2D", input: random.normal([2, 3, 4, 4]), parameters: deconv.parameters) { x in
             let (y, cache) = deconv.forward(x)
+            return (y, { deconv.backward($0, cache: cache) })
+        }
+        // With an activation (tanh: smooth, no kinks for the differences to straddle).
+        assertGradients("oneDNN Conv2D + tanh", input: random.normal([2, 2, 8, 8]), parameters: conv.parameters) { x in
+            let (y, cache) = conv.forward(x, activation: .tanh)
+            return (y, { conv.backward($0, cache: cache) })
+        }
+        assertGradients("oneDNN ConvTranspose2D + tanh", input: random.normal([2, 3, 4, 4]), parameters: deconv.parameters) { x in
+            let (y, cache) = deconv.forward(x, activation: .tanh)
             return (y, { deconv.backward($0, cache: cache) })
         }
     }

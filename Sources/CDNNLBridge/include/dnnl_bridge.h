@@ -1,32 +1,51 @@
-// Convolutions on oneDNN (Intel's Deep Neural Network Library, the CPU convolutions of
-// TensorFlow and PyTorch) behind a few plain C functions: one convolution geometry, its forward,
+// Convolution layers on oneDNN (Intel's Deep Neural Network Library, the CPU convolutions of
+// TensorFlow and PyTorch) behind a few plain C functions: one layer's geometry, its forward,
 // backward-data and backward-weights primitives made once and reused, on caller memory in
-// NCHW / OIHW float32. With bfloat16 the inputs are converted (oneDNN reorders) and the
+// NCHW float32 (weights as PyTorch lays them out). A layer is a convolution or a transposed
+// convolution (oneDNN's deconvolution); its forward may add a bias and apply an activation in
+// the same pass (a post-op). With bfloat16 the inputs are converted (oneDNN reorders) and the
 // products accumulate in float32; outputs are float32.
 #ifndef MELFORGE_DNNL_BRIDGE_H
 #define MELFORGE_DNNL_BRIDGE_H
 
-typedef struct mf_dnnl_convolution mf_dnnl_convolution;
+typedef struct mf_dnnl_layer mf_dnnl_layer;
 
-/// A convolution of `batch` images [C, H, W] with weights [O, C, K, K] into [O, P, Q]:
-/// stride `stride`, `pad_top`/`pad_left` before and `pad_bottom`/`pad_right` after. NULL (with
-/// a reason in `error`) if oneDNN has no such primitive (say, bfloat16 on a CPU without it).
-mf_dnnl_convolution *mf_dnnl_convolution_create(int batch, int channels, int height, int width, int outputs,
-                                                int out_height, int out_width, int kernel, int stride,
-                                                int pad_top, int pad_left, int pad_bottom, int pad_right,
-                                                int bfloat16, char *error, int error_capacity);
-void mf_dnnl_convolution_destroy(mf_dnnl_convolution *convolution);
+/// The activation a forward applies to its output (after the bias).
+enum { MF_DNNL_IDENTITY = 0, MF_DNNL_RELU = 1 /* alpha: the slope below 0 */, MF_DNNL_TANH = 2 };
 
-/// dst = conv(src, weights); 0 on success.
-int mf_dnnl_convolution_forward(mf_dnnl_convolution *convolution, const float *src, const float *weights, float *dst);
-/// diff_src = conv^T(diff_dst, weights) (written, not added); 0 on success.
-int mf_dnnl_convolution_backward_data(mf_dnnl_convolution *convolution, const float *diff_dst, const float *weights,
-                                      float *diff_src);
-/// diff_weights = d <diff_dst, conv(src, .)> / d weights (written, not added); 0 on success.
-int mf_dnnl_convolution_backward_weights(mf_dnnl_convolution *convolution, const float *src, const float *diff_dst,
-                                         float *diff_weights);
+typedef struct {
+    /// 0: a convolution, weights [O, C, K, K]; 1: a transposed convolution, weights [C, O, K, K].
+    int transposed;
+    /// The layer's input [batch, channels, height, width] and output [batch, outputs, out_height, out_width].
+    int batch, channels, height, width;
+    int outputs, out_height, out_width;
+    int kernel, stride;
+    /// Padding of the convolution's input (a transposed convolution's output) before and after.
+    int pad_top, pad_left, pad_bottom, pad_right;
+    /// 1: a bias [O] is added in the forward and its gradient made in the backward.
+    int bias;
+    int activation;
+    float alpha;
+    int bfloat16;
+} mf_dnnl_layer_shape;
+
+/// NULL (with a reason in `error`) if oneDNN has no such primitive (say, bfloat16 on a CPU
+/// without it, or a negative padding).
+mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *shape, char *error, int error_capacity);
+void mf_dnnl_layer_destroy(mf_dnnl_layer *layer);
+
+/// dst = activation(layer(src, weights) + bias); `bias` is ignored without one. 0 on success.
+int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *weights, const float *bias, float *dst);
+
+/// From diff_dst, the gradient of the loss by the layer's output before its activation:
+/// diff_src (unless NULL), and diff_weights and diff_bias (unless diff_weights is NULL; diff_bias
+/// is ignored without a bias), each written, not added. diff_dst is converted once for both.
+/// 0 on success.
+int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
+                           float *diff_src, float *diff_weights, float *diff_bias);
+
 /// The implementation oneDNN chose for the forward primitive, e.g. "jit:avx512_core_bf16".
-const char *mf_dnnl_convolution_implementation(mf_dnnl_convolution *convolution);
+const char *mf_dnnl_layer_implementation(mf_dnnl_layer *layer);
 
 /// oneDNN's version ("2.6.3") and the instruction set it dispatches to.
 void mf_dnnl_version(char *text, int capacity);
