@@ -1,6 +1,8 @@
-import WorkerPool
+import FileFormats
+import Foundation
 import Layers
 import Tensors
+import WorkerPool
 
 /// Adam (Kingma & Ba 2015) with bias correction; optional decoupled weight decay (AdamW,
 /// Loshchilov & Hutter 2019), off by default.
@@ -40,32 +42,29 @@ public final class Adam {
     }
 
     /// Applies one update from the parameters' accumulated gradients (which it leaves as they
-    /// are). Parameters are shared among the cores; each is updated elementwise.
+    /// are). A large parameter is shared among the workers; the loops are vectorised.
     public func update() {
         step += 1
         let correction1 = 1 - pow(beta1, Float(step)), correction2 = 1 - pow(beta2, Float(step))
-        let (beta1, beta2, epsilon, learningRate, weightDecay) = (self.beta1, self.beta2, self.epsilon, self.learningRate, self.weightDecay)
-        let parameters = self.parameters
-        firstMoments.withUnsafeMutableBufferPointer { firsts in
-            secondMoments.withUnsafeMutableBufferPointer { seconds in
-                let (ms, vs) = (UnsafeSendableArrays(firsts.baseAddress!), UnsafeSendableArrays(seconds.baseAddress!))
-                let workers = max(1, min(parameters.count, Workers.count))
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    for index in stride(from: worker, to: parameters.count, by: workers) {
-                        let parameter = parameters[index]
-                        let gradient = parameter.gradient.values
-                        ms.pointer[index].withUnsafeMutableBufferPointer { m in
-                            vs.pointer[index].withUnsafeMutableBufferPointer { v in
-                                parameter.value.values.withUnsafeMutableBufferPointer { p in
-                                    for i in 0..<p.count {
-                                        let g = gradient[i]
-                                        m[i] = beta1 * m[i] + (1 - beta1) * g
-                                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                                        p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
-                                        if weightDecay > 0 { p[i] -= learningRate * weightDecay * p[i] }
-                                    }
+        // p -= lr (m / c1) / (sqrt(v / c2) + eps), the divisions by c1 and c2 taken out.
+        let (stepSize, inverseCorrection2) = (learningRate / correction1, 1 / correction2)
+        let (beta1, beta2, epsilon, decay) = (self.beta1, self.beta2, self.epsilon, learningRate * weightDecay)
+        for (index, parameter) in parameters.enumerated() {
+            parameter.gradient.values.withUnsafeBufferPointer { gradient in
+                firstMoments[index].withUnsafeMutableBufferPointer { m in
+                    secondMoments[index].withUnsafeMutableBufferPointer { v in
+                        parameter.value.values.withUnsafeMutableBufferPointer { p in
+                            let (g, m, v, p) = (gradient.baseAddress!, m.baseAddress!, v.baseAddress!, p.baseAddress!)
+                            let update = { (share: Range<Int>) in
+                                for i in share {
+                                    m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                                    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                                    p[i] -= stepSize * m[i] / ((v[i] * inverseCorrection2).squareRoot() + epsilon)
                                 }
+                                if decay > 0 { for i in share { p[i] -= decay * p[i] } }
                             }
+                            let count = gradient.count
+                            if count < Workers.elementwiseThreshold { update(0..<count) } else { Workers.run(over: count) { update($1) } }
                         }
                     }
                 }
@@ -143,15 +142,4 @@ public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
             return "optimizer state '\(name)' has shape \(found), the model's parameter has \(expected)"
         }
     }
-}
-
-import Dispatch
-import Foundation
-import FileFormats
-
-/// The moments' storage, shared with the workers of `Adam.update`, each of which touches
-/// only its own parameters' arrays.
-struct UnsafeSendableArrays: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<[Float]>
-    init(_ pointer: UnsafeMutablePointer<[Float]>) { self.pointer = pointer }
 }
