@@ -38,10 +38,20 @@ public final class BatchNorm: Module {
         let normalized: Tensor
         /// 1 / sqrt(var + eps) per channel.
         let inverseDeviation: [Float]
+        /// With a rectifier: its slope below 0 and the output (whose sign is its input's).
+        var slope: Float? = nil
+        var output: Tensor? = nil
     }
 
-    /// Channels are shared among the workers (`Workers`).
-    public func forward(_ x: Tensor, training: Bool) -> (output: Tensor, cache: Cache) {
+    /// y = gamma x_hat + beta, then (with `activation`: ReLU or LeakyReLU) rectified in the
+    /// same pass. Channels are shared among the workers (`Workers`).
+    public func forward(_ x: Tensor, training: Bool, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
+        let slope: Float? = switch activation {
+        case nil: nil
+        case .relu: 0
+        case .leakyReLU(let slope): slope
+        case .tanh: preconditionFailure("BatchNorm: only a rectifier (ReLU, LeakyReLU) is fused")
+        }
         precondition(x.rank >= 2 && x.shape[1] == channels, "BatchNorm: input \(x.shape), expected [N, \(channels), ...]")
         let n = x.shape[0], inner = x.count / max(1, n * channels), channels = self.channels
         var mean = runningMean.value.values
@@ -56,14 +66,17 @@ public final class BatchNorm: Module {
                     let (xs, ss) = (xb.baseAddress!, sb.baseAddress!)
                     Workers.run(over: channels) { _, share in
                         for c in share {
+                            // Each row in Float (vectorised), the rows in Double.
                             var sum = 0.0, sumSquares = 0.0
                             for b in 0..<n {
-                                let start = (b * channels + c) * inner
-                                for i in start..<start + inner {
-                                    let v = Double(xs[i])
-                                    sum += v
-                                    sumSquares += v * v
+                                let row = xs + (b * channels + c) * inner
+                                var rowSum: Float = 0, rowSquares: Float = 0
+                                for i in 0..<inner {
+                                    rowSum += row[i]
+                                    rowSquares += row[i] * row[i]
                                 }
+                                sum += Double(rowSum)
+                                sumSquares += Double(rowSquares)
                             }
                             ss[c] = sum
                             ss[channels + c] = sumSquares
@@ -87,7 +100,7 @@ public final class BatchNorm: Module {
                     + momentum * variance[c] * unbias
             }
         }
-        // 3. y = gamma (x - mean) / sqrt(var + eps) + beta
+        // 3. y = gamma (x - mean) / sqrt(var + eps) + beta, rectified: y > 0 ? y : slope y
         let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
         var normalized = Tensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: x.count) { $1 = x.count })
         var y = normalized
@@ -100,10 +113,19 @@ public final class BatchNorm: Module {
                         for c in share {
                             for b in 0..<n {
                                 let start = (b * channels + c) * inner
-                                for i in start..<start + inner {
-                                    let xHat = (xs[i] - mean[c]) * inverse[c]
-                                    ns[i] = xHat
-                                    ys[i] = gamma[c] * xHat + beta[c]
+                                if let slope {
+                                    for i in start..<start + inner {
+                                        let xHat = (xs[i] - mean[c]) * inverse[c]
+                                        ns[i] = xHat
+                                        let v = gamma[c] * xHat + beta[c]
+                                        ys[i] = v > 0 ? v : slope * v
+                                    }
+                                } else {
+                                    for i in start..<start + inner {
+                                        let xHat = (xs[i] - mean[c]) * inverse[c]
+                                        ns[i] = xHat
+                                        ys[i] = gamma[c] * xHat + beta[c]
+                                    }
                                 }
                             }
                         }
@@ -111,34 +133,42 @@ public final class BatchNorm: Module {
                 }
             }
         }
-        return (y, Cache(normalized: normalized, inverseDeviation: inverse))
+        return (y, Cache(normalized: normalized, inverseDeviation: inverse, slope: slope, output: slope == nil ? nil : y))
     }
 
-    /// Accumulates d gamma and d beta; returns dx (training-mode statistics: the batch's
-    /// mean and variance depend on x).
-    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+    /// From dL/d(output), accumulates d gamma and d beta; returns dx (training-mode statistics:
+    /// the batch's mean and variance depend on x).
+    public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
         let xHat = cache.normalized
         let channels = self.channels
         let n = xHat.shape[0], inner = xHat.count / max(1, n * channels)
         var dx = Tensor(shape: xHat.shape, values: [Float](unsafeUninitializedCapacity: xHat.count) { $1 = xHat.count })
+        // dy, the gradient before the rectifier, is read in both passes below as
+        // `rectified[i] > 0 ? dOutput[i] : slope dOutput[i]` (never stored); without one the
+        // slope is 1 and any array will do for `rectified`.
+        let slope = cache.slope ?? 1
+        let rectified = cache.output ?? xHat
         // 1. d beta = sum dy;  2. d gamma = sum dy x_hat, per channel: [sum dy | sum dy x_hat | count]
         var sums = [Float](repeating: 0, count: 2 * channels + 1)
-        dy.values.withUnsafeBufferPointer { dyb in
+        dOutput.values.withUnsafeBufferPointer { dyb in
             xHat.values.withUnsafeBufferPointer { xb in
-                sums.withUnsafeMutableBufferPointer { sb in
-                    let (dys, xs, ss) = (dyb.baseAddress!, xb.baseAddress!, sb.baseAddress!)
-                    Workers.run(over: channels) { _, share in
-                        for c in share {
-                            var sumDy: Float = 0, sumDyXHat: Float = 0
-                            for b in 0..<n {
-                                let start = (b * channels + c) * inner
-                                for i in start..<start + inner {
-                                    sumDy += dys[i]
-                                    sumDyXHat += dys[i] * xs[i]
+                rectified.values.withUnsafeBufferPointer { rb in
+                    sums.withUnsafeMutableBufferPointer { sb in
+                        let (dys, xs, rs, ss) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, sb.baseAddress!)
+                        Workers.run(over: channels) { _, share in
+                            for c in share {
+                                var sumDy: Float = 0, sumDyXHat: Float = 0
+                                for b in 0..<n {
+                                    let start = (b * channels + c) * inner
+                                    for i in start..<start + inner {
+                                        let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
+                                        sumDy += dy
+                                        sumDyXHat += dy * xs[i]
+                                    }
                                 }
+                                ss[c] = sumDy
+                                ss[channels + c] = sumDyXHat
                             }
-                            ss[c] = sumDy
-                            ss[channels + c] = sumDyXHat
                         }
                     }
                 }
@@ -156,18 +186,21 @@ public final class BatchNorm: Module {
         if Replicas.reducer != nil { Replicas.reducer!.sum(&sums) }
         let m = sums[2 * channels]
         let (gamma, inverse) = (weight.value.values, cache.inverseDeviation)
-        dy.values.withUnsafeBufferPointer { dyb in
+        dOutput.values.withUnsafeBufferPointer { dyb in
             xHat.values.withUnsafeBufferPointer { xb in
-                dx.values.withUnsafeMutableBufferPointer { dxb in
-                    let (dys, xs, dxs) = (dyb.baseAddress!, xb.baseAddress!, dxb.baseAddress!)
-                    Workers.run(over: channels) { _, share in
-                        for c in share {
-                            let (sumDy, sumDyXHat) = (sums[c], sums[channels + c])
-                            let scale = gamma[c] * inverse[c]
-                            for b in 0..<n {
-                                let start = (b * channels + c) * inner
-                                for i in start..<start + inner {
-                                    dxs[i] = scale * (dys[i] - sumDy / m - xs[i] * sumDyXHat / m)
+                rectified.values.withUnsafeBufferPointer { rb in
+                    dx.values.withUnsafeMutableBufferPointer { dxb in
+                        let (dys, xs, rs, dxs) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, dxb.baseAddress!)
+                        Workers.run(over: channels) { _, share in
+                            for c in share {
+                                let scale = gamma[c] * inverse[c]
+                                let (meanDy, meanDyXHat) = (sums[c] / m, sums[channels + c] / m)
+                                for b in 0..<n {
+                                    let start = (b * channels + c) * inner
+                                    for i in start..<start + inner {
+                                        let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
+                                        dxs[i] = scale * (dy - meanDy - xs[i] * meanDyXHat)
+                                    }
                                 }
                             }
                         }

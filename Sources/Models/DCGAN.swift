@@ -56,7 +56,6 @@ public final class Generator: Module {
         let project: Tensor
         let labels: [Int]?
         var norms: [BatchNorm.Cache] = []
-        var activations: [Tensor] = []
         var upsamples: [ConvTranspose2D.Cache] = []
     }
 
@@ -68,12 +67,10 @@ public final class Generator: Module {
         var cache = Cache(project: projectCache, labels: labels)
         var h = projected.reshaped([z.shape[0], widths[0], baseSize, baseSize])
         for i in widths.indices {
-            let (normalized, normCache) = norms[i].forward(h, training: training)
-            let (activated, activationCache) = Activation.relu(normalized)
+            let (activated, normCache) = norms[i].forward(h, training: training, activation: .relu)
             // The last layer applies tanh in the same pass.
             let (upsampled, upsampleCache) = upsamples[i].forward(activated, activation: i == widths.count - 1 ? .tanh : nil)
             cache.norms.append(normCache)
-            cache.activations.append(activationCache)
             cache.upsamples.append(upsampleCache)
             h = upsampled
         }
@@ -85,7 +82,6 @@ public final class Generator: Module {
         var d = dImage
         for i in widths.indices.reversed() {
             d = upsamples[i].backward(d, cache: cache.upsamples[i])
-            d = Activation.reluBackward(d, cache: cache.activations[i])
             d = norms[i].backward(d, cache: cache.norms[i])
         }
         let dInput = project.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.project)

@@ -61,6 +61,30 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// BatchNorm with a fused rectifier is BatchNorm then that rectifier (each checked against
+    /// finite differences), forward exactly and backward to rounding (the backward's sums see
+    /// the same terms). Large enough for the workers to share the channels.
+    func testBatchNormWithAFusedRectifier() {
+        let layer = BatchNorm(channels: 8)
+        layer.weight.value = random.uniform([8], low: 0.5, high: 1.5)
+        layer.bias.value = random.normal([8])
+        let x = random.normal([16, 8, 16, 16], mean: 1, deviation: 2)
+        for (activation, slope) in [(FusedActivation.relu, Float(0)), (.leakyReLU(slope: 0.2), 0.2)] {
+            layer.zeroGradients()
+            let (normalized, plainCache) = layer.forward(x, training: true)
+            let (rectified, rectifierCache) = Activation.leakyReLU(normalized, slope: slope)
+            let dy = random.normal(x.shape)
+            let dx = layer.backward(Activation.leakyReLUBackward(dy, cache: rectifierCache, slope: slope), cache: plainCache)
+            let gradients = layer.weight.gradient.values + layer.bias.gradient.values
+            layer.zeroGradients()
+            let (fused, fusedCache) = layer.forward(x, training: true, activation: activation)
+            XCTAssertEqual(fused.values, rectified.values, "\(activation)")
+            assertClose(layer.backward(dy, cache: fusedCache).values, dx.values, absolute: 1e-5, "\(activation) dx")
+            assertClose(layer.weight.gradient.values + layer.bias.gradient.values, gradients, absolute: 1e-3,
+                        "\(activation) d gamma, d beta")
+        }
+    }
+
     func testActivations() {
         // Inputs kept away from ReLU's kink at 0, where the derivative is not defined.
         var x = random.normal([3, 7])
