@@ -204,7 +204,7 @@ public final class Conv2D: WeightAndBias {
         if let primitives = cache.primitives, let x = cache.input {
             let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values,
                                                 inputGradient: inputGradient, parameterGradients: parameterGradients)
-            accumulate(gradients)
+            accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
             return gradients.dx.map { Tensor(shape: x.shape, values: $0) }
         }
         let g = geometry(cache.inputShape)
@@ -352,7 +352,7 @@ public final class ConvTranspose2D: WeightAndBias {
         if let primitives = cache.primitives {
             let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values, inputGradient: true,
                                                 parameterGradients: true)
-            accumulate(gradients)
+            accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
             if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
             return Tensor(shape: x.shape, values: gradients.dx!)
         }
@@ -403,9 +403,9 @@ func addInto(_ a: inout [Float], _ b: [Float]) {
 
 extension WeightAndBias {
     /// Adds the weights' and bias's gradients oneDNN made to theirs.
-    func accumulate(_ gradients: (dx: [Float]?, dWeights: [Float]?, dBias: [Float]?)) {
-        if let dWeights = gradients.dWeights { addInto(&weight.gradient.values, dWeights) }
-        if let dBias = gradients.dBias, let bias { addInto(&bias.gradient.values, dBias) }
+    func accumulate(dWeights: [Float]?, dBias: [Float]?) {
+        if let dWeights { addInto(&weight.gradient.values, dWeights) }
+        if let dBias, let bias { addInto(&bias.gradient.values, dBias) }
     }
 }
 

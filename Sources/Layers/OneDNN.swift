@@ -58,15 +58,37 @@ public enum OneDNN {
     static func layer(_ key: OneDNNLayerKey) -> OneDNNLayer? {
         primitives.withLock { cache in
             if let made = cache[key] { return made }  // made before (nil: oneDNN has none)
-            if cache.isEmpty { mf_dnnl_set_threads(Int32(Workers.count)) }
+            setThreadsOnce()
             let made = OneDNNLayer(key)
             cache[key] = made
             return made
         }
     }
 
+    /// A stack's primitives by its layers, made once (nil: oneDNN has none, or lays out one
+    /// layer's output otherwise than the next one's input).
+    static func stack(_ layers: [OneDNNLayerKey]) -> OneDNNStack? {
+        stacks.withLock { cache in
+            if let made = cache[layers] { return made }
+            setThreadsOnce()
+            let made = OneDNNStack(layers)
+            cache[layers] = made
+            return made
+        }
+    }
+
+    /// oneDNN computes with the workers' count of OpenMP threads, set before its first primitive.
+    private static func setThreadsOnce() {
+        threadsSet.withLock { set in
+            if !set { mf_dnnl_set_threads(Int32(Workers.count)) }
+            set = true
+        }
+    }
+
+    private static let threadsSet = Mutex(false)
     /// nil for a key: oneDNN has no primitive for it (asked once).
     private static let primitives = Mutex<[OneDNNLayerKey: OneDNNLayer?]>([:])
+    private static let stacks = Mutex<[[OneDNNLayerKey]: OneDNNStack?]>([:])
 }
 
 /// A convolution from `[batch, channels, height, width]` with `outputs` output channels, or
@@ -82,6 +104,32 @@ struct OneDNNLayerKey: Hashable {
     let precision: Precision
 }
 
+extension OneDNNLayerKey {
+    /// The layer as the bridge describes it.
+    var shape: mf_dnnl_layer_shape {
+        let g = geometry
+        // oneDNN wants the padding after the image that makes the sizes add up exactly.
+        let bottom = (g.outHeight - 1) * g.stride + g.kernel - g.height - g.padding
+        let right = (g.outWidth - 1) * g.stride + g.kernel - g.width - g.padding
+        // A transposed layer's input is the convolution's output grid, and its output the image.
+        let (input, output) = transposed
+            ? ((outputs, g.outHeight, g.outWidth), (g.channels, g.height, g.width))
+            : ((g.channels, g.height, g.width), (outputs, g.outHeight, g.outWidth))
+        let (kind, alpha): (Int32, Float) = switch activation {
+        case nil: (Int32(MF_DNNL_IDENTITY), 0)
+        case .relu: (Int32(MF_DNNL_RELU), 0)
+        case .leakyReLU(let slope): (Int32(MF_DNNL_RELU), slope)
+        case .tanh: (Int32(MF_DNNL_TANH), 0)
+        }
+        return mf_dnnl_layer_shape(
+            transposed: transposed ? 1 : 0, batch: Int32(batch), channels: Int32(input.0), height: Int32(input.1),
+            width: Int32(input.2), outputs: Int32(output.0), out_height: Int32(output.1), out_width: Int32(output.2),
+            kernel: Int32(g.kernel), stride: Int32(g.stride), pad_top: Int32(g.padding), pad_left: Int32(g.padding),
+            pad_bottom: Int32(bottom), pad_right: Int32(right), bias: bias ? 1 : 0, activation: kind, alpha: alpha,
+            bfloat16: precision == .bf16 ? 1 : 0)
+    }
+}
+
 /// oneDNN's forward, backward-data and backward-weights primitives of one layer. Their reorder
 /// buffers are shared, so calls take turns (a lock; layers call one at a time anyway).
 final class OneDNNLayer: @unchecked Sendable {
@@ -90,26 +138,7 @@ final class OneDNNLayer: @unchecked Sendable {
     let key: OneDNNLayerKey
 
     init?(_ key: OneDNNLayerKey) {
-        let g = key.geometry
-        // oneDNN wants the padding after the image that makes the sizes add up exactly.
-        let bottom = (g.outHeight - 1) * g.stride + g.kernel - g.height - g.padding
-        let right = (g.outWidth - 1) * g.stride + g.kernel - g.width - g.padding
-        // A transposed layer's input is the convolution's output grid, and its output the image.
-        let (input, output) = key.transposed
-            ? ((key.outputs, g.outHeight, g.outWidth), (g.channels, g.height, g.width))
-            : ((g.channels, g.height, g.width), (key.outputs, g.outHeight, g.outWidth))
-        let (activation, alpha): (Int32, Float) = switch key.activation {
-        case nil: (Int32(MF_DNNL_IDENTITY), 0)
-        case .relu: (Int32(MF_DNNL_RELU), 0)
-        case .leakyReLU(let slope): (Int32(MF_DNNL_RELU), slope)
-        case .tanh: (Int32(MF_DNNL_TANH), 0)
-        }
-        var shape = mf_dnnl_layer_shape(
-            transposed: key.transposed ? 1 : 0, batch: Int32(key.batch), channels: Int32(input.0), height: Int32(input.1),
-            width: Int32(input.2), outputs: Int32(output.0), out_height: Int32(output.1), out_width: Int32(output.2),
-            kernel: Int32(g.kernel), stride: Int32(g.stride), pad_top: Int32(g.padding), pad_left: Int32(g.padding),
-            pad_bottom: Int32(bottom), pad_right: Int32(right), bias: key.bias ? 1 : 0, activation: activation, alpha: alpha,
-            bfloat16: key.precision == .bf16 ? 1 : 0)
+        var shape = key.shape
         var error = [CChar](repeating: 0, count: 256)
         guard let handle = mf_dnnl_layer_create(&shape, &error, Int32(error.count)) else { return nil }
         self.handle = handle
@@ -163,7 +192,7 @@ final class OneDNNLayer: @unchecked Sendable {
 }
 
 /// `body` with the array's storage, or NULL for no array.
-private func withOptionalPointer<R>(_ array: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+func withOptionalPointer<R>(_ array: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
     guard array != nil else { return body(nil) }
     return array!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }

@@ -19,33 +19,17 @@ final class DownsamplingStack: Module {
         convolutions.indices.flatMap { prefixed("conv\($0 + 1)", convolutions[$0].namedParameters) }
     }
 
-    struct Cache {
-        var convolutions: [Conv2D.Cache] = []
-    }
+    /// The convolutions with their LeakyReLU, run as one stack (on oneDNN, in its layout).
+    var stack: ConvolutionStack { ConvolutionStack(convolutions, activation: .leakyReLU(slope: 0.2)) }
 
-    /// Each convolution applies its LeakyReLU in the same pass.
-    func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) {
-        var cache = Cache()
-        var h = image
-        for conv in convolutions {
-            let (activated, convCache) = conv.forward(h, activation: .leakyReLU(slope: 0.2))
-            cache.convolutions.append(convCache)
-            h = activated
-        }
-        return (h, cache)
-    }
+    typealias Cache = ConvolutionStack.Cache
+
+    func forward(_ image: Tensor) -> (output: Tensor, cache: Cache) { stack.forward(image) }
 
     /// Returns dL/d(image) (nil without `inputGradient`: the first convolution's backward data
     /// is then skipped); accumulates the weights' gradients unless `parameterGradients` is false.
     func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true) -> Tensor? {
-        var d = dOutput
-        for i in convolutions.indices.reversed() {
-            guard let next = convolutions[i].backward(d, cache: cache.convolutions[i], parameterGradients: parameterGradients,
-                                                      inputGradient: inputGradient || i > 0)
-            else { return nil }
-            d = next
-        }
-        return d
+        stack.backward(dOutput, cache: cache, parameterGradients: parameterGradients, inputGradient: inputGradient)
     }
 
     /// Forward multiply-adds x 2 for one `imageSize` image.

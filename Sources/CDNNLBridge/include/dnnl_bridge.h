@@ -1,4 +1,4 @@
-// Convolution layers on oneDNN (Intel's Deep Neural Network Library, the CPU convolutions of
+// Convolution layers (and stacks of them) on oneDNN (Intel's Deep Neural Network Library, the CPU convolutions of
 // TensorFlow and PyTorch) behind a few plain C functions: one layer's geometry, its forward,
 // backward-data and backward-weights primitives made once and reused, on caller memory in
 // NCHW float32 (weights as PyTorch lays them out). A layer is a convolution or a transposed
@@ -46,6 +46,35 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *
 
 /// The implementation oneDNN chose for the forward primitive, e.g. "jit:avx512_core_bf16".
 const char *mf_dnnl_layer_implementation(mf_dnnl_layer *layer);
+
+/// A stack of convolutions, each followed by a rectifier (ReLU with `alpha` its slope below 0;
+/// every shape's activation MF_DNNL_RELU), whose activations stay in oneDNN's layout and
+/// precision from one layer to the next, forward and backward: only the stack's input and
+/// output, and its gradients, are converted from and to the caller's NCHW float32. (A
+/// discriminator's or an encoder's body: per layer, this saves the conversions of its output
+/// and input and of their gradients, and the rectifier's derivative runs on oneDNN's layout.)
+typedef struct mf_dnnl_stack mf_dnnl_stack;
+/// What one forward pass keeps for its backward: its input and every layer's output.
+typedef struct mf_dnnl_stack_pass mf_dnnl_stack_pass;
+
+/// NULL (with a reason in `error`) if oneDNN has no such primitives or lays out one layer's
+/// output otherwise than the next layer's input (then use the layers one by one).
+mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes, char *error, int error_capacity);
+void mf_dnnl_stack_destroy(mf_dnnl_stack *stack);
+
+/// dst = the last layer's output, from src and each layer's weights and biases (NULL entries
+/// for layers without one); returns what the backward needs (NULL on failure), which the
+/// caller destroys.
+mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *stack, const float *src, const float *const *weights,
+                                          const float *const *biases, float *dst);
+void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass);
+
+/// From diff_dst, the gradient by the stack's output (after the last rectifier): diff_src
+/// (unless NULL), and each layer's diff_weights and diff_biases (unless diff_weights is NULL;
+/// NULL entries for layers without a bias), written, not added. 0 on success.
+int mf_dnnl_stack_backward(mf_dnnl_stack *stack, const mf_dnnl_stack_pass *pass, const float *diff_dst,
+                           const float *const *weights, float *diff_src, float *const *diff_weights,
+                           float *const *diff_biases);
 
 /// oneDNN's version ("2.6.3") and the instruction set it dispatches to.
 void mf_dnnl_version(char *text, int capacity);

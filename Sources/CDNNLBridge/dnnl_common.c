@@ -1,0 +1,90 @@
+#include "dnnl_common.h"
+#include "dnnl_bridge.h"
+#include <stdio.h>
+#include <string.h>
+
+extern void omp_set_num_threads(int threads);
+
+dnnl_engine_t mf_engine;
+dnnl_stream_t mf_stream;
+
+int mf_ready(void) {
+    if (mf_engine) return 1;
+    if (dnnl_engine_create(&mf_engine, dnnl_cpu, 0) != dnnl_success) return 0;
+    if (dnnl_stream_create(&mf_stream, mf_engine, dnnl_stream_default_flags) != dnnl_success) return 0;
+    return 1;
+}
+
+dnnl_primitive_t mf_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t reorder = NULL;
+    if (dnnl_reorder_primitive_desc_create(&pd, from, mf_engine, to, mf_engine, NULL) != dnnl_success) return NULL;
+    if (dnnl_primitive_create(&reorder, pd) != dnnl_success) reorder = NULL;
+    dnnl_primitive_desc_destroy(pd);
+    return reorder;
+}
+
+const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index) {
+    return dnnl_primitive_desc_query_md(pd, what, index);
+}
+
+int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int input) {
+    memset(t, 0, sizeof *t);
+    if (dnnl_memory_create(&t->user, user_md, mf_engine, NULL) != dnnl_success) return 0;
+    if (dnnl_memory_desc_equal(user_md, wanted)) return 1;
+    if (dnnl_memory_create(&t->internal, wanted, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return 0;
+    t->reorder = input ? mf_make_reorder(user_md, wanted) : mf_make_reorder(wanted, user_md);
+    return t->reorder != NULL;
+}
+
+void mf_free_tensor(mf_tensor *t) {
+    if (t->user) dnnl_memory_destroy(t->user);
+    if (t->internal) dnnl_memory_destroy(t->internal);
+    if (t->reorder) dnnl_primitive_destroy(t->reorder);
+}
+
+int mf_reorder(dnnl_primitive_t reorder, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return dnnl_primitive_execute(reorder, mf_stream, 2, args) != dnnl_success;
+}
+
+/// The memory a primitive reads for `b`: the caller's data, reordered in when it must be.
+static dnnl_memory_t in(const mf_binding *b, int *status) {
+    if (b->memory) return b->memory;
+    if (dnnl_memory_set_data_handle(b->t->user, (void *)b->data) != dnnl_success) { *status = 1; return NULL; }
+    if (!b->t->internal) return b->t->user;
+    if (mf_reorder(b->t->reorder, b->t->user, b->t->internal)) *status = 1;
+    return b->t->internal;
+}
+
+/// The memory a primitive writes for `b`; `out_done` copies it to the caller's data.
+static dnnl_memory_t out(const mf_binding *b, int *status) {
+    if (b->memory) return b->memory;
+    if (dnnl_memory_set_data_handle(b->t->user, (void *)b->data) != dnnl_success) { *status = 1; return NULL; }
+    return b->t->internal ? b->t->internal : b->t->user;
+}
+
+static void out_done(const mf_binding *b, int *status) {
+    if (b->memory || !b->t->internal) return;
+    if (mf_reorder(b->t->reorder, b->t->internal, b->t->user)) *status = 1;
+}
+
+int mf_execute(dnnl_primitive_t primitive, const mf_binding *inputs, int input_count, const mf_binding *outputs,
+               int output_count) {
+    int status = 0, count = 0;
+    dnnl_exec_arg_t args[8];
+    for (int i = 0; i < input_count; i++) args[count++] = (dnnl_exec_arg_t){inputs[i].arg, in(&inputs[i], &status)};
+    for (int i = 0; i < output_count; i++) args[count++] = (dnnl_exec_arg_t){outputs[i].arg, out(&outputs[i], &status)};
+    if (status || dnnl_primitive_execute(primitive, mf_stream, count, args) != dnnl_success) return 1;
+    for (int i = 0; i < output_count; i++) out_done(&outputs[i], &status);
+    return status || dnnl_stream_wait(mf_stream) != dnnl_success;
+}
+
+void mf_dnnl_version(char *text, int capacity) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, (size_t)capacity, "%d.%d.%d", v->major, v->minor, v->patch);
+}
+
+int mf_dnnl_cpu_isa(void) { return (int)dnnl_get_effective_cpu_isa(); }
+
+void mf_dnnl_set_threads(int threads) { omp_set_num_threads(threads); }

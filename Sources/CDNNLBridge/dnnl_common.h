@@ -1,0 +1,49 @@
+// What the layer and stack bridges share: the process's oneDNN engine and stream, tensors in
+// the caller's layout with oneDNN's copies, and running a primitive on them. Not part of the
+// module's interface (Swift sees include/dnnl_bridge.h only).
+#ifndef MELFORGE_DNNL_COMMON_H
+#define MELFORGE_DNNL_COMMON_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+extern dnnl_engine_t mf_engine;
+extern dnnl_stream_t mf_stream;
+
+/// Makes the CPU engine and its stream on first use; 0 if oneDNN has none.
+int mf_ready(void);
+
+/// A tensor in the caller's layout and, when a primitive wants another, its own copy and the
+/// reorder between them (into the copy for an input, out of it for an output).
+typedef struct {
+    dnnl_memory_t user;
+    dnnl_memory_t internal; /* NULL when the primitive takes the caller's layout */
+    dnnl_primitive_t reorder;
+} mf_tensor;
+
+int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int input);
+void mf_free_tensor(mf_tensor *t);
+
+/// One argument of a primitive: the caller's `data` laid out by `t`, or `memory` that is
+/// already in the primitive's layout (read, or written in place).
+typedef struct {
+    int arg;
+    mf_tensor *t;
+    const float *data;
+    dnnl_memory_t memory;
+} mf_binding;
+
+/// Runs `primitive` on `inputs` (reordered in from the caller's memory) and `outputs`
+/// (reordered out to it), and waits for it; 0 on success.
+int mf_execute(dnnl_primitive_t primitive, const mf_binding *inputs, int input_count, const mf_binding *outputs,
+               int output_count);
+
+/// Runs a reorder from `from` to `to`; 0 on success.
+int mf_reorder(dnnl_primitive_t reorder, dnnl_memory_t from, dnnl_memory_t to);
+
+/// A reorder primitive between two layouts (NULL if oneDNN has none).
+dnnl_primitive_t mf_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to);
+
+/// The primitive's memory descriptor `what` (its `index`th), e.g. its source.
+const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
+
+#endif

@@ -1,0 +1,249 @@
+#include "dnnl_bridge.h"
+#include "dnnl_common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/// One convolution of a stack and its rectifier. Its output (after the rectifier) is kept by
+/// each pass in the forward's layout, which is the next layer's input layout; the gradients
+/// between layers stay in that layout too.
+typedef struct {
+    int bias;
+    dnnl_primitive_desc_t forward_pd, rectifier_hint_pd, rectifier_pd, data_pd, weights_pd;
+    dnnl_primitive_t forward, rectifier, data, weights;
+    mf_tensor f_weights, f_bias, d_weights, w_diff_weights, w_diff_bias;
+    dnnl_memory_t diff_output; /* dL/d(output): the next layer's backward data writes it */
+    dnnl_memory_t diff_pre;    /* dL/d(output before the rectifier) */
+} stack_layer;
+
+/// The caller's memory at one end of the stack and the reorder between it and oneDNN's layout.
+typedef struct {
+    dnnl_memory_t user;
+    dnnl_primitive_t reorder;
+} port;
+
+struct mf_dnnl_stack {
+    int count;
+    stack_layer *layers;
+    port input, output, diff_output; /* caller's src -> layer 0; last layer -> dst; diff_dst -> last layer */
+    mf_tensor diff_input;            /* layer 0's data gradient -> caller's diff_src */
+    dnnl_memory_desc_t input_md;     /* layer 0's input layout */
+};
+
+struct mf_dnnl_stack_pass {
+    int count;
+    dnnl_memory_t input;    /* the stack's input in layer 0's layout */
+    dnnl_memory_t *outputs; /* each layer's output: the next one's input */
+};
+
+static int make_port(port *p, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *from,
+                     const dnnl_memory_desc_t *to) {
+    if (dnnl_memory_create(&p->user, user_md, mf_engine, NULL) != dnnl_success) return 0;
+    p->reorder = mf_make_reorder(from, to);
+    return p->reorder != NULL;
+}
+
+static void free_port(port *p) {
+    if (p->user) dnnl_memory_destroy(p->user);
+    if (p->reorder) dnnl_primitive_destroy(p->reorder);
+}
+
+static int same(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) { return dnnl_memory_desc_equal(a, b); }
+
+#define FAIL(message) do { snprintf(error, (size_t)error_capacity, "layer %d: %s", i + 1, message); mf_dnnl_stack_destroy(s); return NULL; } while (0)
+
+mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes, char *error, int error_capacity) {
+    mf_dnnl_stack *s = calloc(1, sizeof *s);
+    stack_layer *layers = calloc((size_t)count, sizeof *layers);
+    int i = 0;
+    if (!s || !layers) { free(s); free(layers); snprintf(error, (size_t)error_capacity, "out of memory"); return NULL; }
+    s->count = count;
+    s->layers = layers;
+    if (!mf_ready()) FAIL("oneDNN found no CPU engine");
+    for (i = 0; i < count; i++) {
+        const mf_dnnl_layer_shape *shape = &shapes[i];
+        stack_layer *l = &layers[i];
+        if (shape->transposed || shape->activation != MF_DNNL_RELU) FAIL("a stack is of convolutions with rectifiers");
+        l->bias = shape->bias;
+        dnnl_data_type_t type = shape->bfloat16 ? dnnl_bf16 : dnnl_f32;
+        dnnl_dims_t src_dims = {shape->batch, shape->channels, shape->height, shape->width};
+        dnnl_dims_t dst_dims = {shape->batch, shape->outputs, shape->out_height, shape->out_width};
+        dnnl_dims_t weights_dims = {shape->outputs, shape->channels, shape->kernel, shape->kernel};
+        dnnl_dims_t bias_dims = {shape->outputs};
+        dnnl_dims_t strides = {shape->stride, shape->stride};
+        dnnl_dims_t padding_l = {shape->pad_top, shape->pad_left}, padding_r = {shape->pad_bottom, shape->pad_right};
+        dnnl_memory_desc_t user_src, user_weights, user_bias, src, dst, weights, weights_f32, diff_src;
+        dnnl_memory_desc_init_by_tag(&user_src, 4, src_dims, dnnl_f32, dnnl_nchw);
+        dnnl_memory_desc_init_by_tag(&user_weights, 4, weights_dims, dnnl_f32, dnnl_oihw);
+        dnnl_memory_desc_init_by_tag(&user_bias, 1, bias_dims, dnnl_f32, dnnl_a);
+        dnnl_memory_desc_init_by_tag(&src, 4, src_dims, type, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, type, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&weights, 4, weights_dims, type, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&weights_f32, 4, weights_dims, dnnl_f32, dnnl_format_tag_any);
+        /* Layer 0's input gradient goes to the caller in float32; the others feed the layer below. */
+        dnnl_memory_desc_init_by_tag(&diff_src, 4, src_dims, i == 0 ? dnnl_f32 : type, dnnl_format_tag_any);
+        const dnnl_memory_desc_t *bias = shape->bias ? &user_bias : NULL;
+
+        dnnl_convolution_desc_t forward, data, backward_weights;
+        if (dnnl_convolution_forward_desc_init(&forward, dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
+                                               bias, &dst, strides, padding_l, padding_r) != dnnl_success
+            || dnnl_convolution_backward_data_desc_init(&data, dnnl_convolution_direct, &diff_src, &weights, &dst, strides,
+                                                        padding_l, padding_r) != dnnl_success
+            || dnnl_convolution_backward_weights_desc_init(&backward_weights, dnnl_convolution_direct, &src, &weights_f32,
+                                                           bias, &dst, strides, padding_l, padding_r) != dnnl_success)
+            FAIL("no convolution of this shape");
+        dnnl_post_ops_t post_ops = NULL;
+        dnnl_primitive_attr_t attributes = NULL;
+        int made = dnnl_post_ops_create(&post_ops) == dnnl_success
+                   && dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, shape->alpha, 0.0f) == dnnl_success
+                   && dnnl_primitive_attr_create(&attributes) == dnnl_success
+                   && dnnl_primitive_attr_set_post_ops(attributes, post_ops) == dnnl_success
+                   && dnnl_primitive_desc_create(&l->forward_pd, &forward, attributes, mf_engine, NULL) == dnnl_success;
+        if (post_ops) dnnl_post_ops_destroy(post_ops);
+        if (attributes) dnnl_primitive_attr_destroy(attributes);
+        if (!made) FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
+        const dnnl_memory_desc_t *output_md = mf_md(l->forward_pd, dnnl_query_dst_md, 0);
+        if (i > 0 && !same(mf_md(l->forward_pd, dnnl_query_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0)))
+            FAIL("oneDNN lays out this layer's input otherwise than the previous layer's output");
+
+        /* The rectifier's derivative, read from its output. */
+        dnnl_eltwise_desc_t rectifier_forward, rectifier;
+        if (dnnl_eltwise_forward_desc_init(&rectifier_forward, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
+                                           output_md, shape->alpha, 0.0f) != dnnl_success
+            || dnnl_primitive_desc_create(&l->rectifier_hint_pd, &rectifier_forward, NULL, mf_engine, NULL) != dnnl_success
+            || dnnl_eltwise_backward_desc_init(&rectifier, dnnl_eltwise_relu_use_dst_for_bwd, output_md, output_md,
+                                               shape->alpha, 0.0f) != dnnl_success
+            || dnnl_primitive_desc_create(&l->rectifier_pd, &rectifier, NULL, mf_engine, l->rectifier_hint_pd) != dnnl_success)
+            FAIL("no rectifier backward in this layout");
+        const dnnl_memory_desc_t *diff_pre_md = mf_md(l->rectifier_pd, dnnl_query_diff_src_md, 0);
+
+        if (dnnl_primitive_desc_create(&l->data_pd, &data, NULL, mf_engine, l->forward_pd) != dnnl_success
+            || dnnl_primitive_desc_create(&l->weights_pd, &backward_weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
+            FAIL("no backward convolution of this shape on this CPU");
+        if (!same(mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
+            || !same(mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
+            || !same(mf_md(l->weights_pd, dnnl_query_src_md, 0), mf_md(l->forward_pd, dnnl_query_src_md, 0))
+            || (i > 0 && !same(mf_md(l->data_pd, dnnl_query_diff_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0))))
+            FAIL("oneDNN lays out a gradient otherwise than its tensor");
+        if (dnnl_primitive_create(&l->forward, l->forward_pd) != dnnl_success
+            || dnnl_primitive_create(&l->rectifier, l->rectifier_pd) != dnnl_success
+            || dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success
+            || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
+            FAIL("oneDNN could not make the primitives");
+        if (!mf_make_tensor(&l->f_weights, &user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
+            || (shape->bias && !mf_make_tensor(&l->f_bias, &user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
+            || !mf_make_tensor(&l->d_weights, &user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
+            || !mf_make_tensor(&l->w_diff_weights, &user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
+            || (shape->bias
+                && !mf_make_tensor(&l->w_diff_bias, &user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0))
+            || dnnl_memory_create(&l->diff_output, output_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success
+            || dnnl_memory_create(&l->diff_pre, diff_pre_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success)
+            FAIL("oneDNN could not lay out the tensors");
+        if (i == 0) {
+            s->input_md = *mf_md(l->forward_pd, dnnl_query_src_md, 0);
+            if (!make_port(&s->input, &user_src, &user_src, &s->input_md)
+                || !mf_make_tensor(&s->diff_input, &user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), 0))
+                FAIL("oneDNN could not lay out the input");
+        }
+        if (i == count - 1) {
+            dnnl_memory_desc_t user_dst;
+            dnnl_memory_desc_init_by_tag(&user_dst, 4, dst_dims, dnnl_f32, dnnl_nchw);
+            if (!make_port(&s->output, &user_dst, output_md, &user_dst)
+                || !make_port(&s->diff_output, &user_dst, &user_dst, output_md))
+                FAIL("oneDNN could not lay out the output");
+        }
+    }
+    return s;
+}
+
+void mf_dnnl_stack_destroy(mf_dnnl_stack *s) {
+    if (!s) return;
+    for (int i = 0; i < s->count; i++) {
+        stack_layer *l = &s->layers[i];
+        mf_tensor *all[] = {&l->f_weights, &l->f_bias, &l->d_weights, &l->w_diff_weights, &l->w_diff_bias};
+        for (size_t j = 0; j < sizeof all / sizeof *all; j++) mf_free_tensor(all[j]);
+        dnnl_primitive_t primitives[] = {l->forward, l->rectifier, l->data, l->weights};
+        for (size_t j = 0; j < sizeof primitives / sizeof *primitives; j++)
+            if (primitives[j]) dnnl_primitive_destroy(primitives[j]);
+        dnnl_primitive_desc_t descriptors[] = {l->forward_pd, l->rectifier_hint_pd, l->rectifier_pd, l->data_pd, l->weights_pd};
+        for (size_t j = 0; j < sizeof descriptors / sizeof *descriptors; j++)
+            if (descriptors[j]) dnnl_primitive_desc_destroy(descriptors[j]);
+        if (l->diff_output) dnnl_memory_destroy(l->diff_output);
+        if (l->diff_pre) dnnl_memory_destroy(l->diff_pre);
+    }
+    free_port(&s->input);
+    free_port(&s->output);
+    free_port(&s->diff_output);
+    mf_free_tensor(&s->diff_input);
+    free(s->layers);
+    free(s);
+}
+
+void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass) {
+    if (!pass) return;
+    if (pass->input) dnnl_memory_destroy(pass->input);
+    for (int i = 0; pass->outputs && i < pass->count; i++)
+        if (pass->outputs[i]) dnnl_memory_destroy(pass->outputs[i]);
+    free(pass->outputs);
+    free(pass);
+}
+
+/// Reorders between the caller's `data` at `p` and oneDNN's `memory` (to it when `inward`).
+static int through(port *p, const float *data, dnnl_memory_t memory, int inward) {
+    if (dnnl_memory_set_data_handle(p->user, (void *)data) != dnnl_success) return 1;
+    return inward ? mf_reorder(p->reorder, p->user, memory) : mf_reorder(p->reorder, memory, p->user);
+}
+
+mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, const float *const *weights,
+                                          const float *const *biases, float *dst) {
+    mf_dnnl_stack_pass *pass = calloc(1, sizeof *pass);
+    if (!pass || !(pass->outputs = calloc((size_t)s->count, sizeof *pass->outputs))) {
+        free(pass);
+        return NULL;
+    }
+    pass->count = s->count;
+    int failed = dnnl_memory_create(&pass->input, &s->input_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success
+                 || through(&s->input, src, pass->input, 1);
+    for (int i = 0; i < s->count && !failed; i++) {
+        stack_layer *l = &s->layers[i];
+        failed = dnnl_memory_create(&pass->outputs[i], mf_md(l->forward_pd, dnnl_query_dst_md, 0), mf_engine,
+                                    DNNL_MEMORY_ALLOCATE) != dnnl_success;
+        if (failed) break;
+        mf_binding inputs[3] = {{DNNL_ARG_SRC, .memory = i ? pass->outputs[i - 1] : pass->input},
+                                {DNNL_ARG_WEIGHTS, &l->f_weights, weights[i]},
+                                {DNNL_ARG_BIAS, &l->f_bias, biases[i]}};
+        mf_binding output = {DNNL_ARG_DST, .memory = pass->outputs[i]};
+        failed = mf_execute(l->forward, inputs, l->bias ? 3 : 2, &output, 1);
+    }
+    if (failed || through(&s->output, dst, pass->outputs[s->count - 1], 0) || dnnl_stream_wait(mf_stream) != dnnl_success) {
+        mf_dnnl_stack_pass_destroy(pass);
+        return NULL;
+    }
+    return pass;
+}
+
+int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, const float *diff_dst,
+                           const float *const *weights, float *diff_src, float *const *diff_weights,
+                           float *const *diff_biases) {
+    if (through(&s->diff_output, diff_dst, s->layers[s->count - 1].diff_output, 1)) return 1;
+    for (int i = s->count - 1; i >= 0; i--) {
+        stack_layer *l = &s->layers[i];
+        dnnl_memory_t input = i ? pass->outputs[i - 1] : pass->input;
+        mf_binding rectifier_inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_output},
+                                          {DNNL_ARG_DST, .memory = pass->outputs[i]}};
+        mf_binding diff_pre = {DNNL_ARG_DIFF_SRC, .memory = l->diff_pre};
+        if (mf_execute(l->rectifier, rectifier_inputs, 2, &diff_pre, 1)) return 1;
+        if (diff_weights) {
+            mf_binding inputs[2] = {{DNNL_ARG_SRC, .memory = input}, {DNNL_ARG_DIFF_DST, .memory = l->diff_pre}};
+            mf_binding outputs[2] = {{DNNL_ARG_DIFF_WEIGHTS, &l->w_diff_weights, diff_weights[i]},
+                                     {DNNL_ARG_DIFF_BIAS, &l->w_diff_bias, diff_biases[i]}};
+            if (mf_execute(l->weights, inputs, 2, outputs, l->bias ? 2 : 1)) return 1;
+        }
+        if (i == 0 && !diff_src) break;
+        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_pre}, {DNNL_ARG_WEIGHTS, &l->d_weights, weights[i]}};
+        mf_binding output = i ? (mf_binding){DNNL_ARG_DIFF_SRC, .memory = s->layers[i - 1].diff_output}
+                              : (mf_binding){DNNL_ARG_DIFF_SRC, &s->diff_input, diff_src};
+        if (mf_execute(l->data, inputs, 2, &output, 1)) return 1;
+    }
+    return 0;
+}

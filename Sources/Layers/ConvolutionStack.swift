@@ -1,0 +1,190 @@
+import CDNNLBridge
+import Foundation
+import Tensors
+
+/// Convolutions applied one after the other, each followed by the same rectifier (ReLU or
+/// LeakyReLU, fused into it): a discriminator's, a classifier's or an encoder's body. On
+/// oneDNN the whole stack runs as one (`OneDNNStack`): the activations between the layers, and
+/// their gradients, stay in oneDNN's layout and precision. Otherwise, and where oneDNN cannot,
+/// layer by layer.
+public struct ConvolutionStack {
+    public let convolutions: [Conv2D]
+    public let activation: FusedActivation
+
+    public init(_ convolutions: [Conv2D], activation: FusedActivation) {
+        switch activation {
+        case .relu, .leakyReLU: break
+        case .tanh: preconditionFailure("ConvolutionStack: the activation is a rectifier (ReLU, LeakyReLU)")
+        }
+        self.convolutions = convolutions
+        self.activation = activation
+    }
+
+    public struct Cache: @unchecked Sendable {
+        let inputShape: [Int]
+        var layers: [Conv2D.Cache] = []
+        var stack: OneDNNStack? = nil
+        var pass: OneDNNStack.Pass? = nil
+    }
+
+    /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? {
+        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
+        var keys: [OneDNNLayerKey] = []
+        var shape = shape
+        for conv in convolutions {
+            let g = conv.geometry(shape)
+            keys.append(OneDNNLayerKey(batch: shape[0], geometry: g, outputs: conv.outputChannels, transposed: false,
+                                       bias: conv.bias != nil, activation: activation, precision: precision))
+            shape = [shape[0], conv.outputChannels, g.outHeight, g.outWidth]
+        }
+        return OneDNN.stack(keys)
+    }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+        if let stack = oneDNN(x.shape) {
+            let (output, pass) = stack.forward(x.values, weights: convolutions.map(\.weight.value.values),
+                                               biases: convolutions.map { $0.bias?.value.values })
+            return (Tensor(shape: stack.outputShape, values: output), Cache(inputShape: x.shape, stack: stack, pass: pass))
+        }
+        var cache = Cache(inputShape: x.shape)
+        var h = x
+        for conv in convolutions {
+            let (activated, layerCache) = conv.forward(h, activation: activation)
+            cache.layers.append(layerCache)
+            h = activated
+        }
+        return (h, cache)
+    }
+
+    /// From dL/d(output): accumulates the weights' gradients (unless `parameterGradients` is
+    /// false) and returns dL/d(input) (nil without `inputGradient`: the first layer's backward
+    /// data is then skipped).
+    public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true)
+        -> Tensor? {
+        if let stack = cache.stack, let pass = cache.pass {
+            let gradients = stack.backward(pass, dy: dOutput.values, weights: convolutions.map(\.weight.value.values),
+                                           inputGradient: inputGradient, parameterGradients: parameterGradients)
+            for (i, conv) in convolutions.enumerated() {
+                conv.accumulate(dWeights: gradients.dWeights[i], dBias: gradients.dBiases[i])
+            }
+            return gradients.dx.map { Tensor(shape: cache.inputShape, values: $0) }
+        }
+        var d = dOutput
+        for i in convolutions.indices.reversed() {
+            guard let next = convolutions[i].backward(d, cache: cache.layers[i], parameterGradients: parameterGradients,
+                                                      inputGradient: inputGradient || i > 0)
+            else { return nil }
+            d = next
+        }
+        return d
+    }
+}
+
+/// oneDNN's primitives of a `ConvolutionStack` for one input shape (`mf_dnnl_stack`). Calls
+/// take turns (a lock: the gradients between the layers live in shared buffers).
+final class OneDNNStack: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let lock = NSLock()
+    let layers: [OneDNNLayerKey]
+
+    /// What one forward keeps for its backward (oneDNN's copies of the input and of each
+    /// layer's output), freed with it.
+    final class Pass: @unchecked Sendable {
+        fileprivate let handle: OpaquePointer
+        fileprivate init(_ handle: OpaquePointer) { self.handle = handle }
+        deinit { mf_dnnl_stack_pass_destroy(handle) }
+    }
+
+    init?(_ layers: [OneDNNLayerKey]) {
+        var shapes = layers.map(\.shape)
+        var error = [CChar](repeating: 0, count: 256)
+        guard let handle = mf_dnnl_stack_create(Int32(shapes.count), &shapes, &error, Int32(error.count)) else { return nil }
+        self.handle = handle
+        self.layers = layers
+    }
+
+    deinit { mf_dnnl_stack_destroy(handle) }
+
+    var inputShape: [Int] {
+        let g = layers[0].geometry
+        return [layers[0].batch, g.channels, g.height, g.width]
+    }
+
+    var outputShape: [Int] {
+        let last = layers[layers.count - 1]
+        return [last.batch, last.outputs, last.geometry.outHeight, last.geometry.outWidth]
+    }
+
+    func forward(_ x: [Float], weights: [[Float]], biases: [[Float]?]) -> (output: [Float], pass: Pass) {
+        precondition(x.count == inputShape.reduce(1, *) && weights.count == layers.count && biases.count == layers.count)
+        var output = uninitializedFloats(outputShape.reduce(1, *))
+        let pass = lock.withLock {
+            withPointers(weights[...]) { weights in
+                withPointers(biases[...]) { biases in
+                    mf_dnnl_stack_forward(handle, x, weights, biases, &output)
+                }
+            }
+        }
+        guard let pass else { preconditionFailure("oneDNN: a stack's forward pass failed") }
+        return (output, Pass(pass))
+    }
+
+    /// From dy, dL by the stack's output: dx (when `inputGradient`), and each layer's weights'
+    /// and bias's gradients (when `parameterGradients`; else none).
+    func backward(_ pass: Pass, dy: [Float], weights: [[Float]], inputGradient: Bool, parameterGradients: Bool)
+        -> (dx: [Float]?, dWeights: [[Float]?], dBiases: [[Float]?]) {
+        precondition(dy.count == outputShape.reduce(1, *) && weights.count == layers.count)
+        var dx = inputGradient ? uninitializedFloats(inputShape.reduce(1, *)) : nil
+        let weightCounts = layers.map { parameterGradients ? $0.outputs * $0.geometry.patchSize : nil }
+        let biasCounts = layers.map { parameterGradients && $0.bias ? $0.outputs : nil }
+        var status: Int32 = 0
+        var dBiases: [[Float]?] = []
+        let dWeights = filled(weightCounts) { weightPointers in
+            dBiases = filled(biasCounts) { biasPointers in
+                status = lock.withLock {
+                    withPointers(weights[...]) { weights in
+                        withOptionalPointer(&dx) { dxPointer in
+                            weightPointers.withUnsafeBufferPointer { weightPointers in
+                                mf_dnnl_stack_backward(handle, pass.handle, dy, weights, dxPointer,
+                                                       parameterGradients ? weightPointers.baseAddress : nil, biasPointers)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        precondition(status == 0, "oneDNN: a stack's backward pass failed")
+        return (dx, dWeights, dBiases)
+    }
+}
+
+/// `body` with a pointer to each array's storage (nil for a nil array).
+private func withPointers<R>(_ arrays: ArraySlice<[Float]?>, _ pointers: [UnsafePointer<Float>?] = [],
+                             _ body: ([UnsafePointer<Float>?]) -> R) -> R {
+    guard let first = arrays.first else { return body(pointers) }
+    guard let array = first else { return withPointers(arrays.dropFirst(), pointers + [nil], body) }
+    return array.withUnsafeBufferPointer { withPointers(arrays.dropFirst(), pointers + [$0.baseAddress], body) }
+}
+
+private func withPointers<R>(_ arrays: ArraySlice<[Float]>, _ body: ([UnsafePointer<Float>?]) -> R) -> R {
+    withPointers(arrays.map { Optional($0) }[...], [], body)
+}
+
+/// Arrays of `counts` (nil for a nil count) that `body` fills through their pointers.
+private func filled(_ counts: [Int?], _ body: ([UnsafeMutablePointer<Float>?]) -> Void) -> [[Float]?] {
+    func fill(_ rest: ArraySlice<Int?>, _ pointers: [UnsafeMutablePointer<Float>?]) -> [[Float]?] {
+        guard let first = rest.first else {
+            body(pointers)
+            return []
+        }
+        guard let count = first else { return [nil] + fill(rest.dropFirst(), pointers + [nil]) }
+        var others: [[Float]?] = []
+        let array = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            others = fill(rest.dropFirst(), pointers + [buffer.baseAddress])
+            initialized = count
+        }
+        return [array] + others
+    }
+    return fill(counts[...], [])
+}
