@@ -34,9 +34,10 @@ public final class BatchNorm: Module {
     public var channels: Int { weight.value.count }
 
     public struct Cache: Sendable {
-        /// x_hat, the normalised input.
-        let normalized: Tensor
-        /// 1 / sqrt(var + eps) per channel.
+        /// The input, and the mean and 1 / sqrt(var + eps) per channel it was normalised with:
+        /// x_hat = (x - mean) / sigma is recomputed, not stored (one array fewer to write).
+        let input: Tensor
+        let mean: [Float]
         let inverseDeviation: [Float]
         /// With a rectifier: its slope below 0 and the output (whose sign is its input's).
         var slope: Float? = nil
@@ -102,68 +103,63 @@ public final class BatchNorm: Module {
         }
         // 3. y = gamma (x - mean) / sqrt(var + eps) + beta, rectified: y > 0 ? y : slope y
         let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var normalized = Tensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: x.count) { $1 = x.count })
-        var y = normalized
+        var y = Tensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: x.count) { $1 = x.count })
         let (gamma, beta) = (weight.value.values, bias.value.values)
         x.values.withUnsafeBufferPointer { xb in
-            normalized.values.withUnsafeMutableBufferPointer { nb in
-                y.values.withUnsafeMutableBufferPointer { yb in
-                    let (xs, ns, ys) = (xb.baseAddress!, nb.baseAddress!, yb.baseAddress!)
-                    Workers.run(over: channels) { _, share in
-                        for c in share {
-                            for b in 0..<n {
-                                let start = (b * channels + c) * inner
-                                if let slope {
-                                    for i in start..<start + inner {
-                                        let xHat = (xs[i] - mean[c]) * inverse[c]
-                                        ns[i] = xHat
-                                        let v = gamma[c] * xHat + beta[c]
-                                        ys[i] = v > 0 ? v : slope * v
-                                    }
-                                } else {
-                                    for i in start..<start + inner {
-                                        let xHat = (xs[i] - mean[c]) * inverse[c]
-                                        ns[i] = xHat
-                                        ys[i] = gamma[c] * xHat + beta[c]
-                                    }
+            y.values.withUnsafeMutableBufferPointer { yb in
+                let (xs, ys) = (xb.baseAddress!, yb.baseAddress!)
+                Workers.run(over: channels) { _, share in
+                    for c in share {
+                        // y = scale x + shift, the normalisation and gamma, beta in one.
+                        let scale = gamma[c] * inverse[c], shift = beta[c] - gamma[c] * inverse[c] * mean[c]
+                        for b in 0..<n {
+                            let start = (b * channels + c) * inner
+                            if let slope {
+                                for i in start..<start + inner {
+                                    let v = scale * xs[i] + shift
+                                    ys[i] = v > 0 ? v : slope * v
                                 }
+                            } else {
+                                for i in start..<start + inner { ys[i] = scale * xs[i] + shift }
                             }
                         }
                     }
                 }
             }
         }
-        return (y, Cache(normalized: normalized, inverseDeviation: inverse, slope: slope, output: slope == nil ? nil : y))
+        return (y, Cache(input: x, mean: mean, inverseDeviation: inverse, slope: slope, output: slope == nil ? nil : y))
     }
 
     /// From dL/d(output), accumulates d gamma and d beta; returns dx (training-mode statistics:
     /// the batch's mean and variance depend on x).
     public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
-        let xHat = cache.normalized
+        let x = cache.input
         let channels = self.channels
-        let n = xHat.shape[0], inner = xHat.count / max(1, n * channels)
-        var dx = Tensor(shape: xHat.shape, values: [Float](unsafeUninitializedCapacity: xHat.count) { $1 = xHat.count })
+        let n = x.shape[0], inner = x.count / max(1, n * channels)
+        let (mean, inverse) = (cache.mean, cache.inverseDeviation)
+        var dx = Tensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: x.count) { $1 = x.count })
         // dy, the gradient before the rectifier, is read in both passes below as
         // `rectified[i] > 0 ? dOutput[i] : slope dOutput[i]` (never stored); without one the
         // slope is 1 and any array will do for `rectified`.
         let slope = cache.slope ?? 1
-        let rectified = cache.output ?? xHat
+        let rectified = cache.output ?? x
         // 1. d beta = sum dy;  2. d gamma = sum dy x_hat, per channel: [sum dy | sum dy x_hat | count]
         var sums = [Float](repeating: 0, count: 2 * channels + 1)
         dOutput.values.withUnsafeBufferPointer { dyb in
-            xHat.values.withUnsafeBufferPointer { xb in
+            x.values.withUnsafeBufferPointer { xb in
                 rectified.values.withUnsafeBufferPointer { rb in
                     sums.withUnsafeMutableBufferPointer { sb in
                         let (dys, xs, rs, ss) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, sb.baseAddress!)
                         Workers.run(over: channels) { _, share in
                             for c in share {
+                                let (center, inverse) = (mean[c], inverse[c])
                                 var sumDy: Float = 0, sumDyXHat: Float = 0
                                 for b in 0..<n {
                                     let start = (b * channels + c) * inner
                                     for i in start..<start + inner {
                                         let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
                                         sumDy += dy
-                                        sumDyXHat += dy * xs[i]
+                                        sumDyXHat += dy * (xs[i] - center) * inverse
                                     }
                                 }
                                 ss[c] = sumDy
@@ -185,21 +181,22 @@ public final class BatchNorm: Module {
         sums[2 * channels] = Float(n * inner)
         if Replicas.reducer != nil { Replicas.reducer!.sum(&sums) }
         let m = sums[2 * channels]
-        let (gamma, inverse) = (weight.value.values, cache.inverseDeviation)
+        let gamma = weight.value.values
         dOutput.values.withUnsafeBufferPointer { dyb in
-            xHat.values.withUnsafeBufferPointer { xb in
+            x.values.withUnsafeBufferPointer { xb in
                 rectified.values.withUnsafeBufferPointer { rb in
                     dx.values.withUnsafeMutableBufferPointer { dxb in
                         let (dys, xs, rs, dxs) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, dxb.baseAddress!)
                         Workers.run(over: channels) { _, share in
                             for c in share {
-                                let scale = gamma[c] * inverse[c]
+                                let (center, inverse) = (mean[c], inverse[c])
+                                let scale = gamma[c] * inverse
                                 let (meanDy, meanDyXHat) = (sums[c] / m, sums[channels + c] / m)
                                 for b in 0..<n {
                                     let start = (b * channels + c) * inner
                                     for i in start..<start + inner {
                                         let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
-                                        dxs[i] = scale * (dy - meanDy - xs[i] * meanDyXHat)
+                                        dxs[i] = scale * (dy - meanDy - (xs[i] - center) * inverse * meanDyXHat)
                                     }
                                 }
                             }
