@@ -28,6 +28,60 @@ const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t wha
     return dnnl_primitive_desc_query_md(pd, what, index);
 }
 
+int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, dnnl_data_type_t diff_src_type,
+                      mf_layer_descriptors *d) {
+    dnnl_data_type_t type = s->bfloat16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_dims_t src_dims = {s->batch, s->channels, s->height, s->width};
+    dnnl_dims_t dst_dims = {s->batch, s->outputs, s->out_height, s->out_width};
+    /* oneDNN's weights are [outputs, inputs, K, K] for both kinds; a transposed convolution's
+       [C, O, K, K] is that array read input-major (iohw). */
+    dnnl_dims_t weights_dims = {s->outputs, s->channels, s->kernel, s->kernel};
+    dnnl_dims_t bias_dims = {s->outputs};
+    dnnl_dims_t strides = {s->stride, s->stride};
+    dnnl_dims_t padding_l = {s->pad_top, s->pad_left}, padding_r = {s->pad_bottom, s->pad_right};
+    dnnl_memory_desc_init_by_tag(&d->user_src, 4, src_dims, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(&d->user_dst, 4, dst_dims, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(&d->user_weights, 4, weights_dims, dnnl_f32, s->transposed ? dnnl_iohw : dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&d->user_bias, 1, bias_dims, dnnl_f32, dnnl_a);
+    dnnl_memory_desc_t src, dst, weights, dst_out, diff_src, diff_weights;
+    dnnl_memory_desc_init_by_tag(&src, 4, src_dims, type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&weights, 4, weights_dims, type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_out, 4, dst_dims, dst_type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&diff_src, 4, src_dims, diff_src_type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&diff_weights, 4, weights_dims, dnnl_f32, dnnl_format_tag_any);
+    const dnnl_memory_desc_t *bias = s->bias ? &d->user_bias : NULL;
+    if (s->transposed)
+        return dnnl_deconvolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_deconvolution_direct, &src,
+                                                    &weights, bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
+               && dnnl_deconvolution_backward_data_desc_init(&d->data, dnnl_deconvolution_direct, &diff_src, &weights, &dst,
+                                                             strides, padding_l, padding_r) == dnnl_success
+               && dnnl_deconvolution_backward_weights_desc_init(&d->weights, dnnl_deconvolution_direct, &src, &diff_weights,
+                                                                bias, &dst, strides, padding_l, padding_r) == dnnl_success;
+    return dnnl_convolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
+                                              bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
+           && dnnl_convolution_backward_data_desc_init(&d->data, dnnl_convolution_direct, &diff_src, &weights, &dst, strides,
+                                                       padding_l, padding_r) == dnnl_success
+           && dnnl_convolution_backward_weights_desc_init(&d->weights, dnnl_convolution_direct, &src, &diff_weights, bias,
+                                                          &dst, strides, padding_l, padding_r) == dnnl_success;
+}
+
+int mf_make_forward(const mf_dnnl_layer_shape *s, const mf_layer_descriptors *d, dnnl_primitive_desc_t *pd) {
+    if (s->activation == MF_DNNL_IDENTITY)
+        return dnnl_primitive_desc_create(pd, &d->forward, NULL, mf_engine, NULL) == dnnl_success;
+    dnnl_post_ops_t post_ops = NULL;
+    dnnl_primitive_attr_t attributes = NULL;
+    dnnl_alg_kind_t kind = s->activation == MF_DNNL_RELU ? dnnl_eltwise_relu : dnnl_eltwise_tanh;
+    int made = dnnl_post_ops_create(&post_ops) == dnnl_success
+               && dnnl_post_ops_append_eltwise(post_ops, 1.0f, kind, s->alpha, 0.0f) == dnnl_success
+               && dnnl_primitive_attr_create(&attributes) == dnnl_success
+               && dnnl_primitive_attr_set_post_ops(attributes, post_ops) == dnnl_success
+               && dnnl_primitive_desc_create(pd, &d->forward, attributes, mf_engine, NULL) == dnnl_success;
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    if (attributes) dnnl_primitive_attr_destroy(attributes);
+    return made;
+}
+
 int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int input) {
     memset(t, 0, sizeof *t);
     if (dnnl_memory_create(&t->user, user_md, mf_engine, NULL) != dnnl_success) return 0;

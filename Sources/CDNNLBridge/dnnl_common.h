@@ -4,6 +4,7 @@
 #ifndef MELFORGE_DNNL_COMMON_H
 #define MELFORGE_DNNL_COMMON_H
 
+#include "dnnl_bridge.h"
 #include <oneapi/dnnl/dnnl.h>
 
 extern dnnl_engine_t mf_engine;
@@ -42,6 +43,24 @@ int mf_reorder(dnnl_primitive_t reorder, dnnl_memory_t from, dnnl_memory_t to);
 
 /// A reorder primitive between two layouts (NULL if oneDNN has none).
 dnnl_primitive_t mf_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to);
+
+/// A layer's tensors in the caller's layout (NCHW float32, weights as PyTorch lays them out)
+/// and its forward, backward-data and backward-weights operations.
+typedef struct {
+    dnnl_memory_desc_t user_src, user_dst, user_weights, user_bias;
+    dnnl_convolution_desc_t forward, data, weights;
+} mf_layer_descriptors;
+
+/// The descriptors of `shape`, a convolution or (transposed) a deconvolution: its inputs in the
+/// shape's precision, the forward's dst in `dst_type` and the backward data's diff_src in
+/// `diff_src_type`, the weights' and bias's gradients in float32; layouts oneDNN's choice.
+/// 0 if oneDNN has no such operation.
+int mf_describe_layer(const mf_dnnl_layer_shape *shape, dnnl_data_type_t dst_type, dnnl_data_type_t diff_src_type,
+                      mf_layer_descriptors *d);
+
+/// The forward primitive's descriptor, with the shape's activation as a post-op; 0 if oneDNN
+/// has none on this CPU.
+int mf_make_forward(const mf_dnnl_layer_shape *shape, const mf_layer_descriptors *d, dnnl_primitive_desc_t *pd);
 
 /// The primitive's memory descriptor `what` (its `index`th), e.g. its source.
 const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);

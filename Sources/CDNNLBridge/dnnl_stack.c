@@ -65,43 +65,13 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
         stack_layer *l = &layers[i];
         if (shape->transposed || shape->activation != MF_DNNL_RELU) FAIL("a stack is of convolutions with rectifiers");
         l->bias = shape->bias;
+        /* Outputs and gradients between the layers in the shape's precision; layer 0's input
+           gradient goes to the caller in float32. */
         dnnl_data_type_t type = shape->bfloat16 ? dnnl_bf16 : dnnl_f32;
-        dnnl_dims_t src_dims = {shape->batch, shape->channels, shape->height, shape->width};
-        dnnl_dims_t dst_dims = {shape->batch, shape->outputs, shape->out_height, shape->out_width};
-        dnnl_dims_t weights_dims = {shape->outputs, shape->channels, shape->kernel, shape->kernel};
-        dnnl_dims_t bias_dims = {shape->outputs};
-        dnnl_dims_t strides = {shape->stride, shape->stride};
-        dnnl_dims_t padding_l = {shape->pad_top, shape->pad_left}, padding_r = {shape->pad_bottom, shape->pad_right};
-        dnnl_memory_desc_t user_src, user_weights, user_bias, src, dst, weights, weights_f32, diff_src;
-        dnnl_memory_desc_init_by_tag(&user_src, 4, src_dims, dnnl_f32, dnnl_nchw);
-        dnnl_memory_desc_init_by_tag(&user_weights, 4, weights_dims, dnnl_f32, dnnl_oihw);
-        dnnl_memory_desc_init_by_tag(&user_bias, 1, bias_dims, dnnl_f32, dnnl_a);
-        dnnl_memory_desc_init_by_tag(&src, 4, src_dims, type, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, type, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&weights, 4, weights_dims, type, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&weights_f32, 4, weights_dims, dnnl_f32, dnnl_format_tag_any);
-        /* Layer 0's input gradient goes to the caller in float32; the others feed the layer below. */
-        dnnl_memory_desc_init_by_tag(&diff_src, 4, src_dims, i == 0 ? dnnl_f32 : type, dnnl_format_tag_any);
-        const dnnl_memory_desc_t *bias = shape->bias ? &user_bias : NULL;
-
-        dnnl_convolution_desc_t forward, data, backward_weights;
-        if (dnnl_convolution_forward_desc_init(&forward, dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
-                                               bias, &dst, strides, padding_l, padding_r) != dnnl_success
-            || dnnl_convolution_backward_data_desc_init(&data, dnnl_convolution_direct, &diff_src, &weights, &dst, strides,
-                                                        padding_l, padding_r) != dnnl_success
-            || dnnl_convolution_backward_weights_desc_init(&backward_weights, dnnl_convolution_direct, &src, &weights_f32,
-                                                           bias, &dst, strides, padding_l, padding_r) != dnnl_success)
-            FAIL("no convolution of this shape");
-        dnnl_post_ops_t post_ops = NULL;
-        dnnl_primitive_attr_t attributes = NULL;
-        int made = dnnl_post_ops_create(&post_ops) == dnnl_success
-                   && dnnl_post_ops_append_eltwise(post_ops, 1.0f, dnnl_eltwise_relu, shape->alpha, 0.0f) == dnnl_success
-                   && dnnl_primitive_attr_create(&attributes) == dnnl_success
-                   && dnnl_primitive_attr_set_post_ops(attributes, post_ops) == dnnl_success
-                   && dnnl_primitive_desc_create(&l->forward_pd, &forward, attributes, mf_engine, NULL) == dnnl_success;
-        if (post_ops) dnnl_post_ops_destroy(post_ops);
-        if (attributes) dnnl_primitive_attr_destroy(attributes);
-        if (!made) FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
+        mf_layer_descriptors d;
+        if (!mf_describe_layer(shape, type, i == 0 ? dnnl_f32 : type, &d)) FAIL("no convolution of this shape");
+        if (!mf_make_forward(shape, &d, &l->forward_pd))
+            FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
         const dnnl_memory_desc_t *output_md = mf_md(l->forward_pd, dnnl_query_dst_md, 0);
         if (i > 0 && !same(mf_md(l->forward_pd, dnnl_query_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0)))
             FAIL("oneDNN lays out this layer's input otherwise than the previous layer's output");
@@ -117,8 +87,8 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
             FAIL("no rectifier backward in this layout");
         const dnnl_memory_desc_t *diff_pre_md = mf_md(l->rectifier_pd, dnnl_query_diff_src_md, 0);
 
-        if (dnnl_primitive_desc_create(&l->data_pd, &data, NULL, mf_engine, l->forward_pd) != dnnl_success
-            || dnnl_primitive_desc_create(&l->weights_pd, &backward_weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
+        if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success
+            || dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
             FAIL("no backward convolution of this shape on this CPU");
         if (!same(mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
             || !same(mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
@@ -130,26 +100,24 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
             || dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success
             || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
             FAIL("oneDNN could not make the primitives");
-        if (!mf_make_tensor(&l->f_weights, &user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
-            || (shape->bias && !mf_make_tensor(&l->f_bias, &user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
-            || !mf_make_tensor(&l->d_weights, &user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
-            || !mf_make_tensor(&l->w_diff_weights, &user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
+        if (!mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
+            || (shape->bias && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
+            || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
+            || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
             || (shape->bias
-                && !mf_make_tensor(&l->w_diff_bias, &user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0))
+                && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0))
             || dnnl_memory_create(&l->diff_output, output_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success
             || dnnl_memory_create(&l->diff_pre, diff_pre_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success)
             FAIL("oneDNN could not lay out the tensors");
         if (i == 0) {
             s->input_md = *mf_md(l->forward_pd, dnnl_query_src_md, 0);
-            if (!make_port(&s->input, &user_src, &user_src, &s->input_md)
-                || !mf_make_tensor(&s->diff_input, &user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), 0))
+            if (!make_port(&s->input, &d.user_src, &d.user_src, &s->input_md)
+                || !mf_make_tensor(&s->diff_input, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), 0))
                 FAIL("oneDNN could not lay out the input");
         }
         if (i == count - 1) {
-            dnnl_memory_desc_t user_dst;
-            dnnl_memory_desc_init_by_tag(&user_dst, 4, dst_dims, dnnl_f32, dnnl_nchw);
-            if (!make_port(&s->output, &user_dst, output_md, &user_dst)
-                || !make_port(&s->diff_output, &user_dst, &user_dst, output_md))
+            if (!make_port(&s->output, &d.user_dst, output_md, &d.user_dst)
+                || !make_port(&s->diff_output, &d.user_dst, &d.user_dst, output_md))
                 FAIL("oneDNN could not lay out the output");
         }
     }
