@@ -6,7 +6,8 @@
 # of 512 generated spectrograms, no vocoder). Prints each run's scores and seconds per step.
 # Runs one after another (two at once would slow each other); a killed run resumes.
 #
-#   Scripts/bench-precision-quality.sh [STEPS]     (default 2000; about 35 minutes here)
+#   Scripts/bench-precision-quality.sh [STEPS]     (default 2000: about 20 minutes here; a larger
+#                                                   STEPS later continues the same runs)
 #   CORPUS=DIR OUT=DIR Scripts/bench-precision-quality.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ classifier="$out/classifier.safetensors"
 [[ -f "$classifier" ]] || "$melforge" classifier train --data "$corpus" -o "$classifier"
 
 # A number from one log.jsonl line: field NAME LINE.
-field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$2" | cut -d: -f2; }
+field() { grep -o "\"$1\": *[0-9.e+-]*" <<<"$2" | cut -d: -f2 | tr -d ' '; }
 
 for run in fp32-seed0 fp32-seed1 bf16-seed0; do
   precision=${run%%-*} seed=${run##*seed}

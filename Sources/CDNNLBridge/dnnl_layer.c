@@ -14,7 +14,6 @@ struct mf_dnnl_layer {
     mf_tensor d_diff_dst, d_weights, d_diff_src;
     /* backward weights: src, diff_dst -> diff_weights, diff_bias */
     mf_tensor w_src, w_diff_dst, w_diff_weights, w_diff_bias;
-    char implementation[128];
 };
 
 #define FAIL(message) do { snprintf(error, (size_t)error_capacity, "%s", message); mf_dnnl_layer_destroy(l); return NULL; } while (0)
@@ -29,9 +28,6 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
     if (!mf_describe_layer(s, dnnl_f32, dnnl_f32, &d)) FAIL("no convolution of this shape (a negative padding?)");
     if (!mf_make_forward(s, &d, &l->forward_pd))
         FAIL(s->bfloat16 ? "no bfloat16 forward primitive on this CPU" : "no forward primitive on this CPU");
-    const char *name = NULL;
-    dnnl_primitive_desc_query(l->forward_pd, dnnl_query_impl_info_str, 0, &name);
-    snprintf(l->implementation, sizeof l->implementation, "%s", name ? name : "?");
     if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success)
         FAIL("no backward-data primitive of this shape on this CPU");
     if (dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
@@ -96,5 +92,3 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff
                           {DNNL_ARG_DIFF_BIAS, &l->w_diff_bias, diff_bias}};
     return mf_execute(l->weights, inputs, 2, outputs, l->bias ? 2 : 1);
 }
-
-const char *mf_dnnl_layer_implementation(mf_dnnl_layer *l) { return l->implementation; }

@@ -147,8 +147,6 @@ final class OneDNNLayer: @unchecked Sendable {
 
     deinit { mf_dnnl_layer_destroy(handle) }
 
-    var implementation: String { String(cString: mf_dnnl_layer_implementation(handle)) }
-
     /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
     /// and of the weights.
     private var imageCount: Int { key.batch * key.geometry.channels * key.geometry.height * key.geometry.width }

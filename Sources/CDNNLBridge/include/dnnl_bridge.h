@@ -44,9 +44,6 @@ int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *w
 int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
                            float *diff_src, float *diff_weights, float *diff_bias);
 
-/// The implementation oneDNN chose for the forward primitive, e.g. "jit:avx512_core_bf16".
-const char *mf_dnnl_layer_implementation(mf_dnnl_layer *layer);
-
 /// A stack of convolutions, each followed by a rectifier (ReLU with `alpha` its slope below 0;
 /// every shape's activation MF_DNNL_RELU), whose activations stay in oneDNN's layout and
 /// precision from one layer to the next, forward and backward: only the stack's input and
