@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # bf16 against fp32 on what training makes (issue 14's quality gate): the reference-size GAN
-# trained on the full spoken-digit corpus three times for the same number of steps, fp32 with
-# seeds 0 and 1 (their difference is the run-to-run spread) and bf16 with seed 0, each judged
+# trained on the full spoken-digit corpus four times for the same number of steps, in fp32 and
+# in bf16 with seeds 0 and 1 (each pair's difference is its run-to-run spread), each judged
 # every STEPS/4 steps by a classifier trained on the corpus (Inception score and Frechet distance
-# of 512 generated spectrograms, no vocoder). Prints each run's scores and seconds per step.
+# of 512 generated spectrograms, no vocoder). Prints each run's scores and how long it took.
 # Runs one after another (two at once would slow each other); a killed run resumes.
 #
-#   Scripts/bench-precision-quality.sh [STEPS]     (default 2000: about 20 minutes here; a larger
+#   Scripts/bench-precision-quality.sh [STEPS]     (default 2000: about 25 minutes here; a larger
 #                                                   STEPS later continues the same runs)
 #   CORPUS=DIR OUT=DIR Scripts/bench-precision-quality.sh
 set -euo pipefail
@@ -24,7 +24,7 @@ classifier="$out/classifier.safetensors"
 # A number from one log.jsonl line: field NAME LINE.
 field() { grep -o "\"$1\": *[0-9.e+-]*" <<<"$2" | cut -d: -f2 | tr -d ' '; }
 
-for run in fp32-seed0 fp32-seed1 bf16-seed0; do
+for run in fp32-seed0 fp32-seed1 bf16-seed0 bf16-seed1; do
   precision=${run%%-*} seed=${run##*seed}
   dir="$out/gan-$run"
   resume=()
