@@ -280,7 +280,7 @@ func parallelMap<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ transfo
 }
 
 /// The reference GAN's convolution layers one by one (batch 64), forward and backward, on each
-/// engine: which path is faster for which layer.
+/// engine: which path is faster for which layer; then the discriminator's four as one stack.
 func layerBenchmark(_ options: Options) {
     var random = RandomNumbers(seed: 3)
     typealias Layer = (name: String, input: [Int], run: () -> Void)
@@ -299,6 +299,7 @@ func layerBenchmark(_ options: Options) {
     for engine in [ConvolutionEngine.im2col, .oneDNN(.fp32), .oneDNN(.bf16)] {
         ConvolutionEngine.current = engine
         var line = "\(engine):"
+        var convolutions: [Conv2D] = []
         for (c, o, size) in discriminator {
             let conv = Conv2D(inputChannels: c, outputChannels: o, kernelSize: 5, stride: 2, padding: 2, random: &random)
             let x = random.normal([64, c, size, size])
@@ -306,7 +307,15 @@ func layerBenchmark(_ options: Options) {
             let forward = timed { _ = conv.forward(x) }
             let backward = timed { _ = conv.backward(y, cache: cache) }
             line += String(format: "  D %d->%d fwd %.1f bwd %.1f", c, o, forward, backward)
+            convolutions.append(conv)
         }
+        // The four with their LeakyReLU as the discriminator runs them (on oneDNN, one stack).
+        let stack = ConvolutionStack(convolutions, activation: .leakyReLU(slope: 0.2))
+        let image = random.normal([64, 1, 64, 64])
+        let (features, stackCache) = stack.forward(image)
+        let stackForward = timed { _ = stack.forward(image) }
+        let stackBackward = timed { _ = stack.backward(features, cache: stackCache) }
+        line += String(format: "  D stack + LeakyReLU fwd %.1f bwd %.1f", stackForward, stackBackward)
         for (c, o, size) in generator {
             let deconv = ConvTranspose2D(inputChannels: c, outputChannels: o, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
                                          random: &random)
