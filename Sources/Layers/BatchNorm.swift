@@ -47,11 +47,9 @@ public final class BatchNorm: Module {
     /// y = gamma x_hat + beta, then (with `activation`: ReLU or LeakyReLU) rectified in the
     /// same pass. Channels are shared among the workers (`Workers`).
     public func forward(_ x: Tensor, training: Bool, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
-        let slope: Float? = switch activation {
-        case nil: nil
-        case .relu: 0
-        case .leakyReLU(let slope): slope
-        case .tanh: preconditionFailure("BatchNorm: only a rectifier (ReLU, LeakyReLU) is fused")
+        let slope = activation.map { activation -> Float in
+            guard let slope = activation.rectifierSlope else { preconditionFailure("BatchNorm: only a rectifier is fused") }
+            return slope
         }
         precondition(x.rank >= 2 && x.shape[1] == channels, "BatchNorm: input \(x.shape), expected [N, \(channels), ...]")
         let n = x.shape[0], inner = x.count / max(1, n * channels), channels = self.channels

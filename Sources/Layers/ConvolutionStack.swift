@@ -12,10 +12,7 @@ public struct ConvolutionStack {
     public let activation: FusedActivation
 
     public init(_ convolutions: [Conv2D], activation: FusedActivation) {
-        switch activation {
-        case .relu, .leakyReLU: break
-        case .tanh: preconditionFailure("ConvolutionStack: the activation is a rectifier (ReLU, LeakyReLU)")
-        }
+        precondition(activation.rectifierSlope != nil, "ConvolutionStack: the activation is a rectifier (ReLU, LeakyReLU)")
         self.convolutions = convolutions
         self.activation = activation
     }

@@ -11,13 +11,23 @@ public enum FusedActivation: Hashable, Sendable {
     case leakyReLU(slope: Float)
     case tanh
 
-    /// dL/dx for dL/dy `dy` at the output `y`, shared among the workers.
+    /// A rectifier's slope below 0 (ReLU 0), nil for tanh: what BatchNorm and oneDNN's ReLU
+    /// post-op take.
+    var rectifierSlope: Float? {
+        switch self {
+        case .relu: 0
+        case .leakyReLU(let slope): slope
+        case .tanh: nil
+        }
+    }
+
+    /// dL/dx for dL/dy `dy` at the output `y` (`Activation`'s backwards: a rectifier's output
+    /// has its input's sign).
     func backward(_ dy: Tensor, output y: Tensor) -> Tensor {
         switch self {
-        case .relu: Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $1 > 0 ? $0 : 0 })
-        case .leakyReLU(let slope):
-            Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $1 > 0 ? $0 : slope * $0 })
-        case .tanh: Tensor(shape: y.shape, values: Workers.map(dy.values, y.values) { $0 * (1 - $1 * $1) })
+        case .relu: Activation.reluBackward(dy, cache: y)
+        case .leakyReLU(let slope): Activation.leakyReLUBackward(dy, cache: y, slope: slope)
+        case .tanh: Activation.tanhBackward(dy, cache: y)
         }
     }
 }

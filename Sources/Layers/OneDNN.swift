@@ -117,9 +117,8 @@ extension OneDNNLayerKey {
             : ((g.channels, g.height, g.width), (outputs, g.outHeight, g.outWidth))
         let (kind, alpha): (Int32, Float) = switch activation {
         case nil: (Int32(MF_DNNL_IDENTITY), 0)
-        case .relu: (Int32(MF_DNNL_RELU), 0)
-        case .leakyReLU(let slope): (Int32(MF_DNNL_RELU), slope)
         case .tanh: (Int32(MF_DNNL_TANH), 0)
+        case let rectifier?: (Int32(MF_DNNL_RELU), rectifier.rectifierSlope!)
         }
         return mf_dnnl_layer_shape(
             transposed: transposed ? 1 : 0, batch: Int32(batch), channels: Int32(input.0), height: Int32(input.1),
