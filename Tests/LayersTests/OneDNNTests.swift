@@ -39,8 +39,9 @@ final class OneDNNTests: XCTestCase {
     }
 
     func testConv2DAgreesWithIm2col() {
+        // The last is large enough for the workers to share the bias gradient's channel sums.
         for (channels, outputs, size, kernel, stride, padding) in [(1, 8, 16, 5, 2, 2), (8, 16, 16, 5, 2, 2), (3, 4, 9, 3, 1, 1),
-                                                                  (4, 2, 7, 3, 2, 0)] {
+                                                                  (4, 2, 7, 3, 2, 0), (2, 16, 48, 5, 2, 2)] {
             let layer = Conv2D(inputChannels: channels, outputChannels: outputs, kernelSize: kernel, stride: stride,
                                padding: padding, random: &random)
             let x = random.normal([4, channels, size, size])
@@ -78,6 +79,8 @@ final class OneDNNTests: XCTestCase {
             (.tanh, { Activation.tanh($0) }, { Activation.tanhBackward($0, cache: $1) }),
         ]
         let conv = Conv2D(inputChannels: 3, outputChannels: 16, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        // To one channel (forward on im2col) and to 16; the second input makes an output large
+        // enough for the workers to share the bias-and-activation pass.
         let deconvs = [1, 16].map {
             ConvTranspose2D(inputChannels: 8, outputChannels: $0, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
                             random: &random)
@@ -92,8 +95,8 @@ final class OneDNNTests: XCTestCase {
                     [("Conv2D", random.normal([2, 3, 12, 12]), conv.parameters, { x, activation in
                         let (y, cache) = conv.forward(x, activation: activation)
                         return (y, { conv.backward($0, cache: cache) })
-                    })] + deconvs.map { deconv in
-                        ("ConvTranspose2D to \(deconv.weight.value.shape[1])", random.normal([2, 8, 6, 6]), deconv.parameters,
+                    })] + zip(deconvs, [[2, 8, 6, 6], [4, 8, 24, 24]]).map { deconv, inputShape in
+                        ("ConvTranspose2D to \(deconv.weight.value.shape[1])", random.normal(inputShape), deconv.parameters,
                          { x, activation in
                              let (y, cache) = deconv.forward(x, activation: activation)
                              return (y, { deconv.backward($0, cache: cache) })

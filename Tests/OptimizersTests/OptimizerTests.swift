@@ -28,6 +28,31 @@ final class OptimizerTests: XCTestCase {
         assertClose(parameter.value.values, second, absolute: 1e-5)
     }
 
+    /// A parameter large enough for the workers to share it, beside a small one, with weight
+    /// decay: three steps equal Adam written out one element at a time.
+    func testAdamOnALargeParameterIsAdamElementByElement() {
+        var random = RandomNumbers(seed: 5)
+        let parameters = [Parameter("large", random.normal([70_001])), Parameter("small", random.normal([3]))]
+        let adam = Adam(parameters: parameters, learningRate: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1)
+        var expected = parameters.map(\.value.values)
+        var (m, v) = (expected.map { $0.map { _ in Float(0) } }, expected.map { $0.map { _ in Float(0) } })
+        for step in 1...3 {
+            for parameter in parameters { parameter.gradient = random.normal(parameter.value.shape) }
+            adam.update()
+            let (c1, c2) = (1 - pow(Float(0.5), Float(step)), 1 - pow(Float(0.999), Float(step)))
+            for (index, parameter) in parameters.enumerated() {
+                for i in expected[index].indices {
+                    let g = parameter.gradient.values[i]
+                    m[index][i] = 0.5 * m[index][i] + 0.5 * g
+                    v[index][i] = 0.999 * v[index][i] + 0.001 * g * g
+                    expected[index][i] -= 0.01 * (m[index][i] / c1) / ((v[index][i] / c2).squareRoot() + 1e-8)
+                    expected[index][i] -= 0.01 * 0.1 * expected[index][i]
+                }
+                assertClose(parameter.value.values, expected[index], absolute: 1e-5, "\(parameter.name) step \(step)")
+            }
+        }
+    }
+
     func testAdamStateRoundTripsAndIsChecked() throws {
         let parameter = Parameter("w", Tensor(shape: [2], values: [1, 2]))
         parameter.gradient = Tensor(shape: [2], values: [0.5, -0.5])
