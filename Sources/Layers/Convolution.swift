@@ -200,7 +200,9 @@ public final class Conv2D: WeightAndBias {
     /// needs none (its backward data is skipped: col2im here, and on oneDNN a 1-channel
     /// backward data is among the slowest primitives).
     public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
-        let dy = cache.activation.map { $0.backward(dOutput, output: cache.output!) } ?? dOutput
+        // oneDNN makes the bias's gradient itself; im2col's is summed with the derivative.
+        let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
+                                                      channelSums: bias != nil && parameterGradients && cache.primitives == nil)
         if let primitives = cache.primitives, let x = cache.input {
             let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values,
                                                 inputGradient: inputGradient, parameterGradients: parameterGradients)
@@ -245,7 +247,7 @@ public final class Conv2D: WeightAndBias {
         if parameterGradients {
             for partial in partials { addInto(&weight.gradient.values, partial) }
             // 3. db[O] += sum of dY over N, P, Q
-            if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
+            if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
         }
         return inputGradient ? dx : nil
     }
@@ -348,12 +350,15 @@ public final class ConvTranspose2D: WeightAndBias {
     /// gradients are summed after.
     public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
         let x = cache.input
-        let dy = cache.activation.map { $0.backward(dOutput, output: cache.output!) } ?? dOutput
+        // db[O] += sum of dy over N, P, Q, in the activation's derivative pass (oneDNN's
+        // deconvolution has no bias here).
+        let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
+                                                      channelSums: bias != nil)
+        if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
         if let primitives = cache.primitives {
             let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values, inputGradient: true,
                                                 parameterGradients: true)
             accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
-            if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
             return Tensor(shape: x.shape, values: gradients.dx!)
         }
         let g = geometry(x.shape)
@@ -389,9 +394,23 @@ public final class ConvTranspose2D: WeightAndBias {
             }
         }
         for partial in partials { addInto(&weight.gradient.values, partial) }
-        // 4. db[O] += sum of dy over N, P, Q
-        if let bias { accumulateChannelSums(dy, into: &bias.gradient.values) }
         return dx
+    }
+}
+
+/// dL/d(pre-activation) from dL/dy of a layer whose forward applied `activation` (if any) to
+/// make `output`, and, when `channelSums`, its sum over each channel (a bias's gradient) made
+/// in the same pass.
+func gradientBeforeActivation(_ dOutput: Tensor, activation: FusedActivation?, output: Tensor?, channelSums: Bool)
+    -> (gradient: Tensor, sums: [Float]?) {
+    switch (activation, channelSums) {
+    case (nil, false): return (dOutput, nil)
+    case (nil, true):
+        var sums = [Float](repeating: 0, count: dOutput.shape[1])
+        accumulateChannelSums(dOutput, into: &sums)
+        return (dOutput, sums)
+    case (let activation?, false): return (activation.backward(dOutput, output: output!), nil)
+    case (let activation?, true): return activation.backwardWithChannelSums(dOutput, output: output!)
     }
 }
 
@@ -406,28 +425,6 @@ extension WeightAndBias {
     func accumulate(dWeights: [Float]?, dBias: [Float]?) {
         if let dWeights { addInto(&weight.gradient.values, dWeights) }
         if let dBias, let bias { addInto(&bias.gradient.values, dBias) }
-    }
-}
-
-/// sums[o] += sum over n and positions of dy[n, o, ...]; channels shared among the workers.
-func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
-    let (n, o) = (dy.shape[0], dy.shape[1])
-    let inner = dy.count / max(1, n * o)
-    dy.values.withUnsafeBufferPointer { buffer in
-        sums.withUnsafeMutableBufferPointer { totals in
-            let (values, totals) = (buffer.baseAddress!, totals.baseAddress!)
-            let add = { (channels: Range<Int>) in
-                for channel in channels {
-                    var total: Float = 0
-                    for b in 0..<n {
-                        let start = values + (b * o + channel) * inner
-                        for i in 0..<inner { total += start[i] }
-                    }
-                    totals[channel] += total
-                }
-            }
-            if dy.count < Workers.elementwiseThreshold { add(0..<o) } else { Workers.run(over: o) { add($1) } }
-        }
     }
 }
 
