@@ -107,7 +107,10 @@ static dnnl_memory_t in(const mf_binding *b, int *status) {
     if (b->memory) return b->memory;
     if (dnnl_memory_set_data_handle(b->t->user, (void *)b->data) != dnnl_success) { *status = 1; return NULL; }
     if (!b->t->internal) return b->t->user;
+    if (b->version && b->version == b->t->version) return b->t->internal; /* converted before, unchanged since */
+    b->t->version = 0;
     if (mf_reorder(b->t->reorder, b->t->user, b->t->internal)) *status = 1;
+    else b->t->version = b->version;
     return b->t->internal;
 }
 

@@ -19,18 +19,21 @@ typedef struct {
     dnnl_memory_t user;
     dnnl_memory_t internal; /* NULL when the primitive takes the caller's layout */
     dnnl_primitive_t reorder;
+    mf_version version;     /* the version of the data the copy holds (0: none known) */
 } mf_tensor;
 
 int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int input);
 void mf_free_tensor(mf_tensor *t);
 
 /// One argument of a primitive: the caller's `data` laid out by `t`, or `memory` that is
-/// already in the primitive's layout (read, or written in place).
+/// already in the primitive's layout (read, or written in place). An input's `version`
+/// (`mf_version`) lets its copy be reused.
 typedef struct {
     int arg;
     mf_tensor *t;
     const float *data;
     dnnl_memory_t memory;
+    mf_version version;
 } mf_binding;
 
 /// Runs `primitive` on `inputs` (reordered in from the caller's memory) and `outputs`

@@ -66,17 +66,20 @@ void mf_dnnl_layer_destroy(mf_dnnl_layer *l) {
     free(l);
 }
 
-int mf_dnnl_layer_forward(mf_dnnl_layer *l, const float *src, const float *weights, const float *bias, float *dst) {
-    mf_binding inputs[3] = {{DNNL_ARG_SRC, &l->f_src, src}, {DNNL_ARG_WEIGHTS, &l->f_weights, weights},
-                         {DNNL_ARG_BIAS, &l->f_bias, bias}};
+int mf_dnnl_layer_forward(mf_dnnl_layer *l, const float *src, const float *weights, mf_version weights_version,
+                          const float *bias, float *dst) {
+    mf_binding inputs[3] = {{DNNL_ARG_SRC, &l->f_src, src},
+                            {DNNL_ARG_WEIGHTS, &l->f_weights, weights, .version = weights_version},
+                            {DNNL_ARG_BIAS, &l->f_bias, bias}};
     mf_binding output = {DNNL_ARG_DST, &l->f_dst, dst};
     return mf_execute(l->forward, inputs, l->bias ? 3 : 2, &output, 1);
 }
 
 int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff_dst, const float *weights,
-                           float *diff_src, float *diff_weights, float *diff_bias) {
+                           mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias) {
     if (diff_src) {
-        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, &l->d_diff_dst, diff_dst}, {DNNL_ARG_WEIGHTS, &l->d_weights, weights}};
+        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, &l->d_diff_dst, diff_dst},
+                                {DNNL_ARG_WEIGHTS, &l->d_weights, weights, .version = weights_version}};
         mf_binding output = {DNNL_ARG_DIFF_SRC, &l->d_diff_src, diff_src};
         if (mf_execute(l->data, inputs, 2, &output, 1)) return 1;
     }

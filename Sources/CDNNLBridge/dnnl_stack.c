@@ -163,7 +163,7 @@ static int through(port *p, const float *data, dnnl_memory_t memory, int inward)
 }
 
 mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, const float *const *weights,
-                                          const float *const *biases, float *dst) {
+                                          const mf_version *versions, const float *const *biases, float *dst) {
     mf_dnnl_stack_pass *pass = calloc(1, sizeof *pass);
     if (!pass || !(pass->outputs = calloc((size_t)s->count, sizeof *pass->outputs))) {
         free(pass);
@@ -178,7 +178,7 @@ mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, co
                                     DNNL_MEMORY_ALLOCATE) != dnnl_success;
         if (failed) break;
         mf_binding inputs[3] = {{DNNL_ARG_SRC, .memory = i ? pass->outputs[i - 1] : pass->input},
-                                {DNNL_ARG_WEIGHTS, &l->f_weights, weights[i]},
+                                {DNNL_ARG_WEIGHTS, &l->f_weights, weights[i], .version = versions[i]},
                                 {DNNL_ARG_BIAS, &l->f_bias, biases[i]}};
         mf_binding output = {DNNL_ARG_DST, .memory = pass->outputs[i]};
         failed = mf_execute(l->forward, inputs, l->bias ? 3 : 2, &output, 1);
@@ -191,8 +191,8 @@ mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, co
 }
 
 int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, const float *diff_dst,
-                           const float *const *weights, float *diff_src, float *const *diff_weights,
-                           float *const *diff_biases) {
+                           const float *const *weights, const mf_version *versions, float *diff_src,
+                           float *const *diff_weights, float *const *diff_biases) {
     if (through(&s->diff_output, diff_dst, s->layers[s->count - 1].diff_output, 1)) return 1;
     for (int i = s->count - 1; i >= 0; i--) {
         stack_layer *l = &s->layers[i];
@@ -208,7 +208,8 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
             if (mf_execute(l->weights, inputs, 2, outputs, l->bias ? 2 : 1)) return 1;
         }
         if (i == 0 && !diff_src) break;
-        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_pre}, {DNNL_ARG_WEIGHTS, &l->d_weights, weights[i]}};
+        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_pre},
+                                {DNNL_ARG_WEIGHTS, &l->d_weights, weights[i], .version = versions[i]}};
         mf_binding output = i ? (mf_binding){DNNL_ARG_DIFF_SRC, .memory = s->layers[i - 1].diff_output}
                               : (mf_binding){DNNL_ARG_DIFF_SRC, &s->diff_input, diff_src};
         if (mf_execute(l->data, inputs, 2, &output, 1)) return 1;

@@ -163,7 +163,7 @@ public final class Conv2D: WeightAndBias {
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         if let primitives = oneDNN(x.shape, activation: activation) {
             let y = Tensor(shape: [n, o, p, q],
-                           values: primitives.forward(x.values, weights: weight.value.values, bias: bias?.value.values))
+                           values: primitives.forward(x.values, weights: weight, bias: bias?.value.values))
             return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives, activation: activation,
                              output: activation == nil ? nil : y))
         }
@@ -204,7 +204,7 @@ public final class Conv2D: WeightAndBias {
         let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
                                                       channelSums: bias != nil && parameterGradients && cache.primitives == nil)
         if let primitives = cache.primitives, let x = cache.input {
-            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values,
+            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight,
                                                 inputGradient: inputGradient, parameterGradients: parameterGradients)
             accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
             return gradients.dx.map { Tensor(shape: x.shape, values: $0) }
@@ -321,7 +321,7 @@ public final class ConvTranspose2D: WeightAndBias {
         // generator's; BENCHMARKS.md), and oneDNN's backward still is.
         if let primitives, outputChannels > 1 {
             var y = Tensor(shape: [n, outputChannels, g.height, g.width],
-                           values: primitives.forward(x.values, weights: weight.value.values, bias: nil))
+                           values: primitives.forward(x.values, weights: weight, bias: nil))
             finishOutput(&y, bias: bias?.value.values, activation: activation)
             return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
         }
@@ -356,7 +356,7 @@ public final class ConvTranspose2D: WeightAndBias {
                                                       channelSums: bias != nil)
         if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
         if let primitives = cache.primitives {
-            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight.value.values, inputGradient: true,
+            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight, inputGradient: true,
                                                 parameterGradients: true)
             accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
             return Tensor(shape: x.shape, values: gradients.dx!)

@@ -40,7 +40,7 @@ public struct ConvolutionStack {
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         if let stack = oneDNN(x.shape) {
-            let (output, pass) = stack.forward(x.values, weights: convolutions.map(\.weight.value.values),
+            let (output, pass) = stack.forward(x.values, weights: convolutions.map(\.weight),
                                                biases: convolutions.map { $0.bias?.value.values })
             return (Tensor(shape: stack.outputShape, values: output), Cache(inputShape: x.shape, stack: stack, pass: pass))
         }
@@ -60,7 +60,7 @@ public struct ConvolutionStack {
     public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true)
         -> Tensor? {
         if let stack = cache.stack, let pass = cache.pass {
-            let gradients = stack.backward(pass, dy: dOutput.values, weights: convolutions.map(\.weight.value.values),
+            let gradients = stack.backward(pass, dy: dOutput.values, weights: convolutions.map(\.weight),
                                            inputGradient: inputGradient, parameterGradients: parameterGradients)
             for (i, conv) in convolutions.enumerated() {
                 conv.accumulate(dWeights: gradients.dWeights[i], dBias: gradients.dBiases[i])
@@ -113,13 +113,16 @@ final class OneDNNStack: @unchecked Sendable {
         return [last.batch, last.outputs, last.geometry.outHeight, last.geometry.outWidth]
     }
 
-    func forward(_ x: [Float], weights: [[Float]], biases: [[Float]?]) -> (output: [Float], pass: Pass) {
+    /// The stack's output from x, each layer's weights (whose conversions are kept while they
+    /// are unchanged, `Parameter.version`) and biases.
+    func forward(_ x: [Float], weights: [Parameter], biases: [[Float]?]) -> (output: [Float], pass: Pass) {
         precondition(x.count == inputShape.reduce(1, *) && weights.count == layers.count && biases.count == layers.count)
         var output = uninitializedFloats(outputShape.reduce(1, *))
+        let versions = weights.map(\.version)
         let pass = lock.withLock {
-            withPointers(weights[...]) { weights in
+            withPointers(weights.map(\.value.values)[...]) { weights in
                 withPointers(biases[...]) { biases in
-                    mf_dnnl_stack_forward(handle, x, weights, biases, &output)
+                    mf_dnnl_stack_forward(handle, x, weights, versions, biases, &output)
                 }
             }
         }
@@ -129,21 +132,22 @@ final class OneDNNStack: @unchecked Sendable {
 
     /// From dy, dL by the stack's output: dx (when `inputGradient`), and each layer's weights'
     /// and bias's gradients (when `parameterGradients`; else none).
-    func backward(_ pass: Pass, dy: [Float], weights: [[Float]], inputGradient: Bool, parameterGradients: Bool)
+    func backward(_ pass: Pass, dy: [Float], weights: [Parameter], inputGradient: Bool, parameterGradients: Bool)
         -> (dx: [Float]?, dWeights: [[Float]?], dBiases: [[Float]?]) {
         precondition(dy.count == outputShape.reduce(1, *) && weights.count == layers.count)
         var dx = inputGradient ? uninitializedFloats(inputShape.reduce(1, *)) : nil
         let weightCounts = layers.map { parameterGradients ? $0.outputs * $0.geometry.patchSize : nil }
         let biasCounts = layers.map { parameterGradients && $0.bias ? $0.outputs : nil }
+        let versions = weights.map(\.version)
         var status: Int32 = 0
         var dBiases: [[Float]?] = []
         let dWeights = filled(weightCounts) { weightPointers in
             dBiases = filled(biasCounts) { biasPointers in
                 status = lock.withLock {
-                    withPointers(weights[...]) { weights in
+                    withPointers(weights.map(\.value.values)[...]) { weights in
                         withOptionalPointer(&dx) { dxPointer in
                             weightPointers.withUnsafeBufferPointer { weightPointers in
-                                mf_dnnl_stack_backward(handle, pass.handle, dy, weights, dxPointer,
+                                mf_dnnl_stack_backward(handle, pass.handle, dy, weights, versions, dxPointer,
                                                        parameterGradients ? weightPointers.baseAddress : nil, biasPointers)
                             }
                         }

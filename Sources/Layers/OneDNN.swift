@@ -156,21 +156,22 @@ final class OneDNNLayer: @unchecked Sendable {
     /// The layer's output channels.
     private var biasCount: Int { key.transposed ? key.geometry.channels : key.outputs }
 
-    /// The layer's output: activation(layer(x, weights) + bias).
-    func forward(_ x: [Float], weights: [Float], bias: [Float]?) -> [Float] {
-        precondition(x.count == inputCount && weights.count == weightCount && (bias != nil) == key.bias)
+    /// The layer's output: activation(layer(x, weights) + bias). The weights' conversion is
+    /// kept for their next use while they are unchanged (`Parameter.version`).
+    func forward(_ x: [Float], weights: Parameter, bias: [Float]?) -> [Float] {
+        precondition(x.count == inputCount && weights.value.count == weightCount && (bias != nil) == key.bias)
         precondition(bias == nil || bias!.count == biasCount)
         var y = uninitializedFloats(outputCount)
-        let status = lock.withLock { mf_dnnl_layer_forward(handle, x, weights, bias, &y) }
+        let status = lock.withLock { mf_dnnl_layer_forward(handle, x, weights.value.values, weights.version, bias, &y) }
         precondition(status == 0, "oneDNN: a forward pass failed")
         return y
     }
 
     /// From dy, dL by the output before the activation: dx (when `inputGradient`), and the
     /// weights' and bias's gradients (when `parameterGradients`).
-    func backward(_ x: [Float], dy: [Float], weights: [Float], inputGradient: Bool, parameterGradients: Bool)
+    func backward(_ x: [Float], dy: [Float], weights: Parameter, inputGradient: Bool, parameterGradients: Bool)
         -> (dx: [Float]?, dWeights: [Float]?, dBias: [Float]?) {
-        precondition(x.count == inputCount && dy.count == outputCount && weights.count == weightCount)
+        precondition(x.count == inputCount && dy.count == outputCount && weights.value.count == weightCount)
         var dx = inputGradient ? uninitializedFloats(inputCount) : nil
         var dWeights = parameterGradients ? uninitializedFloats(weightCount) : nil
         var dBias = parameterGradients && key.bias ? uninitializedFloats(biasCount) : nil
@@ -178,7 +179,8 @@ final class OneDNNLayer: @unchecked Sendable {
             withOptionalPointer(&dx) { dxPointer in
                 withOptionalPointer(&dWeights) { weightsPointer in
                     withOptionalPointer(&dBias) { biasPointer in
-                        mf_dnnl_layer_backward(handle, x, dy, weights, dxPointer, weightsPointer, biasPointer)
+                        mf_dnnl_layer_backward(handle, x, dy, weights.value.values, weights.version, dxPointer,
+                                               weightsPointer, biasPointer)
                     }
                 }
             }

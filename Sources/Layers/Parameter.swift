@@ -1,3 +1,4 @@
+import Synchronization
 import Tensors
 
 /// A trainable tensor and the gradient accumulated for it.
@@ -10,14 +11,22 @@ import Tensors
 public final class Parameter: @unchecked Sendable {
     /// The name within its layer, e.g. "weight" or "bias".
     public let name: String
-    public var value: Tensor
+    public var value: Tensor { didSet { version = Parameter.nextVersion() } }
     public var gradient: Tensor
+    /// A number no other value of any parameter has had: it changes with every write to
+    /// `value` (an optimizer's update, a checkpoint, spectral normalisation), so a layer can
+    /// keep a converted copy of the value (oneDNN's layout, bfloat16) while it is the same.
+    public private(set) var version: UInt64
 
     public init(_ name: String, _ value: Tensor) {
         self.name = name
         self.value = value
         self.gradient = Tensor.zeros(like: value)
+        version = Parameter.nextVersion()
     }
+
+    private static let versions = Atomic<UInt64>(0)
+    private static func nextVersion() -> UInt64 { versions.wrappingAdd(1, ordering: .relaxed).newValue }
 }
 
 /// Anything with parameters: a layer or a model made of layers.

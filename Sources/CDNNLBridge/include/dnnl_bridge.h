@@ -8,7 +8,15 @@
 #ifndef MELFORGE_DNNL_BRIDGE_H
 #define MELFORGE_DNNL_BRIDGE_H
 
+#include <stdint.h>
+
 typedef struct mf_dnnl_layer mf_dnnl_layer;
+
+/// Which values a weights array holds: nonzero, and another number whenever they change
+/// (MelForge's `Parameter.version`). A layer keeps its weights converted to oneDNN's layout
+/// and precision and converts them again only for another version (a discriminator's
+/// weights serve three forwards and three backwards between two updates). 0: convert always.
+typedef uint64_t mf_version;
 
 /// The activation a forward applies to its output (after the bias).
 enum { MF_DNNL_IDENTITY = 0, MF_DNNL_RELU = 1 /* alpha: the slope below 0 */, MF_DNNL_TANH = 2 };
@@ -35,14 +43,15 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *shape, char *erro
 void mf_dnnl_layer_destroy(mf_dnnl_layer *layer);
 
 /// dst = activation(layer(src, weights) + bias); `bias` is ignored without one. 0 on success.
-int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *weights, const float *bias, float *dst);
+int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *weights, mf_version weights_version,
+                          const float *bias, float *dst);
 
 /// From diff_dst, the gradient of the loss by the layer's output before its activation:
 /// diff_src (unless NULL), and diff_weights and diff_bias (unless diff_weights is NULL; diff_bias
 /// is ignored without a bias), each written, not added. diff_dst is converted once for both.
 /// 0 on success.
 int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
-                           float *diff_src, float *diff_weights, float *diff_bias);
+                           mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias);
 
 /// A stack of convolutions, each followed by a rectifier (ReLU with `alpha` its slope below 0;
 /// every shape's activation MF_DNNL_RELU), whose activations stay in oneDNN's layout and
@@ -59,19 +68,19 @@ typedef struct mf_dnnl_stack_pass mf_dnnl_stack_pass;
 mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes, char *error, int error_capacity);
 void mf_dnnl_stack_destroy(mf_dnnl_stack *stack);
 
-/// dst = the last layer's output, from src and each layer's weights and biases (NULL entries
-/// for layers without one); returns what the backward needs (NULL on failure), which the
-/// caller destroys.
+/// dst = the last layer's output, from src and each layer's weights (with their versions)
+/// and biases (NULL entries for layers without one); returns what the backward needs (NULL
+/// on failure), which the caller destroys.
 mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *stack, const float *src, const float *const *weights,
-                                          const float *const *biases, float *dst);
+                                          const mf_version *versions, const float *const *biases, float *dst);
 void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass);
 
 /// From diff_dst, the gradient by the stack's output (after the last rectifier): diff_src
 /// (unless NULL), and each layer's diff_weights and diff_biases (unless diff_weights is NULL;
 /// NULL entries for layers without a bias), written, not added. 0 on success.
 int mf_dnnl_stack_backward(mf_dnnl_stack *stack, const mf_dnnl_stack_pass *pass, const float *diff_dst,
-                           const float *const *weights, float *diff_src, float *const *diff_weights,
-                           float *const *diff_biases);
+                           const float *const *weights, const mf_version *versions, float *diff_src,
+                           float *const *diff_weights, float *const *diff_biases);
 
 /// oneDNN's version ("2.6.3") and the instruction set it dispatches to.
 void mf_dnnl_version(char *text, int capacity);
