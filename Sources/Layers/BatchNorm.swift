@@ -65,15 +65,14 @@ public final class BatchNorm: Module {
                     let (xs, ss) = (xb.baseAddress!, sb.baseAddress!)
                     Workers.run(over: channels) { _, share in
                         for c in share {
-                            // Each row in Float (vectorised), the rows in Double.
+                            // Each row in Float (sixteen running sums), the rows in Double.
                             var sum = 0.0, sumSquares = 0.0
                             for b in 0..<n {
                                 let row = xs + (b * channels + c) * inner
-                                var rowSum: Float = 0, rowSquares: Float = 0
-                                for i in 0..<inner {
-                                    rowSum += row[i]
-                                    rowSquares += row[i] * row[i]
-                                }
+                                let (rowSum, rowSquares) = laneSums(inner) { i in
+                                    let v = Lanes(row + i)
+                                    return (v, v * v)
+                                } tail: { i in (row[i], row[i] * row[i]) }
                                 sum += Double(rowSum)
                                 sumSquares += Double(rowSquares)
                             }
@@ -150,18 +149,25 @@ public final class BatchNorm: Module {
                         let (dys, xs, rs, ss) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, sb.baseAddress!)
                         Workers.run(over: channels) { _, share in
                             for c in share {
-                                let (center, inverse) = (mean[c], inverse[c])
-                                var sumDy: Float = 0, sumDyXHat: Float = 0
+                                let center = mean[c]
+                                // sum dy x_hat = sum dy (x - mean), times 1 / sigma after.
+                                var sumDy: Float = 0, sumDyCentered: Float = 0
                                 for b in 0..<n {
                                     let start = (b * channels + c) * inner
-                                    for i in start..<start + inner {
-                                        let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
-                                        sumDy += dy
-                                        sumDyXHat += dy * (xs[i] - center) * inverse
+                                    let (dy, x, r) = (dys + start, xs + start, rs + start)
+                                    let (rowDy, rowDyCentered) = laneSums(inner) { i in
+                                        let d = Lanes(dy + i)
+                                        let gradient = d.replacing(with: slope * d, where: .!(Lanes(r + i) .> 0))
+                                        return (gradient, gradient * (Lanes(x + i) - center))
+                                    } tail: { i in
+                                        let gradient = r[i] > 0 ? dy[i] : slope * dy[i]
+                                        return (gradient, gradient * (x[i] - center))
                                     }
+                                    sumDy += rowDy
+                                    sumDyCentered += rowDyCentered
                                 }
                                 ss[c] = sumDy
-                                ss[channels + c] = sumDyXHat
+                                ss[channels + c] = sumDyCentered * inverse[c]
                             }
                         }
                     }

@@ -94,39 +94,6 @@ func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
     }
 }
 
-/// Sixteen floats: the width the channel sums add in (an AVX-512 register; two AVX2 ones).
-typealias Lanes = SIMD16<Float>
-
-extension SIMD16<Float> {
-    @inline(__always)
-    init(_ pointer: UnsafePointer<Float>) { self = UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
-}
-
-@inline(__always)
-func store(_ lanes: Lanes, _ pointer: UnsafeMutablePointer<Float>) -> Lanes {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: lanes, as: Lanes.self)
-    return lanes
-}
-
-/// The sum of `count` values, `lanes(i)` giving i..<i+16 and `tail(i)` one of the last
-/// count % 16: sixteen running sums then their total (a single running sum waits on each
-/// addition's latency, 4x slower), so every caller sums in the same order.
-@inline(__always)
-func laneSum(_ count: Int, lanes: (Int) -> Lanes, tail: (Int) -> Float) -> Float {
-    var running = Lanes()
-    var i = 0
-    while i + Lanes.scalarCount <= count {
-        running += lanes(i)
-        i += Lanes.scalarCount
-    }
-    var total = running.sum()
-    while i < count {
-        total += tail(i)
-        i += 1
-    }
-    return total
-}
-
 /// sums[o] += the sum over n of `rowSum(start, count)` for each (n, o) row of an `[N, O, ...]`
 /// tensor (row n, o at `start` = (n O + o) count); channels shared among the workers.
 @inline(__always)
