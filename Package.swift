@@ -11,7 +11,8 @@
 //   CPNG,           -> FileFormats  .npy, safetensors, PNG pictures, atomic file output
 //   CFileSystem                     (a C shim for the Linux calls Glibc does not import)
 //   COpenBLAS       -> BLAS         sgemm and the BLAS kernel in use
-//   CDNNL (C bridge)-> Layers       oneDNN's convolutions (the training engine, fp32 and bf16)
+//   CDNNL (C bridge)-> Layers       oneDNN's convolutions (the training engine, fp32 and bf16);
+//   CLayerKernels                   C hot loops
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //   CMPI (C bridge) -> Cluster      data-parallel training over Open MPI (mpirun, srun)
 //   CFreeType       -> Pictures     figures with axes, colour bars and captions
@@ -67,7 +68,8 @@ let libraries: [Target] = [
     .target(name: "Pictures", dependencies: ["CFreeType", "FileFormats"]),
     // The generative core: it sees tensors [N, C, H, W] and knows nothing about audio.
     .target(name: "Tensors"),
-    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool", "CDNNLBridge"]),
+    .target(name: "CLayerKernels"),
+    .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool", "CDNNLBridge", "CLayerKernels"]),
     .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats", "WorkerPool"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
     // Reproducible, resumable training runs over a set of images.

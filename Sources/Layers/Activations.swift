@@ -26,7 +26,7 @@ public enum Activation {
 
     /// tanh(x); the cache is the output y, since tanh' = 1 - y^2.
     public static func tanh(_ x: Tensor) -> (output: Tensor, cache: Tensor) {
-        let y = Tensor(shape: x.shape, values: Workers.map(x.values) { Foundation.tanh($0) })
+        let y = Tensor(shape: x.shape, values: vectorTanh(x.values))
         return (y, y)
     }
 

@@ -134,7 +134,7 @@ func finishOutput(_ y: inout Tensor, bias: [Float]?, activation: FusedActivation
                         let v = start[i] + shift
                         start[i] = v > 0 ? v : slope * v
                     }
-                case .tanh: for i in 0..<inner { start[i] = Foundation.tanh(start[i] + shift) }
+                case .tanh: vectorTanhInPlace(start, count: inner, shift: bias == nil ? nil : shift)
                 }
             }
         }
