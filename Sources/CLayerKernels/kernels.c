@@ -64,11 +64,151 @@ static inline float tanh_of(float x) {
 }
 
 KERNEL
-void mf_tanh(float *values, long count, const float *shift) {
+void mf_tanh(float *restrict values, long count, const float *restrict shift) {
     if (shift) {
         float add = *shift;
         for (long i = 0; i < count; i++) values[i] = tanh_of(values[i] + add);
     } else {
         for (long i = 0; i < count; i++) values[i] = tanh_of(values[i]);
     }
+}
+
+#define LANES 16
+
+// The running sums' total, in one fixed order.
+static inline float total_of(const float *lanes) {
+    float total = 0.0f;
+    for (int j = 0; j < LANES; j++) total += lanes[j];
+    return total;
+}
+
+// Sums `term(i)` for i < count into `result`, sixteen running sums then the tail.
+#define LANE_SUM(count, result, term)                                                  \
+    do {                                                                               \
+        float lanes_[LANES] = {0};                                                     \
+        long i = 0;                                                                    \
+        for (; i + LANES <= (count); i += LANES)                                       \
+            for (int j = 0; j < LANES; j++) { long k = i + j; lanes_[j] += (term(k)); } \
+        (result) = total_of(lanes_);                                                   \
+        for (; i < (count); i++) { long k = i; (result) += (term(k)); }                \
+    } while (0)
+
+KERNEL
+float mf_sum(const float *restrict x, long count) {
+    float total;
+#define TERM(k) x[k]
+    LANE_SUM(count, total, TERM);
+#undef TERM
+    return total;
+}
+
+// The derivative's value at k, written to out as it is summed.
+static inline float rectifier_at(const float *dy, const float *y, float *out, long k, float slope) {
+    float d = y[k] > 0.0f ? dy[k] : slope * dy[k];
+    out[k] = d;
+    return d;
+}
+
+static inline float relu_at(const float *dy, const float *y, float *out, long k) {
+    float d = y[k] > 0.0f ? dy[k] : 0.0f;
+    out[k] = d;
+    return d;
+}
+
+static inline float tanh_at(const float *dy, const float *y, float *out, long k) {
+    float d = dy[k] * (1.0f - y[k] * y[k]);
+    out[k] = d;
+    return d;
+}
+
+KERNEL
+float mf_activation_backward_sum(const float *restrict dy, const float *restrict y, float *restrict out, long count,
+                                 int activation, float slope) {
+    float total;
+    if (activation == MF_TANH) {
+#define TERM(k) tanh_at(dy, y, out, k)
+        LANE_SUM(count, total, TERM);
+#undef TERM
+    } else if (slope == 0.0f) {
+#define TERM(k) relu_at(dy, y, out, k)
+        LANE_SUM(count, total, TERM);
+#undef TERM
+    } else {
+#define TERM(k) rectifier_at(dy, y, out, k, slope)
+        LANE_SUM(count, total, TERM);
+#undef TERM
+    }
+    return total;
+}
+
+KERNEL
+void mf_sum_and_squares(const float *restrict x, long count, float *restrict sum, float *restrict squares) {
+    float lanes[LANES] = {0}, square_lanes[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= count; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            lanes[j] += x[i + j];
+            square_lanes[j] += x[i + j] * x[i + j];
+        }
+    float s = total_of(lanes), q = total_of(square_lanes);
+    for (; i < count; i++) {
+        s += x[i];
+        q += x[i] * x[i];
+    }
+    *sum = s;
+    *squares = q;
+}
+
+KERNEL
+void mf_batchnorm_gradient_sums(const float *restrict dy, const float *restrict rectified, const float *restrict x,
+                                long count, float slope, float center, float *restrict sum,
+                                float *restrict centered_sum) {
+    float lanes[LANES] = {0}, centered_lanes[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= count; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            long k = i + j;
+            float g = rectified[k] > 0.0f ? dy[k] : slope * dy[k];
+            lanes[j] += g;
+            centered_lanes[j] += g * (x[k] - center);
+        }
+    float s = total_of(lanes), c = total_of(centered_lanes);
+    for (; i < count; i++) {
+        float g = rectified[i] > 0.0f ? dy[i] : slope * dy[i];
+        s += g;
+        c += g * (x[i] - center);
+    }
+    *sum = s;
+    *centered_sum = c;
+}
+
+KERNEL
+void mf_scale_shift_rectify(const float *restrict x, float *restrict y, long count, float scale, float shift,
+                            float slope) {
+    for (long i = 0; i < count; i++) {
+        float v = scale * x[i] + shift;
+        y[i] = v > 0.0f ? v : slope * v;
+    }
+}
+
+KERNEL
+void mf_batchnorm_input_gradient(const float *restrict dy, const float *restrict rectified, const float *restrict x,
+                                 float *restrict dx, long count, float slope, float scale, float mean_g, float center,
+                                 float c) {
+    for (long i = 0; i < count; i++) {
+        float g = rectified[i] > 0.0f ? dy[i] : slope * dy[i];
+        dx[i] = scale * (g - mean_g - (x[i] - center) * c);
+    }
+}
+
+KERNEL
+void mf_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long count, float beta1,
+             float beta2, float step_size, float inverse_correction2, float epsilon, float decay) {
+    for (long i = 0; i < count; i++) {
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        p[i] -= step_size * m[i] / (__builtin_sqrtf(v[i] * inverse_correction2) + epsilon);
+    }
+    if (decay > 0.0f)
+        for (long i = 0; i < count; i++) p[i] -= decay * p[i];
 }

@@ -1,5 +1,6 @@
-import WorkerPool
+import CLayerKernels
 import Tensors
+import WorkerPool
 
 /// Batch normalisation over the channels of `[N, C, ...]` (PyTorch's BatchNorm1d/2d):
 /// in training, each channel is normalised with its batch mean and (biased) variance and the
@@ -65,14 +66,11 @@ public final class BatchNorm: Module {
                     let (xs, ss) = (xb.baseAddress!, sb.baseAddress!)
                     Workers.run(over: channels) { _, share in
                         for c in share {
-                            // Each row in Float (sixteen running sums), the rows in Double.
+                            // Each row in Float (CLayerKernels), the rows in Double.
                             var sum = 0.0, sumSquares = 0.0
                             for b in 0..<n {
-                                let row = xs + (b * channels + c) * inner
-                                let (rowSum, rowSquares) = laneSums(inner) { i in
-                                    let v = Lanes(row + i)
-                                    return (v, v * v)
-                                } tail: { i in (row[i], row[i] * row[i]) }
+                                var (rowSum, rowSquares): (Float, Float) = (0, 0)
+                                mf_sum_and_squares(xs + (b * channels + c) * inner, inner, &rowSum, &rowSquares)
                                 sum += Double(rowSum)
                                 sumSquares += Double(rowSquares)
                             }
@@ -107,18 +105,12 @@ public final class BatchNorm: Module {
                 let (xs, ys) = (xb.baseAddress!, yb.baseAddress!)
                 Workers.run(over: channels) { _, share in
                     for c in share {
-                        // y = scale x + shift, the normalisation and gamma, beta in one.
+                        // y = scale x + shift, the normalisation and gamma, beta in one (a
+                        // slope of 1 rectifies nothing).
                         let scale = gamma[c] * inverse[c], shift = beta[c] - gamma[c] * inverse[c] * mean[c]
                         for b in 0..<n {
                             let start = (b * channels + c) * inner
-                            if let slope {
-                                for i in start..<start + inner {
-                                    let v = scale * xs[i] + shift
-                                    ys[i] = v > 0 ? v : slope * v
-                                }
-                            } else {
-                                for i in start..<start + inner { ys[i] = scale * xs[i] + shift }
-                            }
+                            mf_scale_shift_rectify(xs + start, ys + start, inner, scale, shift, slope ?? 1)
                         }
                     }
                 }
@@ -149,20 +141,13 @@ public final class BatchNorm: Module {
                         let (dys, xs, rs, ss) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, sb.baseAddress!)
                         Workers.run(over: channels) { _, share in
                             for c in share {
-                                let center = mean[c]
                                 // sum dy x_hat = sum dy (x - mean), times 1 / sigma after.
                                 var sumDy: Float = 0, sumDyCentered: Float = 0
                                 for b in 0..<n {
                                     let start = (b * channels + c) * inner
-                                    let (dy, x, r) = (dys + start, xs + start, rs + start)
-                                    let (rowDy, rowDyCentered) = laneSums(inner) { i in
-                                        let d = Lanes(dy + i)
-                                        let gradient = d.replacing(with: slope * d, where: .!(Lanes(r + i) .> 0))
-                                        return (gradient, gradient * (Lanes(x + i) - center))
-                                    } tail: { i in
-                                        let gradient = r[i] > 0 ? dy[i] : slope * dy[i]
-                                        return (gradient, gradient * (x[i] - center))
-                                    }
+                                    var (rowDy, rowDyCentered): (Float, Float) = (0, 0)
+                                    mf_batchnorm_gradient_sums(dys + start, rs + start, xs + start, inner, slope, mean[c],
+                                                               &rowDy, &rowDyCentered)
                                     sumDy += rowDy
                                     sumDyCentered += rowDyCentered
                                 }
@@ -193,15 +178,12 @@ public final class BatchNorm: Module {
                         let (dys, xs, rs, dxs) = (dyb.baseAddress!, xb.baseAddress!, rb.baseAddress!, dxb.baseAddress!)
                         Workers.run(over: channels) { _, share in
                             for c in share {
-                                let (center, inverse) = (mean[c], inverse[c])
-                                let scale = gamma[c] * inverse
+                                let scale = gamma[c] * inverse[c]
                                 let (meanDy, meanDyXHat) = (sums[c] / m, sums[channels + c] / m)
                                 for b in 0..<n {
                                     let start = (b * channels + c) * inner
-                                    for i in start..<start + inner {
-                                        let dy = rs[i] > 0 ? dys[i] : slope * dys[i]
-                                        dxs[i] = scale * (dy - meanDy - (xs[i] - center) * inverse * meanDyXHat)
-                                    }
+                                    mf_batchnorm_input_gradient(dys + start, rs + start, xs + start, dxs + start, inner, slope,
+                                                                scale, meanDy, mean[c], inverse[c] * meanDyXHat)
                                 }
                             }
                         }

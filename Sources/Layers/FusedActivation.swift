@@ -1,3 +1,4 @@
+import CLayerKernels
 import Foundation
 import Tensors
 import WorkerPool
@@ -36,46 +37,15 @@ public enum FusedActivation: Hashable, Sendable {
     /// instead of two over the layer's largest tensors.
     func backwardWithChannelSums(_ dy: Tensor, output y: Tensor) -> (gradient: Tensor, sums: [Float]) {
         precondition(dy.shape == y.shape)
+        let (kind, slope) = rectifierSlope.map { (Int32(MF_RECTIFIER), $0) } ?? (Int32(MF_TANH), 0)
         var gradient = Tensor(shape: dy.shape, values: uninitializedFloats(dy.count))
         var sums = [Float](repeating: 0, count: dy.shape[1])
         dy.values.withUnsafeBufferPointer { dyBuffer in
             y.values.withUnsafeBufferPointer { yBuffer in
                 gradient.values.withUnsafeMutableBufferPointer { out in
                     let (dys, ys, outs) = (dyBuffer.baseAddress!, yBuffer.baseAddress!, out.baseAddress!)
-                    switch self {
-                    case .relu:
-                        sumChannels(dy.shape, into: &sums) { start, count in
-                            laneSum(count) { i in
-                                let (d, v) = (Lanes(dys + start + i), Lanes(ys + start + i))
-                                return store(d.replacing(with: 0, where: .!(v .> 0)), outs + start + i)
-                            } tail: { i in
-                                let d = ys[start + i] > 0 ? dys[start + i] : 0
-                                outs[start + i] = d
-                                return d
-                            }
-                        }
-                    case .leakyReLU(let slope):
-                        sumChannels(dy.shape, into: &sums) { start, count in
-                            laneSum(count) { i in
-                                let (d, v) = (Lanes(dys + start + i), Lanes(ys + start + i))
-                                return store(d.replacing(with: slope * d, where: .!(v .> 0)), outs + start + i)
-                            } tail: { i in
-                                let d = ys[start + i] > 0 ? dys[start + i] : slope * dys[start + i]
-                                outs[start + i] = d
-                                return d
-                            }
-                        }
-                    case .tanh:
-                        sumChannels(dy.shape, into: &sums) { start, count in
-                            laneSum(count) { i in
-                                let (d, v) = (Lanes(dys + start + i), Lanes(ys + start + i))
-                                return store(d * (1 - v * v), outs + start + i)
-                            } tail: { i in
-                                let d = dys[start + i] * (1 - ys[start + i] * ys[start + i])
-                                outs[start + i] = d
-                                return d
-                            }
-                        }
+                    sumChannels(dy.shape, into: &sums) { start, count in
+                        mf_activation_backward_sum(dys + start, ys + start, outs + start, count, kind, slope)
                     }
                 }
             }
@@ -88,9 +58,7 @@ public enum FusedActivation: Hashable, Sendable {
 func accumulateChannelSums(_ dy: Tensor, into sums: inout [Float]) {
     dy.values.withUnsafeBufferPointer { buffer in
         let values = buffer.baseAddress!
-        sumChannels(dy.shape, into: &sums) { start, count in
-            laneSum(count) { Lanes(values + start + $0) } tail: { values[start + $0] }
-        }
+        sumChannels(dy.shape, into: &sums) { mf_sum(values + $0, $1) }
     }
 }
 
