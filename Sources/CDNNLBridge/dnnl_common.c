@@ -29,7 +29,7 @@ const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t wha
 }
 
 int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, dnnl_data_type_t diff_src_type,
-                      mf_layer_descriptors *d) {
+                      const mf_pinned_layouts *pinned, mf_layer_descriptors *d) {
     dnnl_data_type_t type = s->bfloat16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t src_dims = {s->batch, s->channels, s->height, s->width};
     dnnl_dims_t dst_dims = {s->batch, s->outputs, s->out_height, s->out_width};
@@ -51,19 +51,24 @@ int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, d
     dnnl_memory_desc_init_by_tag(&diff_src, 4, src_dims, diff_src_type, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&diff_weights, 4, weights_dims, dnnl_f32, dnnl_format_tag_any);
     const dnnl_memory_desc_t *bias = s->bias ? &d->user_bias : NULL;
+    /* The backward operations' layouts: pinned ones, else oneDNN's choice. */
+    const dnnl_memory_desc_t *b_src = pinned && pinned->src ? pinned->src : &src;
+    const dnnl_memory_desc_t *b_diff_dst = pinned && pinned->diff_dst ? pinned->diff_dst : &dst;
+    const dnnl_memory_desc_t *b_diff_src = pinned && pinned->diff_src ? pinned->diff_src : &diff_src;
     if (s->transposed)
         return dnnl_deconvolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_deconvolution_direct, &src,
                                                     &weights, bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
-               && dnnl_deconvolution_backward_data_desc_init(&d->data, dnnl_deconvolution_direct, &diff_src, &weights, &dst,
-                                                             strides, padding_l, padding_r) == dnnl_success
-               && dnnl_deconvolution_backward_weights_desc_init(&d->weights, dnnl_deconvolution_direct, &src, &diff_weights,
-                                                                bias, &dst, strides, padding_l, padding_r) == dnnl_success;
+               && dnnl_deconvolution_backward_data_desc_init(&d->data, dnnl_deconvolution_direct, b_diff_src, &weights,
+                                                             b_diff_dst, strides, padding_l, padding_r) == dnnl_success
+               && dnnl_deconvolution_backward_weights_desc_init(&d->weights, dnnl_deconvolution_direct, b_src, &diff_weights,
+                                                                bias, b_diff_dst, strides, padding_l, padding_r)
+                      == dnnl_success;
     return dnnl_convolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
                                               bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
-           && dnnl_convolution_backward_data_desc_init(&d->data, dnnl_convolution_direct, &diff_src, &weights, &dst, strides,
-                                                       padding_l, padding_r) == dnnl_success
-           && dnnl_convolution_backward_weights_desc_init(&d->weights, dnnl_convolution_direct, &src, &diff_weights, bias,
-                                                          &dst, strides, padding_l, padding_r) == dnnl_success;
+           && dnnl_convolution_backward_data_desc_init(&d->data, dnnl_convolution_direct, b_diff_src, &weights, b_diff_dst,
+                                                       strides, padding_l, padding_r) == dnnl_success
+           && dnnl_convolution_backward_weights_desc_init(&d->weights, dnnl_convolution_direct, b_src, &diff_weights, bias,
+                                                          b_diff_dst, strides, padding_l, padding_r) == dnnl_success;
 }
 
 int mf_make_forward(const mf_dnnl_layer_shape *s, const mf_layer_descriptors *d, dnnl_primitive_desc_t *pd) {

@@ -54,12 +54,19 @@ typedef struct {
     dnnl_convolution_desc_t forward, data, weights;
 } mf_layer_descriptors;
 
+/// Layouts a layer's backward operations are to use instead of oneDNN's choice (NULL: its
+/// choice): a stack pins them to its forward's, so that every gradient between its layers is
+/// laid out as the tensor it is the gradient of.
+typedef struct {
+    const dnnl_memory_desc_t *src, *diff_dst, *diff_src;
+} mf_pinned_layouts;
+
 /// The descriptors of `shape`, a convolution or (transposed) a deconvolution: its inputs in the
 /// shape's precision, the forward's dst in `dst_type` and the backward data's diff_src in
-/// `diff_src_type`, the weights' and bias's gradients in float32; layouts oneDNN's choice.
-/// 0 if oneDNN has no such operation.
+/// `diff_src_type`, the weights' and bias's gradients in float32; layouts oneDNN's choice but
+/// for `pinned` ones (may be NULL). 0 if oneDNN has no such operation.
 int mf_describe_layer(const mf_dnnl_layer_shape *shape, dnnl_data_type_t dst_type, dnnl_data_type_t diff_src_type,
-                      mf_layer_descriptors *d);
+                      const mf_pinned_layouts *pinned, mf_layer_descriptors *d);
 
 /// The forward primitive's descriptor, with the shape's activation as a post-op; 0 if oneDNN
 /// has none on this CPU.
@@ -67,5 +74,26 @@ int mf_make_forward(const mf_dnnl_layer_shape *shape, const mf_layer_descriptors
 
 /// The primitive's memory descriptor `what` (its `index`th), e.g. its source.
 const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
+
+/// How a 4-D activation [N, C, H, W] (float32 or bfloat16) lies in memory: element (n, c, h, w)
+/// at n batch_stride + (c / block) block_stride + (h W + w) block + c % block, which covers
+/// plain NCHW (block 1) and oneDNN's channel-blocked layouts (aBcd8b, aBcd16b; blocks of at
+/// most 64).
+typedef struct {
+    long batch, channels, spatial, block, batch_stride, block_stride;
+    int bfloat16;
+} mf_channel_layout;
+
+/// The layout of `md`; 0 if it is not one of those.
+int mf_channel_layout_of(const dnnl_memory_desc_t *md, mf_channel_layout *layout);
+
+/// data = rectifier(data + bias[c]) in place (`bias` NULL: none), `slope` below 0 (ReLU: 0).
+void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *bias, float slope);
+
+/// diff_input = the rectifier's derivative (read from its output's sign) times diff_output,
+/// and, unless `bias_sums` is NULL, each channel's sum of it written there (the bias's
+/// gradient; summed in the same order whatever the threads). 0 on success.
+int mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
+                        float slope, float *bias_sums);
 
 #endif

@@ -25,7 +25,7 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
     l->bias = s->bias;
     /* Results (dst, diff_src, the weights' and bias's gradients) in float32. */
     mf_layer_descriptors d;
-    if (!mf_describe_layer(s, dnnl_f32, dnnl_f32, &d)) FAIL("no convolution of this shape (a negative padding?)");
+    if (!mf_describe_layer(s, dnnl_f32, dnnl_f32, NULL, &d)) FAIL("no convolution of this shape (a negative padding?)");
     if (!mf_make_forward(s, &d, &l->forward_pd))
         FAIL(s->bfloat16 ? "no bfloat16 forward primitive on this CPU" : "no forward primitive on this CPU");
     if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success)

@@ -6,9 +6,14 @@
 
 /// One convolution of a stack and its rectifier. Its output (after the rectifier) is kept by
 /// each pass in the forward's layout, which is the next layer's input layout; the gradients
-/// between layers stay in that layout too.
+/// between layers stay in that layout too. A convolution adds its bias and rectifies as a
+/// post-op, and its rectifier's derivative is oneDNN's eltwise backward; a transposed one (a
+/// deconvolution) does both in `mf_bias_rectify` and `mf_rectify_backward` (oneDNN 2.6 does
+/// them for a deconvolution in plain loops, dnnl_channels.c).
 typedef struct {
-    int bias;
+    int bias, transposed;
+    float slope;
+    mf_channel_layout layout; /* a transposed layer's output */
     dnnl_primitive_desc_t forward_pd, rectifier_hint_pd, rectifier_pd, data_pd, weights_pd;
     dnnl_primitive_t forward, rectifier, data, weights;
     mf_tensor f_weights, f_bias, d_weights, w_diff_weights, w_diff_bias;
@@ -63,30 +68,50 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
     for (i = 0; i < count; i++) {
         const mf_dnnl_layer_shape *shape = &shapes[i];
         stack_layer *l = &layers[i];
-        if (shape->transposed || shape->activation != MF_DNNL_RELU) FAIL("a stack is of convolutions with rectifiers");
+        if (shape->activation != MF_DNNL_RELU) FAIL("a stack's layers end in a rectifier");
         l->bias = shape->bias;
+        l->transposed = shape->transposed;
+        l->slope = shape->alpha;
+        /* A transposed layer's primitives have neither bias nor rectifier. */
+        mf_dnnl_layer_shape primitive_shape = *shape;
+        if (shape->transposed) {
+            primitive_shape.bias = 0;
+            primitive_shape.activation = MF_DNNL_IDENTITY;
+        }
         /* Outputs and gradients between the layers in the shape's precision; layer 0's input
            gradient goes to the caller in float32. */
         dnnl_data_type_t type = shape->bfloat16 ? dnnl_bf16 : dnnl_f32;
         mf_layer_descriptors d;
-        if (!mf_describe_layer(shape, type, i == 0 ? dnnl_f32 : type, &d)) FAIL("no convolution of this shape");
-        if (!mf_make_forward(shape, &d, &l->forward_pd))
+        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, NULL, &d)) FAIL("no convolution of this shape");
+        if (!mf_make_forward(&primitive_shape, &d, &l->forward_pd))
             FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
         const dnnl_memory_desc_t *output_md = mf_md(l->forward_pd, dnnl_query_dst_md, 0);
         if (i > 0 && !same(mf_md(l->forward_pd, dnnl_query_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0)))
             FAIL("oneDNN lays out this layer's input otherwise than the previous layer's output");
 
         /* The rectifier's derivative, read from its output. */
-        dnnl_eltwise_desc_t rectifier_forward, rectifier;
-        if (dnnl_eltwise_forward_desc_init(&rectifier_forward, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
-                                           output_md, shape->alpha, 0.0f) != dnnl_success
-            || dnnl_primitive_desc_create(&l->rectifier_hint_pd, &rectifier_forward, NULL, mf_engine, NULL) != dnnl_success
-            || dnnl_eltwise_backward_desc_init(&rectifier, dnnl_eltwise_relu_use_dst_for_bwd, output_md, output_md,
-                                               shape->alpha, 0.0f) != dnnl_success
-            || dnnl_primitive_desc_create(&l->rectifier_pd, &rectifier, NULL, mf_engine, l->rectifier_hint_pd) != dnnl_success)
-            FAIL("no rectifier backward in this layout");
-        const dnnl_memory_desc_t *diff_pre_md = mf_md(l->rectifier_pd, dnnl_query_diff_src_md, 0);
+        const dnnl_memory_desc_t *diff_pre_md = output_md;
+        if (shape->transposed) {
+            if (!mf_channel_layout_of(output_md, &l->layout)) FAIL("no bias and rectifier kernel for this layout");
+        } else {
+            dnnl_eltwise_desc_t rectifier_forward, rectifier;
+            if (dnnl_eltwise_forward_desc_init(&rectifier_forward, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd,
+                                               output_md, shape->alpha, 0.0f) != dnnl_success
+                || dnnl_primitive_desc_create(&l->rectifier_hint_pd, &rectifier_forward, NULL, mf_engine, NULL) != dnnl_success
+                || dnnl_eltwise_backward_desc_init(&rectifier, dnnl_eltwise_relu_use_dst_for_bwd, output_md, output_md,
+                                                   shape->alpha, 0.0f) != dnnl_success
+                || dnnl_primitive_desc_create(&l->rectifier_pd, &rectifier, NULL, mf_engine, l->rectifier_hint_pd)
+                       != dnnl_success)
+                FAIL("no rectifier backward in this layout");
+            diff_pre_md = mf_md(l->rectifier_pd, dnnl_query_diff_src_md, 0);
+        }
 
+        /* The backward operations on the forward's layouts (oneDNN may choose others when a layer
+           has fewer channels than its blocks). */
+        mf_pinned_layouts pinned = {mf_md(l->forward_pd, dnnl_query_src_md, 0), diff_pre_md,
+                                    i ? mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0) : NULL};
+        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, &pinned, &d))
+            FAIL("no backward convolution on the forward's layouts");
         if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success
             || dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
             FAIL("no backward convolution of this shape on this CPU");
@@ -96,15 +121,16 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
             || (i > 0 && !same(mf_md(l->data_pd, dnnl_query_diff_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0))))
             FAIL("oneDNN lays out a gradient otherwise than its tensor");
         if (dnnl_primitive_create(&l->forward, l->forward_pd) != dnnl_success
-            || dnnl_primitive_create(&l->rectifier, l->rectifier_pd) != dnnl_success
+            || (!l->transposed && dnnl_primitive_create(&l->rectifier, l->rectifier_pd) != dnnl_success)
             || dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success
             || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
             FAIL("oneDNN could not make the primitives");
         if (!mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
-            || (shape->bias && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
+            || (primitive_shape.bias
+                && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
             || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
             || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
-            || (shape->bias
+            || (primitive_shape.bias
                 && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0))
             || dnnl_memory_create(&l->diff_output, output_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success
             || dnnl_memory_create(&l->diff_pre, diff_pre_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success)
@@ -181,7 +207,12 @@ mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, co
                                 {DNNL_ARG_WEIGHTS, &l->f_weights, weights[i], .version = versions[i]},
                                 {DNNL_ARG_BIAS, &l->f_bias, biases[i]}};
         mf_binding output = {DNNL_ARG_DST, .memory = pass->outputs[i]};
-        failed = mf_execute(l->forward, inputs, l->bias ? 3 : 2, &output, 1);
+        failed = mf_execute(l->forward, inputs, l->bias && !l->transposed ? 3 : 2, &output, 1);
+        void *data;
+        if (!failed && l->transposed) {
+            failed = dnnl_memory_get_data_handle(pass->outputs[i], &data) != dnnl_success;
+            if (!failed) mf_bias_rectify(data, &l->layout, l->bias ? biases[i] : NULL, l->slope);
+        }
     }
     if (failed || through(&s->output, dst, pass->outputs[s->count - 1], 0) || dnnl_stream_wait(mf_stream) != dnnl_success) {
         mf_dnnl_stack_pass_destroy(pass);
@@ -197,15 +228,25 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
     for (int i = s->count - 1; i >= 0; i--) {
         stack_layer *l = &s->layers[i];
         dnnl_memory_t input = i ? pass->outputs[i - 1] : pass->input;
-        mf_binding rectifier_inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_output},
-                                          {DNNL_ARG_DST, .memory = pass->outputs[i]}};
-        mf_binding diff_pre = {DNNL_ARG_DIFF_SRC, .memory = l->diff_pre};
-        if (mf_execute(l->rectifier, rectifier_inputs, 2, &diff_pre, 1)) return 1;
+        if (l->transposed) {
+            void *diff_output, *output, *diff_pre;
+            if (dnnl_memory_get_data_handle(l->diff_output, &diff_output) != dnnl_success
+                || dnnl_memory_get_data_handle(pass->outputs[i], &output) != dnnl_success
+                || dnnl_memory_get_data_handle(l->diff_pre, &diff_pre) != dnnl_success
+                || mf_rectify_backward(diff_output, output, diff_pre, &l->layout, l->slope,
+                                       diff_weights && l->bias ? diff_biases[i] : NULL))
+                return 1;
+        } else {
+            mf_binding rectifier_inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_output},
+                                              {DNNL_ARG_DST, .memory = pass->outputs[i]}};
+            mf_binding diff_pre = {DNNL_ARG_DIFF_SRC, .memory = l->diff_pre};
+            if (mf_execute(l->rectifier, rectifier_inputs, 2, &diff_pre, 1)) return 1;
+        }
         if (diff_weights) {
             mf_binding inputs[2] = {{DNNL_ARG_SRC, .memory = input}, {DNNL_ARG_DIFF_DST, .memory = l->diff_pre}};
             mf_binding outputs[2] = {{DNNL_ARG_DIFF_WEIGHTS, &l->w_diff_weights, diff_weights[i]},
                                      {DNNL_ARG_DIFF_BIAS, &l->w_diff_bias, diff_biases[i]}};
-            if (mf_execute(l->weights, inputs, 2, outputs, l->bias ? 2 : 1)) return 1;
+            if (mf_execute(l->weights, inputs, 2, outputs, l->bias && !l->transposed ? 2 : 1)) return 1;
         }
         if (i == 0 && !diff_src) break;
         mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_pre},

@@ -40,9 +40,8 @@ public struct ConvolutionStack {
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         if let stack = oneDNN(x.shape) {
-            let (output, pass) = stack.forward(x.values, weights: convolutions.map(\.weight),
-                                               biases: convolutions.map { $0.bias?.value.values })
-            return (Tensor(shape: stack.outputShape, values: output), Cache(inputShape: x.shape, stack: stack, pass: pass))
+            let (output, pass) = stack.forward(x, layers: convolutions)
+            return (output, Cache(inputShape: x.shape, stack: stack, pass: pass))
         }
         var cache = Cache(inputShape: x.shape)
         var h = x
@@ -60,12 +59,8 @@ public struct ConvolutionStack {
     public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true)
         -> Tensor? {
         if let stack = cache.stack, let pass = cache.pass {
-            let gradients = stack.backward(pass, dy: dOutput.values, weights: convolutions.map(\.weight),
-                                           inputGradient: inputGradient, parameterGradients: parameterGradients)
-            for (i, conv) in convolutions.enumerated() {
-                conv.accumulate(dWeights: gradients.dWeights[i], dBias: gradients.dBiases[i])
-            }
-            return gradients.dx.map { Tensor(shape: cache.inputShape, values: $0) }
+            return stack.backward(pass, dy: dOutput, layers: convolutions, inputGradient: inputGradient,
+                                  parameterGradients: parameterGradients)
         }
         var d = dOutput
         for i in convolutions.indices.reversed() {
@@ -78,8 +73,71 @@ public struct ConvolutionStack {
     }
 }
 
-/// oneDNN's primitives of a `ConvolutionStack` for one input shape (`mf_dnnl_stack`). Calls
-/// take turns (a lock: the gradients between the layers live in shared buffers).
+/// Transposed convolutions applied one after the other, each followed by the same rectifier:
+/// a decoder's body (the VAE's). On oneDNN the whole stack runs as one (`OneDNNStack`): the
+/// activations between the layers and their gradients stay in oneDNN's layout and precision,
+/// the bias and the rectifier applied on that layout. Otherwise, and where oneDNN cannot,
+/// layer by layer.
+public struct TransposedConvolutionStack {
+    public let layers: [ConvTranspose2D]
+    public let activation: FusedActivation
+
+    public init(_ layers: [ConvTranspose2D], activation: FusedActivation) {
+        precondition(activation.rectifierSlope != nil, "TransposedConvolutionStack: the activation is a rectifier")
+        self.layers = layers
+        self.activation = activation
+    }
+
+    public struct Cache: @unchecked Sendable {
+        var layers: [ConvTranspose2D.Cache] = []
+        var stack: OneDNNStack? = nil
+        var pass: OneDNNStack.Pass? = nil
+    }
+
+    /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? {
+        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
+        var keys: [OneDNNLayerKey] = []
+        var shape = shape
+        for layer in layers {
+            // The convolution the layer runs backwards: from its output grid to its input.
+            let g = layer.geometry(shape)
+            keys.append(OneDNNLayerKey(batch: shape[0], geometry: g, outputs: layer.inputChannels, transposed: true,
+                                       bias: layer.bias != nil, activation: activation, precision: precision))
+            shape = [shape[0], layer.outputChannels, g.height, g.width]
+        }
+        return OneDNN.stack(keys)
+    }
+
+    public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
+        if let stack = oneDNN(x.shape) {
+            let (output, pass) = stack.forward(x, layers: layers)
+            return (output, Cache(stack: stack, pass: pass))
+        }
+        var cache = Cache()
+        var h = x
+        for layer in layers {
+            let (activated, layerCache) = layer.forward(h, activation: activation)
+            cache.layers.append(layerCache)
+            h = activated
+        }
+        return (h, cache)
+    }
+
+    /// From dL/d(output): accumulates the weights' and biases' gradients, returns dL/d(input).
+    public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
+        if let stack = cache.stack, let pass = cache.pass {
+            return stack.backward(pass, dy: dOutput, layers: layers, inputGradient: true, parameterGradients: true)!
+        }
+        var d = dOutput
+        for i in layers.indices.reversed() { d = layers[i].backward(d, cache: cache.layers[i]) }
+        return d
+    }
+}
+
+/// oneDNN's primitives of a `ConvolutionStack` or a `TransposedConvolutionStack` for one input
+/// shape (`mf_dnnl_stack`). Calls take turns (a lock: the gradients between the layers live in
+/// shared buffers).
 final class OneDNNStack: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lock = NSLock()
@@ -104,13 +162,29 @@ final class OneDNNStack: @unchecked Sendable {
     deinit { mf_dnnl_stack_destroy(handle) }
 
     var inputShape: [Int] {
-        let g = layers[0].geometry
-        return [layers[0].batch, g.channels, g.height, g.width]
+        let first = layers[0].shape
+        return [first.batch, first.channels, first.height, first.width].map(Int.init)
     }
 
     var outputShape: [Int] {
-        let last = layers[layers.count - 1]
-        return [last.batch, last.outputs, last.geometry.outHeight, last.geometry.outWidth]
+        let last = layers[layers.count - 1].shape
+        return [last.batch, last.outputs, last.out_height, last.out_width].map(Int.init)
+    }
+
+    /// The stack's output for x, with `layers`' weights and biases.
+    func forward(_ x: Tensor, layers: [WeightAndBias]) -> (output: Tensor, pass: Pass) {
+        let (output, pass) = forward(x.values, weights: layers.map(\.weight), biases: layers.map { $0.bias?.value.values })
+        return (Tensor(shape: outputShape, values: output), pass)
+    }
+
+    /// From dL/d(output): adds each layer's weight and bias gradients to theirs (when
+    /// `parameterGradients`), returns dL/d(input) (when `inputGradient`).
+    func backward(_ pass: Pass, dy: Tensor, layers: [WeightAndBias], inputGradient: Bool, parameterGradients: Bool)
+        -> Tensor? {
+        let gradients = backward(pass, dy: dy.values, weights: layers.map(\.weight), inputGradient: inputGradient,
+                                 parameterGradients: parameterGradients)
+        for (i, layer) in layers.enumerated() { layer.accumulate(dWeights: gradients.dWeights[i], dBias: gradients.dBiases[i]) }
+        return gradients.dx.map { Tensor(shape: inputShape, values: $0) }
     }
 
     /// The stack's output from x, each layer's weights (whose conversions are kept while they
@@ -137,7 +211,7 @@ final class OneDNNStack: @unchecked Sendable {
         precondition(dy.count == outputShape.reduce(1, *) && weights.count == layers.count)
         var dx = inputGradient ? uninitializedFloats(inputShape.reduce(1, *)) : nil
         let weightCounts = layers.map { parameterGradients ? $0.outputs * $0.geometry.patchSize : nil }
-        let biasCounts = layers.map { parameterGradients && $0.bias ? $0.outputs : nil }
+        let biasCounts = layers.map { parameterGradients && $0.bias ? Int($0.shape.outputs) : nil }
         let versions = weights.map(\.version)
         var status: Int32 = 0
         var dBiases: [[Float]?] = []

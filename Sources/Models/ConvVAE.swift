@@ -64,8 +64,13 @@ public final class ConvVAE: Module {
         var labels: [Int]? = nil
         var expand: Tensor? = nil
         var expanded: Tensor? = nil
-        var deconvs: [ConvTranspose2D.Cache] = []
+        var body: TransposedConvolutionStack.Cache? = nil
+        var output: ConvTranspose2D.Cache? = nil
     }
+
+    /// The decoder's transposed convolutions but the last, each with its ReLU, run as one stack
+    /// (on oneDNN, in its layout).
+    var decoderBody: TransposedConvolutionStack { TransposedConvolutionStack(Array(decoder.dropLast()), activation: .relu) }
 
     /// mu and log-variance `[N, L]` of q(z | x).
     public func encode(_ image: Tensor, labels: [Int]? = nil) -> (mean: Tensor, logVariance: Tensor, cache: EncoderCache) {
@@ -101,22 +106,16 @@ public final class ConvVAE: Module {
         cache.expand = expandCache
         let (activated, activationCache) = Activation.relu(expanded.reshaped([z.shape[0], widths.last!, baseSize, baseSize]))
         cache.expanded = activationCache
-        var h = activated
-        for (i, deconv) in decoder.enumerated() {
-            // ReLU after each but the last, in the same pass.
-            let (upsampled, deconvCache) = deconv.forward(h, activation: i < decoder.count - 1 ? .relu : nil)
-            cache.deconvs.append(deconvCache)
-            h = upsampled
-        }
-        return (h, cache)
+        let (h, bodyCache) = decoderBody.forward(activated)
+        let (image, outputCache) = decoder.last!.forward(h)
+        (cache.body, cache.output) = (bodyCache, outputCache)
+        return (image, cache)
     }
 
     /// Accumulates the decoder's gradients from dL/d(image); returns dL/dz.
     public func decoderBackward(_ dImage: Tensor, cache: DecoderCache) -> Tensor {
-        var d = dImage
-        for i in decoder.indices.reversed() {
-            d = decoder[i].backward(d, cache: cache.deconvs[i])
-        }
+        var d = decoder.last!.backward(dImage, cache: cache.output!)
+        d = decoderBody.backward(d, cache: cache.body!)
         d = Activation.reluBackward(d, cache: cache.expanded!)
         let dInput = expand.backward(d.reshaped([d.shape[0], d.count / d.shape[0]]), cache: cache.expand!)
         if let decoderConditioning, let labels = cache.labels { return decoderConditioning.backward(dInput, labels: labels) }

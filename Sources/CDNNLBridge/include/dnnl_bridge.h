@@ -53,12 +53,13 @@ int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *w
 int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
                            mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias);
 
-/// A stack of convolutions, each followed by a rectifier (ReLU with `alpha` its slope below 0;
-/// every shape's activation MF_DNNL_RELU), whose activations stay in oneDNN's layout and
-/// precision from one layer to the next, forward and backward: only the stack's input and
-/// output, and its gradients, are converted from and to the caller's NCHW float32. (A
-/// discriminator's or an encoder's body: per layer, this saves the conversions of its output
-/// and input and of their gradients, and the rectifier's derivative runs on oneDNN's layout.)
+/// A stack of convolutions, or of transposed convolutions, each followed by a rectifier (ReLU
+/// with `alpha` its slope below 0; every shape's activation MF_DNNL_RELU), whose activations
+/// stay in oneDNN's layout and precision from one layer to the next, forward and backward: only
+/// the stack's input and output, and its gradients, are converted from and to the caller's
+/// NCHW float32. (A discriminator's, an encoder's or a decoder's body: per layer, this saves
+/// the conversions of its output and input and of their gradients, and the bias and the
+/// rectifier and their derivatives run on oneDNN's layout.)
 typedef struct mf_dnnl_stack mf_dnnl_stack;
 /// What one forward pass keeps for its backward: its input and every layer's output.
 typedef struct mf_dnnl_stack_pass mf_dnnl_stack_pass;
