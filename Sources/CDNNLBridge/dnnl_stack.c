@@ -82,7 +82,8 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
            gradient goes to the caller in float32. */
         dnnl_data_type_t type = shape->bfloat16 ? dnnl_bf16 : dnnl_f32;
         mf_layer_descriptors d;
-        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, NULL, &d)) FAIL("no convolution of this shape");
+        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, NULL, &d))
+            FAIL("no convolution of this shape");
         if (!mf_make_forward(&primitive_shape, &d, &l->forward_pd))
             FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
         const dnnl_memory_desc_t *output_md = mf_md(l->forward_pd, dnnl_query_dst_md, 0);

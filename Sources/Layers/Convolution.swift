@@ -144,8 +144,13 @@ public final class Conv2D: WeightAndBias {
     /// oneDNN's primitives for this input, when the engine is oneDNN and it has them.
     func oneDNN(_ shape: [Int], activation: FusedActivation?) -> OneDNNLayer? {
         guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
-        return OneDNN.layer(OneDNNLayerKey(batch: shape[0], geometry: geometry(shape), outputs: outputChannels, transposed: false,
-                                           bias: bias != nil, activation: activation, precision: precision))
+        return OneDNN.layer(oneDNNKey(shape, activation: activation, precision: precision))
+    }
+
+    /// The layer on an input of `shape` as oneDNN's primitives are made for it.
+    func oneDNNKey(_ shape: [Int], activation: FusedActivation?, precision: Precision) -> OneDNNLayerKey {
+        OneDNNLayerKey(batch: shape[0], geometry: geometry(shape), outputs: outputChannels, transposed: false,
+                       bias: bias != nil, activation: activation, precision: precision)
     }
 
     func geometry(_ shape: [Int]) -> ConvGeometry {

@@ -25,18 +25,7 @@ public struct ConvolutionStack {
     }
 
     /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
-    func oneDNN(_ shape: [Int]) -> OneDNNStack? {
-        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
-        var keys: [OneDNNLayerKey] = []
-        var shape = shape
-        for conv in convolutions {
-            let g = conv.geometry(shape)
-            keys.append(OneDNNLayerKey(batch: shape[0], geometry: g, outputs: conv.outputChannels, transposed: false,
-                                       bias: conv.bias != nil, activation: activation, precision: precision))
-            shape = [shape[0], conv.outputChannels, g.outHeight, g.outWidth]
-        }
-        return OneDNN.stack(keys)
-    }
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? { OneDNN.stack(convolutions, inputShape: shape, activation: activation) }
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         if let stack = oneDNN(x.shape) {
@@ -95,19 +84,7 @@ public struct TransposedConvolutionStack {
     }
 
     /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
-    func oneDNN(_ shape: [Int]) -> OneDNNStack? {
-        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
-        var keys: [OneDNNLayerKey] = []
-        var shape = shape
-        for layer in layers {
-            // The convolution the layer runs backwards: from its output grid to its input.
-            let g = layer.geometry(shape)
-            keys.append(OneDNNLayerKey(batch: shape[0], geometry: g, outputs: layer.inputChannels, transposed: true,
-                                       bias: layer.bias != nil, activation: activation, precision: precision))
-            shape = [shape[0], layer.outputChannels, g.height, g.width]
-        }
-        return OneDNN.stack(keys)
-    }
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? { OneDNN.stack(layers, inputShape: shape, activation: activation) }
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         if let stack = oneDNN(x.shape) {
@@ -132,6 +109,44 @@ public struct TransposedConvolutionStack {
         var d = dOutput
         for i in layers.indices.reversed() { d = layers[i].backward(d, cache: cache.layers[i]) }
         return d
+    }
+}
+
+/// A layer a oneDNN stack can hold, with its bias and rectifier.
+protocol StackableLayer: WeightAndBias {
+    /// oneDNN's key for this layer on an input of `shape`, with `activation`, and its output's shape.
+    func stackKey(_ shape: [Int], activation: FusedActivation, precision: Precision) -> (key: OneDNNLayerKey, output: [Int])
+}
+
+extension Conv2D: StackableLayer {
+    func stackKey(_ shape: [Int], activation: FusedActivation, precision: Precision) -> (key: OneDNNLayerKey, output: [Int]) {
+        let g = geometry(shape)
+        return (oneDNNKey(shape, activation: activation, precision: precision),
+                [shape[0], outputChannels, g.outHeight, g.outWidth])
+    }
+}
+
+extension ConvTranspose2D: StackableLayer {
+    func stackKey(_ shape: [Int], activation: FusedActivation, precision: Precision) -> (key: OneDNNLayerKey, output: [Int]) {
+        // The convolution the layer runs backwards: from its output grid to its input, with the
+        // bias and the rectifier (the stack applies them on oneDNN's layout).
+        let g = geometry(shape)
+        return (OneDNNLayerKey(batch: shape[0], geometry: g, outputs: inputChannels, transposed: true, bias: bias != nil,
+                               activation: activation, precision: precision),
+                [shape[0], outputChannels, g.height, g.width])
+    }
+}
+
+extension OneDNN {
+    /// oneDNN's stack of `layers` for an input of `shape`, when the engine is oneDNN and it has one.
+    static func stack(_ layers: [any StackableLayer], inputShape shape: [Int], activation: FusedActivation) -> OneDNNStack? {
+        guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
+        var (keys, shape) = ([OneDNNLayerKey](), shape)
+        for layer in layers {
+            let (key, output) = layer.stackKey(shape, activation: activation, precision: precision)
+            (keys, shape) = (keys + [key], output)
+        }
+        return stack(keys)
     }
 }
 

@@ -184,8 +184,9 @@ final class OneDNNTests: XCTestCase {
     /// in bf16 it is no further from them than its layers run one by one on oneDNN bf16 are,
     /// within a factor of 3 (it also keeps the activations and gradients between its layers in
     /// bf16; measured 1.0-2.1x: bf16 gradients summed over 3,072 positions are 3-15% off here
-    /// either way; a wrong bias or derivative is off by the gradient itself). 8 and 24 channels leave part of a 16-channel block as padding; ReLU and
-    /// LeakyReLU. On im2col the stack is its layers.
+    /// either way; a wrong bias or derivative is off by the gradient itself). 8 and 24 channels
+    /// leave part of a 16-channel block as padding; ReLU and LeakyReLU. On im2col the stack is
+    /// its layers.
     func testTransposedConvolutionStackAgreesWithItsLayersOneByOne() {
         let layers = [(16, 8), (8, 24), (24, 16)].map {
             ConvTranspose2D(inputChannels: $0.0, outputChannels: $0.1, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
