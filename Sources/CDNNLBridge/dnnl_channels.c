@@ -157,10 +157,9 @@ static void rectify_backward_blocks(void *context, long begin, long end) {
     else RECTIFY_BACKWARD(float, f32, L->block)
 }
 
-int mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
-                        float slope, float *bias_sums) {
+void mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
+                         float slope, float *bias_sums) {
     channel_pass pass = {.layout = layout, .output = output, .diff_output = diff_output, .diff_input = diff_input,
                          .bias_sums = bias_sums, .slope = slope};
     parallel(rectify_backward_blocks, &pass, (layout->channels + layout->block - 1) / layout->block);
-    return 0;
 }

@@ -92,8 +92,8 @@ void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *b
 
 /// diff_input = the rectifier's derivative (read from its output's sign) times diff_output,
 /// and, unless `bias_sums` is NULL, each channel's sum of it written there (the bias's
-/// gradient; summed in the same order whatever the threads). 0 on success.
-int mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
-                        float slope, float *bias_sums);
+/// gradient; summed in the same order whatever the threads).
+void mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
+                         float slope, float *bias_sums);
 
 #endif

@@ -209,8 +209,8 @@ mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, co
                                 {DNNL_ARG_BIAS, &l->f_bias, biases[i]}};
         mf_binding output = {DNNL_ARG_DST, .memory = pass->outputs[i]};
         failed = mf_execute(l->forward, inputs, l->bias && !l->transposed ? 3 : 2, &output, 1);
-        void *data;
         if (!failed && l->transposed) {
+            void *data;
             failed = dnnl_memory_get_data_handle(pass->outputs[i], &data) != dnnl_success;
             if (!failed) mf_bias_rectify(data, &l->layout, l->bias ? biases[i] : NULL, l->slope);
         }
@@ -231,12 +231,13 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
         dnnl_memory_t input = i ? pass->outputs[i - 1] : pass->input;
         if (l->transposed) {
             void *diff_output, *output, *diff_pre;
-            if (dnnl_memory_get_data_handle(l->diff_output, &diff_output) != dnnl_success
+            if (dnnl_stream_wait(mf_stream) != dnnl_success /* diff_output written */
+                || dnnl_memory_get_data_handle(l->diff_output, &diff_output) != dnnl_success
                 || dnnl_memory_get_data_handle(pass->outputs[i], &output) != dnnl_success
-                || dnnl_memory_get_data_handle(l->diff_pre, &diff_pre) != dnnl_success
-                || mf_rectify_backward(diff_output, output, diff_pre, &l->layout, l->slope,
-                                       diff_weights && l->bias ? diff_biases[i] : NULL))
+                || dnnl_memory_get_data_handle(l->diff_pre, &diff_pre) != dnnl_success)
                 return 1;
+            mf_rectify_backward(diff_output, output, diff_pre, &l->layout, l->slope,
+                                diff_weights && l->bias ? diff_biases[i] : NULL);
         } else {
             mf_binding rectifier_inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_output},
                                               {DNNL_ARG_DST, .memory = pass->outputs[i]}};

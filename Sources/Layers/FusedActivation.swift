@@ -1,5 +1,4 @@
 import CLayerKernels
-import Foundation
 import Tensors
 import WorkerPool
 
