@@ -70,7 +70,7 @@ let libraries: [Target] = [
     .target(name: "Tensors"),
     .target(name: "CLayerKernels"),
     .target(name: "Layers", dependencies: ["Tensors", "BLAS", "FileFormats", "WorkerPool", "CDNNLBridge", "CLayerKernels"]),
-    .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats", "WorkerPool", "CLayerKernels"]),
+    .target(name: "Optimizers", dependencies: ["Tensors", "Layers", "FileFormats", "WorkerPool"]),
     .target(name: "Models", dependencies: ["Tensors", "Layers", "Optimizers"]),
     // Reproducible, resumable training runs over a set of images.
     .target(name: "Training", dependencies: ["Tensors", "Layers", "Optimizers", "Models", "FileFormats"]),

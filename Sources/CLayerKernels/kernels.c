@@ -200,15 +200,3 @@ void mf_batchnorm_input_gradient(const float *restrict dy, const float *restrict
         dx[i] = scale * (g - mean_g - (x[i] - center) * c);
     }
 }
-
-KERNEL
-void mf_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long count, float beta1,
-             float beta2, float step_size, float inverse_correction2, float epsilon, float decay) {
-    for (long i = 0; i < count; i++) {
-        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
-        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
-        p[i] -= step_size * m[i] / (__builtin_sqrtf(v[i] * inverse_correction2) + epsilon);
-    }
-    if (decay > 0.0f)
-        for (long i = 0; i < count; i++) p[i] -= decay * p[i];
-}

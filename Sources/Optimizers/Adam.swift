@@ -1,4 +1,3 @@
-import CLayerKernels
 import FileFormats
 import Foundation
 import Layers
@@ -43,7 +42,7 @@ public final class Adam {
     }
 
     /// Applies one update from the parameters' accumulated gradients (which it leaves as they
-    /// are). A large parameter is shared among the workers; the loop is CLayerKernels' `mf_adam`.
+    /// are). A large parameter is shared among the workers; the loops are vectorised.
     public func update() {
         step += 1
         let correction1 = 1 - pow(beta1, Float(step)), correction2 = 1 - pow(beta2, Float(step))
@@ -57,9 +56,12 @@ public final class Adam {
                         parameter.value.values.withUnsafeMutableBufferPointer { p in
                             let (g, m, v, p) = (gradient.baseAddress!, m.baseAddress!, v.baseAddress!, p.baseAddress!)
                             let update = { (share: Range<Int>) in
-                                let i = share.lowerBound
-                                mf_adam(p + i, g + i, m + i, v + i, share.count, beta1, beta2, stepSize, inverseCorrection2,
-                                        epsilon, decay)
+                                for i in share {
+                                    m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                                    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                                    p[i] -= stepSize * m[i] / ((v[i] * inverseCorrection2).squareRoot() + epsilon)
+                                }
+                                if decay > 0 { for i in share { p[i] -= decay * p[i] } }
                             }
                             let count = gradient.count
                             if count < Workers.elementwiseThreshold { update(0..<count) } else { Workers.run(over: count) { update($1) } }

@@ -41,9 +41,4 @@ void mf_scale_shift_rectify(const float *x, float *y, long count, float scale, f
 void mf_batchnorm_input_gradient(const float *dy, const float *rectified, const float *x, float *dx, long count,
                                  float slope, float scale, float mean_g, float center, float c);
 
-/// One Adam step over count values: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
-/// p -= step_size m / (sqrt(v inverse_correction2) + epsilon); then p -= decay p if decay > 0.
-void mf_adam(float *p, const float *g, float *m, float *v, long count, float beta1, float beta2, float step_size,
-             float inverse_correction2, float epsilon, float decay);
-
 #endif
