@@ -142,7 +142,7 @@ void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *b
                     sums[j] += d;                                                                  \
                 }                                                                                  \
         }                                                                                          \
-        for (long j = 0; p->bias_sums && j < BLOCK_COUNT(L, cb); j++) p->bias_sums[cb * L->block + j] = sums[j]; \
+        for (long j = 0; p->bias_sums && j < BLOCK_COUNT(L, cb); j++) p->bias_sums[cb * L->block + j] += sums[j]; \
     }
 
 /// Channel blocks begin ..< end, one thread each, its images in order: each channel's sum is

@@ -15,12 +15,22 @@ int mf_ready(void) {
     return 1;
 }
 
-dnnl_primitive_t mf_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
-    dnnl_primitive_desc_t pd;
+dnnl_primitive_t mf_make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int add) {
+    dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t reorder = NULL;
-    if (dnnl_reorder_primitive_desc_create(&pd, from, mf_engine, to, mf_engine, NULL) != dnnl_success) return NULL;
-    if (dnnl_primitive_create(&reorder, pd) != dnnl_success) reorder = NULL;
-    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_t post_ops = NULL;
+    dnnl_primitive_attr_t attributes = NULL;
+    int described = add ? dnnl_post_ops_create(&post_ops) == dnnl_success
+                              && dnnl_post_ops_append_sum(post_ops, 1.0f) == dnnl_success
+                              && dnnl_primitive_attr_create(&attributes) == dnnl_success
+                              && dnnl_primitive_attr_set_post_ops(attributes, post_ops) == dnnl_success
+                        : 1;
+    if (described && dnnl_reorder_primitive_desc_create(&pd, from, mf_engine, to, mf_engine, attributes) == dnnl_success
+        && dnnl_primitive_create(&reorder, pd) != dnnl_success)
+        reorder = NULL;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (post_ops) dnnl_post_ops_destroy(post_ops);
+    if (attributes) dnnl_primitive_attr_destroy(attributes);
     return reorder;
 }
 
@@ -29,7 +39,7 @@ const dnnl_memory_desc_t *mf_md(const_dnnl_primitive_desc_t pd, dnnl_query_t wha
 }
 
 int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, dnnl_data_type_t diff_src_type,
-                      const mf_pinned_layouts *pinned, mf_layer_descriptors *d) {
+                      const mf_pinned_layouts *pinned, int channels_last, mf_layer_descriptors *d) {
     dnnl_data_type_t type = s->bfloat16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t src_dims = {s->batch, s->channels, s->height, s->width};
     dnnl_dims_t dst_dims = {s->batch, s->outputs, s->out_height, s->out_width};
@@ -55,20 +65,58 @@ int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, d
     const dnnl_memory_desc_t *b_src = pinned && pinned->src ? pinned->src : &src;
     const dnnl_memory_desc_t *b_diff_dst = pinned && pinned->diff_dst ? pinned->diff_dst : &dst;
     const dnnl_memory_desc_t *b_diff_src = pinned && pinned->diff_src ? pinned->diff_src : &diff_src;
+    /* The direct convolution's on channels-last: a convolution's forward, a transposed one's
+       backward data. */
+    dnnl_memory_desc_t last_src, last_dst, last_diff_src, last_diff_dst;
+    const dnnl_memory_desc_t *f_src = &src, *f_dst = &dst_out, *d_diff_src = b_diff_src, *d_diff_dst = b_diff_dst;
+    if (channels_last && s->transposed) {
+        dnnl_memory_desc_init_by_tag(&last_diff_src, 4, src_dims, diff_src_type, dnnl_nhwc);
+        dnnl_memory_desc_init_by_tag(&last_diff_dst, 4, dst_dims, type, dnnl_nhwc);
+        d_diff_src = &last_diff_src;
+        d_diff_dst = &last_diff_dst;
+    } else if (channels_last) {
+        dnnl_memory_desc_init_by_tag(&last_src, 4, src_dims, type, dnnl_nhwc);
+        dnnl_memory_desc_init_by_tag(&last_dst, 4, dst_dims, dst_type, dnnl_nhwc);
+        f_src = &last_src;
+        f_dst = &last_dst;
+    }
     if (s->transposed)
         return dnnl_deconvolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_deconvolution_direct, &src,
                                                     &weights, bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
-               && dnnl_deconvolution_backward_data_desc_init(&d->data, dnnl_deconvolution_direct, b_diff_src, &weights,
-                                                             b_diff_dst, strides, padding_l, padding_r) == dnnl_success
+               && dnnl_deconvolution_backward_data_desc_init(&d->data, dnnl_deconvolution_direct, d_diff_src, &weights,
+                                                             d_diff_dst, strides, padding_l, padding_r) == dnnl_success
                && dnnl_deconvolution_backward_weights_desc_init(&d->weights, dnnl_deconvolution_direct, b_src, &diff_weights,
                                                                 bias, b_diff_dst, strides, padding_l, padding_r)
                       == dnnl_success;
-    return dnnl_convolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_convolution_direct, &src, &weights,
-                                              bias, &dst_out, strides, padding_l, padding_r) == dnnl_success
+    return dnnl_convolution_forward_desc_init(&d->forward, dnnl_forward_training, dnnl_convolution_direct, f_src, &weights,
+                                              bias, f_dst, strides, padding_l, padding_r) == dnnl_success
            && dnnl_convolution_backward_data_desc_init(&d->data, dnnl_convolution_direct, b_diff_src, &weights, b_diff_dst,
                                                        strides, padding_l, padding_r) == dnnl_success
            && dnnl_convolution_backward_weights_desc_init(&d->weights, dnnl_convolution_direct, b_src, &diff_weights, bias,
                                                           b_diff_dst, strides, padding_l, padding_r) == dnnl_success;
+}
+
+/// Whether `pd` runs oneDNN's brgemm kernel ("brgconv:avx512_core").
+static int runs_brgemm(const_dnnl_primitive_desc_t pd) {
+    const char *name = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name
+           && strncmp(name, "brg", 3) == 0;
+}
+
+int mf_channels_last(const mf_dnnl_layer_shape *s) {
+    int channels = s->transposed ? s->outputs : s->channels; /* the direct convolution's input */
+    if (s->bfloat16 || channels < 128) return 0;
+    mf_layer_descriptors d;
+    dnnl_primitive_desc_t forward = NULL, data = NULL;
+    int brgemm = 0;
+    if (mf_describe_layer(s, dnnl_f32, dnnl_f32, NULL, 1, &d) && mf_make_forward(s, &d, &forward)) {
+        if (!s->transposed) brgemm = runs_brgemm(forward);
+        else if (dnnl_primitive_desc_create(&data, &d.data, NULL, mf_engine, forward) == dnnl_success)
+            brgemm = runs_brgemm(data);
+    }
+    if (forward) dnnl_primitive_desc_destroy(forward);
+    if (data) dnnl_primitive_desc_destroy(data);
+    return brgemm;
 }
 
 int mf_make_forward(const mf_dnnl_layer_shape *s, const mf_layer_descriptors *d, dnnl_primitive_desc_t *pd) {
@@ -87,12 +135,12 @@ int mf_make_forward(const mf_dnnl_layer_shape *s, const mf_layer_descriptors *d,
     return made;
 }
 
-int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int input) {
+int mf_make_tensor(mf_tensor *t, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *wanted, int kind) {
     memset(t, 0, sizeof *t);
     if (dnnl_memory_create(&t->user, user_md, mf_engine, NULL) != dnnl_success) return 0;
-    if (dnnl_memory_desc_equal(user_md, wanted)) return 1;
+    if (kind != MF_ADDED && dnnl_memory_desc_equal(user_md, wanted)) return 1;
     if (dnnl_memory_create(&t->internal, wanted, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return 0;
-    t->reorder = input ? mf_make_reorder(user_md, wanted) : mf_make_reorder(wanted, user_md);
+    t->reorder = kind == MF_INPUT ? mf_make_reorder(user_md, wanted, 0) : mf_make_reorder(wanted, user_md, kind == MF_ADDED);
     return t->reorder != NULL;
 }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct mf_dnnl_layer {
-    int bias;
+    int bias, channels_last;
     dnnl_primitive_desc_t forward_pd, data_pd, weights_pd;
     dnnl_primitive_t forward, data, weights;
     /* forward: src, weights, bias -> dst */
@@ -23,9 +23,13 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
     if (!l) { snprintf(error, (size_t)error_capacity, "out of memory"); return NULL; }
     if (!mf_ready()) FAIL("oneDNN found no CPU engine");
     l->bias = s->bias;
-    /* Results (dst, diff_src, the weights' and bias's gradients) in float32. */
+    /* Results (dst, diff_src, the weights' and bias's gradients) in float32. The caller's
+       tensors are converted for each primitive anyway, so its direct convolution takes
+       channels-last copies where that is faster. */
     mf_layer_descriptors d;
-    if (!mf_describe_layer(s, dnnl_f32, dnnl_f32, NULL, &d)) FAIL("no convolution of this shape (a negative padding?)");
+    l->channels_last = mf_channels_last(s);
+    if (!mf_describe_layer(s, dnnl_f32, dnnl_f32, NULL, l->channels_last, &d))
+        FAIL("no convolution of this shape (a negative padding?)");
     if (!mf_make_forward(s, &d, &l->forward_pd))
         FAIL(s->bfloat16 ? "no bfloat16 forward primitive on this CPU" : "no forward primitive on this CPU");
     if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success)
@@ -37,17 +41,19 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
         || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
         FAIL("oneDNN could not make the primitives");
 
-    if (!mf_make_tensor(&l->f_src, &d.user_src, mf_md(l->forward_pd, dnnl_query_src_md, 0), 1)
-        || !mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
-        || (s->bias && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
-        || !mf_make_tensor(&l->f_dst, &d.user_dst, mf_md(l->forward_pd, dnnl_query_dst_md, 0), 0)
-        || !mf_make_tensor(&l->d_diff_dst, &d.user_dst, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), 1)
-        || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
-        || !mf_make_tensor(&l->d_diff_src, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), 0)
-        || !mf_make_tensor(&l->w_src, &d.user_src, mf_md(l->weights_pd, dnnl_query_src_md, 0), 1)
-        || !mf_make_tensor(&l->w_diff_dst, &d.user_dst, mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), 1)
-        || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
-        || (s->bias && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0)))
+    if (!mf_make_tensor(&l->f_src, &d.user_src, mf_md(l->forward_pd, dnnl_query_src_md, 0), MF_INPUT)
+        || !mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), MF_INPUT)
+        || (s->bias && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), MF_INPUT))
+        || !mf_make_tensor(&l->f_dst, &d.user_dst, mf_md(l->forward_pd, dnnl_query_dst_md, 0), MF_OUTPUT)
+        || !mf_make_tensor(&l->d_diff_dst, &d.user_dst, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)
+        || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), MF_INPUT)
+        || !mf_make_tensor(&l->d_diff_src, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), MF_OUTPUT)
+        || !mf_make_tensor(&l->w_src, &d.user_src, mf_md(l->weights_pd, dnnl_query_src_md, 0), MF_INPUT)
+        || !mf_make_tensor(&l->w_diff_dst, &d.user_dst, mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)
+        || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0),
+                           MF_ADDED)
+        || (s->bias
+            && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), MF_ADDED)))
         FAIL("oneDNN could not lay out the tensors");
     return l;
 }
@@ -95,3 +101,5 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff
                           {DNNL_ARG_DIFF_BIAS, &l->w_diff_bias, diff_bias}};
     return mf_execute(l->weights, inputs, 2, outputs, l->bias ? 2 : 1);
 }
+
+int mf_dnnl_layer_channels_last(const mf_dnnl_layer *l) { return l->channels_last; }

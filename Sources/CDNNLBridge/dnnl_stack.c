@@ -4,18 +4,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// An operation run on channels-last copies of its input and output: `in` reorders its input
+/// from the stack's layout into `input`, `out` its output from `output` back into the stack's
+/// layout (NULL when it goes to the caller instead).
+typedef struct {
+    dnnl_memory_t input, output;
+    dnnl_primitive_t in, out;
+} detour;
+
 /// One convolution of a stack and its rectifier. Its output (after the rectifier) is kept by
 /// each pass in the forward's layout, which is the next layer's input layout; the gradients
 /// between layers stay in that layout too. A convolution adds its bias and rectifies as a
 /// post-op, and its rectifier's derivative is oneDNN's eltwise backward; a transposed one (a
 /// deconvolution) does both in `mf_bias_rectify` and `mf_rectify_backward` (oneDNN 2.6 does
-/// them for a deconvolution in plain loops, dnnl_channels.c).
+/// them for a deconvolution in plain loops, dnnl_channels.c). A layer's direct convolution (a
+/// convolution's forward, a transposed one's backward data) may run on channels-last copies
+/// (`mf_channels_last`): a detour through them, reorders each side, in and out of the stack's
+/// layouts, which stay oneDNN's choice for its own kernels.
 typedef struct {
-    int bias, transposed;
+    int bias, transposed, channels_last;
     float slope;
     mf_channel_layout layout; /* a transposed layer's output */
-    dnnl_primitive_desc_t forward_pd, rectifier_hint_pd, rectifier_pd, data_pd, weights_pd;
+    /* forward_pd lays out the stack's tensors; a channels-last convolution's forward runs
+       last_forward_pd instead (a transposed one's data_pd is channels-last itself). */
+    dnnl_primitive_desc_t forward_pd, last_forward_pd, rectifier_hint_pd, rectifier_pd, data_pd, weights_pd;
     dnnl_primitive_t forward, rectifier, data, weights;
+    detour detour;
     mf_tensor f_weights, f_bias, d_weights, w_diff_weights, w_diff_bias;
     dnnl_memory_t diff_output; /* dL/d(output): the next layer's backward data writes it */
     dnnl_memory_t diff_pre;    /* dL/d(output before the rectifier) */
@@ -44,7 +58,7 @@ struct mf_dnnl_stack_pass {
 static int make_port(port *p, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *from,
                      const dnnl_memory_desc_t *to) {
     if (dnnl_memory_create(&p->user, user_md, mf_engine, NULL) != dnnl_success) return 0;
-    p->reorder = mf_make_reorder(from, to);
+    p->reorder = mf_make_reorder(from, to, 0);
     return p->reorder != NULL;
 }
 
@@ -54,6 +68,24 @@ static void free_port(port *p) {
 }
 
 static int same(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) { return dnnl_memory_desc_equal(a, b); }
+
+/// A detour from the stack's layout `from` into `input`, and from `output` to the stack's
+/// layout `to` (NULL: the output goes elsewhere).
+static int make_detour(detour *t, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *input,
+                       const dnnl_memory_desc_t *output, const dnnl_memory_desc_t *to) {
+    return dnnl_memory_create(&t->input, input, mf_engine, DNNL_MEMORY_ALLOCATE) == dnnl_success
+           && (t->in = mf_make_reorder(from, input, 0)) != NULL
+           && (!to
+               || (dnnl_memory_create(&t->output, output, mf_engine, DNNL_MEMORY_ALLOCATE) == dnnl_success
+                   && (t->out = mf_make_reorder(output, to, 0)) != NULL));
+}
+
+static void free_detour(detour *t) {
+    if (t->input) dnnl_memory_destroy(t->input);
+    if (t->output) dnnl_memory_destroy(t->output);
+    if (t->in) dnnl_primitive_destroy(t->in);
+    if (t->out) dnnl_primitive_destroy(t->out);
+}
 
 #define FAIL(message) do { snprintf(error, (size_t)error_capacity, "layer %d: %s", i + 1, message); mf_dnnl_stack_destroy(s); return NULL; } while (0)
 
@@ -82,7 +114,7 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
            gradient goes to the caller in float32. */
         dnnl_data_type_t type = shape->bfloat16 ? dnnl_bf16 : dnnl_f32;
         mf_layer_descriptors d;
-        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, NULL, &d))
+        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, NULL, 0, &d))
             FAIL("no convolution of this shape");
         if (!mf_make_forward(&primitive_shape, &d, &l->forward_pd))
             FAIL(shape->bfloat16 ? "no bfloat16 forward convolution on this CPU" : "no forward convolution on this CPU");
@@ -108,38 +140,51 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
         }
 
         /* The backward operations on the forward's layouts (oneDNN may choose others when a layer
-           has fewer channels than its blocks). */
-        mf_pinned_layouts pinned = {mf_md(l->forward_pd, dnnl_query_src_md, 0), diff_pre_md,
-                                    i ? mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0) : NULL};
-        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, &pinned, &d))
+           has fewer channels than its blocks), the direct convolution perhaps on channels-last. */
+        const dnnl_memory_desc_t *input_md = mf_md(l->forward_pd, dnnl_query_src_md, 0);
+        mf_pinned_layouts pinned = {input_md, diff_pre_md, i ? mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0) : NULL};
+        l->channels_last = mf_channels_last(&primitive_shape);
+        if (!mf_describe_layer(&primitive_shape, type, i == 0 ? dnnl_f32 : type, &pinned, l->channels_last, &d))
             FAIL("no backward convolution on the forward's layouts");
+        if (l->channels_last && !l->transposed && !mf_make_forward(&primitive_shape, &d, &l->last_forward_pd))
+            FAIL("no channels-last forward convolution on this CPU");
         if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success
             || dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
             FAIL("no backward convolution of this shape on this CPU");
-        if (!same(mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
+        int data_pinned = !(l->channels_last && l->transposed);
+        if ((data_pinned && !same(mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), diff_pre_md))
             || !same(mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
-            || !same(mf_md(l->weights_pd, dnnl_query_src_md, 0), mf_md(l->forward_pd, dnnl_query_src_md, 0))
-            || (i > 0 && !same(mf_md(l->data_pd, dnnl_query_diff_src_md, 0), mf_md(layers[i - 1].forward_pd, dnnl_query_dst_md, 0))))
+            || !same(mf_md(l->weights_pd, dnnl_query_src_md, 0), input_md)
+            || (data_pinned && i > 0 && !same(mf_md(l->data_pd, dnnl_query_diff_src_md, 0), pinned.diff_src)))
             FAIL("oneDNN lays out a gradient otherwise than its tensor");
-        if (dnnl_primitive_create(&l->forward, l->forward_pd) != dnnl_success
+        const_dnnl_primitive_desc_t running_forward_pd = l->last_forward_pd ? l->last_forward_pd : l->forward_pd;
+        if (dnnl_primitive_create(&l->forward, running_forward_pd) != dnnl_success
             || (!l->transposed && dnnl_primitive_create(&l->rectifier, l->rectifier_pd) != dnnl_success)
             || dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success
             || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
             FAIL("oneDNN could not make the primitives");
-        if (!mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), 1)
+        if (l->last_forward_pd
+            && !make_detour(&l->detour, input_md, mf_md(l->last_forward_pd, dnnl_query_src_md, 0),
+                            mf_md(l->last_forward_pd, dnnl_query_dst_md, 0), output_md))
+            FAIL("oneDNN could not lay out the channels-last copies");
+        if (l->channels_last && l->transposed
+            && !make_detour(&l->detour, diff_pre_md, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0),
+                            mf_md(l->data_pd, dnnl_query_diff_src_md, 0), pinned.diff_src))
+            FAIL("oneDNN could not lay out the channels-last copies");
+        if (!mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(running_forward_pd, dnnl_query_weights_md, 0), MF_INPUT)
             || (primitive_shape.bias
-                && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), 1))
-            || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), 1)
-            || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), 0)
+                && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(running_forward_pd, dnnl_query_weights_md, 1), MF_INPUT))
+            || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), MF_INPUT)
+            || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0), MF_ADDED)
             || (primitive_shape.bias
-                && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), 0))
+                && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), MF_ADDED))
             || dnnl_memory_create(&l->diff_output, output_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success
             || dnnl_memory_create(&l->diff_pre, diff_pre_md, mf_engine, DNNL_MEMORY_ALLOCATE) != dnnl_success)
             FAIL("oneDNN could not lay out the tensors");
         if (i == 0) {
             s->input_md = *mf_md(l->forward_pd, dnnl_query_src_md, 0);
             if (!make_port(&s->input, &d.user_src, &d.user_src, &s->input_md)
-                || !mf_make_tensor(&s->diff_input, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), 0))
+                || !mf_make_tensor(&s->diff_input, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), MF_OUTPUT))
                 FAIL("oneDNN could not lay out the input");
         }
         if (i == count - 1) {
@@ -160,11 +205,13 @@ void mf_dnnl_stack_destroy(mf_dnnl_stack *s) {
         dnnl_primitive_t primitives[] = {l->forward, l->rectifier, l->data, l->weights};
         for (size_t j = 0; j < sizeof primitives / sizeof *primitives; j++)
             if (primitives[j]) dnnl_primitive_destroy(primitives[j]);
-        dnnl_primitive_desc_t descriptors[] = {l->forward_pd, l->rectifier_hint_pd, l->rectifier_pd, l->data_pd, l->weights_pd};
+        dnnl_primitive_desc_t descriptors[] = {l->forward_pd,   l->last_forward_pd, l->rectifier_hint_pd,
+                                               l->rectifier_pd, l->data_pd,         l->weights_pd};
         for (size_t j = 0; j < sizeof descriptors / sizeof *descriptors; j++)
             if (descriptors[j]) dnnl_primitive_desc_destroy(descriptors[j]);
         if (l->diff_output) dnnl_memory_destroy(l->diff_output);
         if (l->diff_pre) dnnl_memory_destroy(l->diff_pre);
+        free_detour(&l->detour);
     }
     free_port(&s->input);
     free_port(&s->output);
@@ -204,11 +251,16 @@ mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *s, const float *src, co
         failed = dnnl_memory_create(&pass->outputs[i], mf_md(l->forward_pd, dnnl_query_dst_md, 0), mf_engine,
                                     DNNL_MEMORY_ALLOCATE) != dnnl_success;
         if (failed) break;
-        mf_binding inputs[3] = {{DNNL_ARG_SRC, .memory = i ? pass->outputs[i - 1] : pass->input},
+        dnnl_memory_t input = i ? pass->outputs[i - 1] : pass->input;
+        int detoured = l->last_forward_pd != NULL;
+        failed = detoured && mf_reorder(l->detour.in, input, l->detour.input);
+        if (failed) break;
+        mf_binding inputs[3] = {{DNNL_ARG_SRC, .memory = detoured ? l->detour.input : input},
                                 {DNNL_ARG_WEIGHTS, &l->f_weights, weights[i], .version = versions[i]},
                                 {DNNL_ARG_BIAS, &l->f_bias, biases[i]}};
-        mf_binding output = {DNNL_ARG_DST, .memory = pass->outputs[i]};
-        failed = mf_execute(l->forward, inputs, l->bias && !l->transposed ? 3 : 2, &output, 1);
+        mf_binding output = {DNNL_ARG_DST, .memory = detoured ? l->detour.output : pass->outputs[i]};
+        failed = mf_execute(l->forward, inputs, l->bias && !l->transposed ? 3 : 2, &output, 1)
+                 || (detoured && mf_reorder(l->detour.out, l->detour.output, pass->outputs[i]));
         if (!failed && l->transposed) {
             void *data;
             failed = dnnl_memory_get_data_handle(pass->outputs[i], &data) != dnnl_success;
@@ -251,11 +303,20 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
             if (mf_execute(l->weights, inputs, 2, outputs, l->bias && !l->transposed ? 2 : 1)) return 1;
         }
         if (i == 0 && !diff_src) break;
-        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = l->diff_pre},
+        /* A transposed layer's backward data may take a detour through channels-last copies
+           (layer 0's output goes to the caller from its copy). */
+        int detoured = l->channels_last && l->transposed;
+        if (detoured && mf_reorder(l->detour.in, l->diff_pre, l->detour.input)) return 1;
+        mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, .memory = detoured ? l->detour.input : l->diff_pre},
                                 {DNNL_ARG_WEIGHTS, &l->d_weights, weights[i], .version = versions[i]}};
-        mf_binding output = i ? (mf_binding){DNNL_ARG_DIFF_SRC, .memory = s->layers[i - 1].diff_output}
-                              : (mf_binding){DNNL_ARG_DIFF_SRC, &s->diff_input, diff_src};
-        if (mf_execute(l->data, inputs, 2, &output, 1)) return 1;
+        mf_binding output = i == 0 ? (mf_binding){DNNL_ARG_DIFF_SRC, &s->diff_input, diff_src}
+                            : detoured ? (mf_binding){DNNL_ARG_DIFF_SRC, .memory = l->detour.output}
+                                     : (mf_binding){DNNL_ARG_DIFF_SRC, .memory = s->layers[i - 1].diff_output};
+        if (mf_execute(l->data, inputs, 2, &output, 1)
+            || (detoured && i > 0 && mf_reorder(l->detour.out, l->detour.output, s->layers[i - 1].diff_output)))
+            return 1;
     }
     return 0;
 }
+
+int mf_dnnl_stack_channels_last(const mf_dnnl_stack *s, int index) { return s->layers[index].channels_last; }

@@ -209,10 +209,9 @@ public final class Conv2D: WeightAndBias {
         let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
                                                       channelSums: bias != nil && parameterGradients && cache.primitives == nil)
         if let primitives = cache.primitives, let x = cache.input {
-            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight,
-                                                inputGradient: inputGradient, parameterGradients: parameterGradients)
-            accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
-            return gradients.dx.map { Tensor(shape: x.shape, values: $0) }
+            let dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: bias,
+                                         inputGradient: inputGradient, parameterGradients: parameterGradients)
+            return dx.map { Tensor(shape: x.shape, values: $0) }
         }
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
@@ -361,10 +360,9 @@ public final class ConvTranspose2D: WeightAndBias {
                                                       channelSums: bias != nil)
         if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
         if let primitives = cache.primitives {
-            let gradients = primitives.backward(x.values, dy: dy.values, weights: weight, inputGradient: true,
-                                                parameterGradients: true)
-            accumulate(dWeights: gradients.dWeights, dBias: gradients.dBias)
-            return Tensor(shape: x.shape, values: gradients.dx!)
+            let dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: nil, inputGradient: true,
+                                         parameterGradients: true)
+            return Tensor(shape: x.shape, values: dx!)
         }
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
@@ -423,14 +421,6 @@ func gradientBeforeActivation(_ dOutput: Tensor, activation: FusedActivation?, o
 func addInto(_ a: inout [Float], _ b: [Float]) {
     precondition(a.count == b.count)
     for i in a.indices { a[i] += b[i] }
-}
-
-extension WeightAndBias {
-    /// Adds the weights' and bias's gradients oneDNN made to theirs.
-    func accumulate(dWeights: [Float]?, dBias: [Float]?) {
-        if let dWeights { addInto(&weight.gradient.values, dWeights) }
-        if let dBias, let bias { addInto(&bias.gradient.values, dBias) }
-    }
 }
 
 /// An array the caller fills completely before reading: no zero-filling.

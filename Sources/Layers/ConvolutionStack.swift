@@ -176,6 +176,9 @@ final class OneDNNStack: @unchecked Sendable {
 
     deinit { mf_dnnl_stack_destroy(handle) }
 
+    /// Which layers' direct convolutions run on channels-last copies of the activations.
+    var channelsLast: [Bool] { layers.indices.map { mf_dnnl_stack_channels_last(handle, Int32($0)) != 0 } }
+
     var inputShape: [Int] {
         let first = layers[0].shape
         return [first.batch, first.channels, first.height, first.width].map(Int.init)
@@ -196,10 +199,9 @@ final class OneDNNStack: @unchecked Sendable {
     /// `parameterGradients`), returns dL/d(input) (when `inputGradient`).
     func backward(_ pass: Pass, dy: Tensor, layers: [WeightAndBias], inputGradient: Bool, parameterGradients: Bool)
         -> Tensor? {
-        let gradients = backward(pass, dy: dy.values, weights: layers.map(\.weight), inputGradient: inputGradient,
-                                 parameterGradients: parameterGradients)
-        for (i, layer) in layers.enumerated() { layer.accumulate(dWeights: gradients.dWeights[i], dBias: gradients.dBiases[i]) }
-        return gradients.dx.map { Tensor(shape: inputShape, values: $0) }
+        backward(pass, dy: dy.values, weights: layers.map(\.weight), biases: layers.map(\.bias), inputGradient: inputGradient,
+                 parameterGradients: parameterGradients)
+            .map { Tensor(shape: inputShape, values: $0) }
     }
 
     /// The stack's output from x, each layer's weights (whose conversions are kept while they
@@ -219,33 +221,29 @@ final class OneDNNStack: @unchecked Sendable {
         return (output, Pass(pass))
     }
 
-    /// From dy, dL by the stack's output: dx (when `inputGradient`), and each layer's weights'
-    /// and bias's gradients (when `parameterGradients`; else none).
-    func backward(_ pass: Pass, dy: [Float], weights: [Parameter], inputGradient: Bool, parameterGradients: Bool)
-        -> (dx: [Float]?, dWeights: [[Float]?], dBiases: [[Float]?]) {
-        precondition(dy.count == outputShape.reduce(1, *) && weights.count == layers.count)
+    /// From dy, dL by the stack's output: dx (when `inputGradient`); each layer's weights' and
+    /// bias's gradients added to theirs (when `parameterGradients`; oneDNN sums them in as it
+    /// converts them from its layout).
+    func backward(_ pass: Pass, dy: [Float], weights: [Parameter], biases: [Parameter?], inputGradient: Bool,
+                  parameterGradients: Bool) -> [Float]? {
+        precondition(dy.count == outputShape.reduce(1, *) && weights.count == layers.count && biases.count == layers.count)
+        precondition(zip(layers, biases).allSatisfy { $0.bias == ($1 != nil) })
         var dx = inputGradient ? uninitializedFloats(inputShape.reduce(1, *)) : nil
-        let weightCounts = layers.map { parameterGradients ? $0.outputs * $0.geometry.patchSize : nil }
-        let biasCounts = layers.map { parameterGradients && $0.bias ? Int($0.shape.outputs) : nil }
         let versions = weights.map(\.version)
-        var status: Int32 = 0
-        var dBiases: [[Float]?] = []
-        let dWeights = filled(weightCounts) { weightPointers in
-            dBiases = filled(biasCounts) { biasPointers in
-                status = lock.withLock {
-                    withPointers(weights.map(\.value.values)[...]) { weights in
-                        withOptionalPointer(&dx) { dxPointer in
-                            weightPointers.withUnsafeBufferPointer { weightPointers in
-                                mf_dnnl_stack_backward(handle, pass.handle, dy, weights, versions, dxPointer,
-                                                       parameterGradients ? weightPointers.baseAddress : nil, biasPointers)
-                            }
-                        }
+        let status = lock.withLock {
+            withPointers(weights.map(\.value.values)[...]) { weightValues in
+                withOptionalPointer(&dx) { dxPointer in
+                    withGradients(weights + biases) { gradients in
+                        let (weightGradients, biasGradients) = (Array(gradients[..<layers.count]),
+                                                                Array(gradients[layers.count...]))
+                        return mf_dnnl_stack_backward(handle, pass.handle, dy, weightValues, versions, dxPointer,
+                                                      parameterGradients ? weightGradients : nil, biasGradients)
                     }
                 }
             }
         }
         precondition(status == 0, "oneDNN: a stack's backward pass failed")
-        return (dx, dWeights, dBiases)
+        return dx
     }
 }
 
@@ -259,22 +257,4 @@ private func withPointers<R>(_ arrays: ArraySlice<[Float]?>, _ pointers: [Unsafe
 
 private func withPointers<R>(_ arrays: ArraySlice<[Float]>, _ body: ([UnsafePointer<Float>?]) -> R) -> R {
     withPointers(arrays.map { Optional($0) }[...], [], body)
-}
-
-/// Arrays of `counts` (nil for a nil count) that `body` fills through their pointers.
-private func filled(_ counts: [Int?], _ body: ([UnsafeMutablePointer<Float>?]) -> Void) -> [[Float]?] {
-    func fill(_ rest: ArraySlice<Int?>, _ pointers: [UnsafeMutablePointer<Float>?]) -> [[Float]?] {
-        guard let first = rest.first else {
-            body(pointers)
-            return []
-        }
-        guard let count = first else { return [nil] + fill(rest.dropFirst(), pointers + [nil]) }
-        var others: [[Float]?] = []
-        let array = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            others = fill(rest.dropFirst(), pointers + [buffer.baseAddress])
-            initialized = count
-        }
-        return [array] + others
-    }
-    return fill(counts[...], [])
 }

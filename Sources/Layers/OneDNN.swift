@@ -146,6 +146,10 @@ final class OneDNNLayer: @unchecked Sendable {
 
     deinit { mf_dnnl_layer_destroy(handle) }
 
+    /// Whether its direct convolution (a convolution's forward, a transposed one's backward
+    /// data) runs on channels-last copies of its tensors.
+    var channelsLast: Bool { mf_dnnl_layer_channels_last(handle) != 0 }
+
     /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
     /// and of the weights.
     private var imageCount: Int { key.batch * key.geometry.channels * key.geometry.height * key.geometry.width }
@@ -167,27 +171,36 @@ final class OneDNNLayer: @unchecked Sendable {
         return y
     }
 
-    /// From dy, dL by the output before the activation: dx (when `inputGradient`), and the
-    /// weights' and bias's gradients (when `parameterGradients`).
-    func backward(_ x: [Float], dy: [Float], weights: Parameter, inputGradient: Bool, parameterGradients: Bool)
-        -> (dx: [Float]?, dWeights: [Float]?, dBias: [Float]?) {
+    /// From dy, dL by the output before the activation: dx (when `inputGradient`), and, when
+    /// `parameterGradients`, the weights' and bias's gradients added to theirs (oneDNN sums
+    /// them in as it converts them from its layout). `bias`: the layer's, when oneDNN makes its
+    /// gradient (`key.bias`).
+    func backward(_ x: [Float], dy: [Float], weights: Parameter, bias: Parameter?, inputGradient: Bool,
+                  parameterGradients: Bool) -> [Float]? {
         precondition(x.count == inputCount && dy.count == outputCount && weights.value.count == weightCount)
+        precondition((bias != nil) == key.bias && (bias == nil || bias!.value.count == biasCount))
         var dx = inputGradient ? uninitializedFloats(inputCount) : nil
-        var dWeights = parameterGradients ? uninitializedFloats(weightCount) : nil
-        var dBias = parameterGradients && key.bias ? uninitializedFloats(biasCount) : nil
         let status = lock.withLock {
             withOptionalPointer(&dx) { dxPointer in
-                withOptionalPointer(&dWeights) { weightsPointer in
-                    withOptionalPointer(&dBias) { biasPointer in
-                        mf_dnnl_layer_backward(handle, x, dy, weights.value.values, weights.version, dxPointer,
-                                               weightsPointer, biasPointer)
-                    }
+                withGradients(parameterGradients ? [weights, bias] : [nil, nil]) { gradients in
+                    mf_dnnl_layer_backward(handle, x, dy, weights.value.values, weights.version, dxPointer, gradients[0],
+                                           gradients[1])
                 }
             }
         }
         precondition(status == 0, "oneDNN: a backward pass failed")
-        return (dx, dWeights, dBias)
+        return dx
     }
+}
+
+/// `body` with a pointer to each parameter's gradient storage (NULL for a nil parameter).
+func withGradients<R>(_ parameters: [Parameter?], _ body: ([UnsafeMutablePointer<Float>?]) -> R) -> R {
+    func nest(_ rest: ArraySlice<Parameter?>, _ pointers: [UnsafeMutablePointer<Float>?]) -> R {
+        guard let first = rest.first else { return body(pointers) }
+        guard let parameter = first else { return nest(rest.dropFirst(), pointers + [nil]) }
+        return parameter.gradient.values.withUnsafeMutableBufferPointer { nest(rest.dropFirst(), pointers + [$0.baseAddress]) }
+    }
+    return nest(parameters[...], [])
 }
 
 /// `body` with the array's storage, or NULL for no array.

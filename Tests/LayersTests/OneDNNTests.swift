@@ -235,6 +235,87 @@ final class OneDNNTests: XCTestCase {
         }
     }
 
+    /// In fp32 from 128 channels a layer's direct convolution (a convolution's forward, a
+    /// transposed one's backward data) runs on channels-last copies where oneDNN has its
+    /// brgemm kernel for it (AVX-512): alone (the caller's tensors converted to channels-last
+    /// instead of oneDNN's blocks) and inside stacks (a detour from the stack's layout and back;
+    /// two such layers in a row, 136 channels leaving part of a block, the first layer of a
+    /// transposed stack handing its input gradient to the caller from its copy). Each agrees
+    /// with im2col to 1e-4; bf16 stays on oneDNN's own layouts.
+    func testChannelsLastConvolutionsAgreeWithIm2col() {
+        let wide = OneDNN.instructionSet.hasPrefix("avx512")
+        let conv = Conv2D(inputChannels: 128, outputChannels: 16, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        let deconv = ConvTranspose2D(inputChannels: 16, outputChannels: 128, kernelSize: 5, stride: 2, padding: 2,
+                                     outputPadding: 1, random: &random)
+        let (image, grid) = (random.normal([2, 128, 8, 8]), random.normal([2, 16, 4, 4]))
+        ConvolutionEngine.current = .oneDNN(.fp32)
+        XCTAssertEqual(conv.oneDNN(image.shape, activation: nil)?.channelsLast, wide, "Conv2D 128->16")
+        XCTAssertEqual(deconv.oneDNN(grid.shape)?.channelsLast, wide, "ConvTranspose2D 16->128")
+        if OneDNN.hasBFloat16 {
+            ConvolutionEngine.current = .oneDNN(.bf16)
+            XCTAssertEqual(conv.oneDNN(image.shape, activation: nil)?.channelsLast, false, "Conv2D 128->16 bf16")
+        }
+        compare("Conv2D 128->16", { x in
+            let (y, cache) = conv.forward(x)
+            return (y, { conv.backward($0, cache: cache) })
+        }, x: image, outputShape: [2, 16, 4, 4], parameters: conv.parameters)
+        compare("ConvTranspose2D 16->128", { x in
+            let (y, cache) = deconv.forward(x)
+            return (y, { deconv.backward($0, cache: cache) })
+        }, x: grid, outputShape: [2, 128, 8, 8], parameters: deconv.parameters)
+
+        let convolutions = [(8, 128), (128, 136), (136, 16)].map {
+            Conv2D(inputChannels: $0.0, outputChannels: $0.1, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        }
+        let transposed = [(16, 136), (136, 128), (128, 8)].map {
+            ConvTranspose2D(inputChannels: $0.0, outputChannels: $0.1, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
+                            random: &random)
+        }
+        let stack = ConvolutionStack(convolutions, activation: .leakyReLU(slope: 0.2))
+        let transposedStack = TransposedConvolutionStack(transposed, activation: .relu)
+        typealias Run = (Tensor) -> (Tensor, (Tensor) -> Tensor)
+        // Channels-last: the stack's last two layers (from 128 and 136 channels), the transposed
+        // stack's first two (their backward data reads 136- and 128-channel gradients).
+        let stacks: [(name: String, x: Tensor, parameters: [Parameter], asAStack: Run, oneByOne: Run,
+                      primitives: () -> OneDNNStack?, channelsLast: [Bool])] = [
+            ("stack", random.normal([2, 8, 16, 16]), convolutions.flatMap(\.parameters), { x in
+                let (y, cache) = stack.forward(x)
+                return (y, { stack.backward($0, cache: cache)! })
+            }, { x in
+                let (y, caches) = convolutions.reduce((x, [Conv2D.Cache]())) { state, conv in
+                    let (y, cache) = conv.forward(state.0, activation: .leakyReLU(slope: 0.2))
+                    return (y, state.1 + [cache])
+                }
+                return (y, { dy in zip(convolutions, caches).reversed().reduce(dy) { $1.0.backward($0, cache: $1.1) } })
+            }, { stack.oneDNN([2, 8, 16, 16]) }, [false, wide, wide]),
+            ("transposed stack", random.normal([2, 16, 2, 2]), transposed.flatMap(\.parameters), { x in
+                let (y, cache) = transposedStack.forward(x)
+                return (y, { transposedStack.backward($0, cache: cache) })
+            }, { x in
+                let (y, caches) = transposed.reduce((x, [ConvTranspose2D.Cache]())) { state, layer in
+                    let (y, cache) = layer.forward(state.0, activation: .relu)
+                    return (y, state.1 + [cache])
+                }
+                return (y, { dy in zip(transposed, caches).reversed().reduce(dy) { $1.0.backward($0, cache: $1.1) } })
+            }, { transposedStack.oneDNN([2, 16, 2, 2]) }, [wide, wide, false]),
+        ]
+        for stack in stacks {
+            ConvolutionEngine.current = .oneDNN(.fp32)
+            XCTAssertEqual(stack.primitives()?.channelsLast, stack.channelsLast, stack.name)
+            if OneDNN.hasBFloat16 {
+                ConvolutionEngine.current = .oneDNN(.bf16)
+                XCTAssertEqual(stack.primitives()?.channelsLast, [false, false, false], "\(stack.name) bf16")
+            }
+            ConvolutionEngine.current = .im2col
+            let dy = random.normal(stack.asAStack(stack.x).0.shape)
+            let reference = run(.im2col, stack.oneByOne, x: stack.x, dy: dy, parameters: stack.parameters)
+            let result = run(.oneDNN(.fp32), stack.asAStack, x: stack.x, dy: dy, parameters: stack.parameters)
+            for (name, (a, b)) in zip(["output", "dx"] + stack.parameters.map(\.name), zip(result, reference)) {
+                assertClose(a, b, absolute: 1e-4 * max(b.map(abs).max() ?? 1, 1e-6), "\(stack.name) fp32 \(name)")
+            }
+        }
+    }
+
     /// oneDNN fp32 against central finite differences (`assertGradients`'s tolerances).
     func testGradientsMatchFiniteDifferences() {
         ConvolutionEngine.current = .oneDNN(.fp32)
@@ -277,6 +358,62 @@ final class OneDNNTests: XCTestCase {
                 gradients.append(conv.weight.gradient.values + conv.bias!.gradient.values)
             }
             XCTAssertEqual(gradients[0], gradients[1], "\(engine)")
+        }
+    }
+
+    /// A backward pass adds its parameter gradients to what they hold (a discriminator's real
+    /// and fake batches, before one update), which oneDNN does as it converts them from its
+    /// layout: two passes give the sum of each alone, for single layers and stacks of both kinds,
+    /// on every precision (the same oneDNN arithmetic each time: to rounding of the one sum).
+    func testParameterGradientsAddUpOverBackwardPasses() {
+        let conv = Conv2D(inputChannels: 2, outputChannels: 16, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        let deconv = ConvTranspose2D(inputChannels: 16, outputChannels: 8, kernelSize: 5, stride: 2, padding: 2,
+                                     outputPadding: 1, random: &random)
+        let convolutions = [(1, 16), (16, 16)].map {
+            Conv2D(inputChannels: $0.0, outputChannels: $0.1, kernelSize: 5, stride: 2, padding: 2, random: &random)
+        }
+        let transposed = [(16, 16), (16, 8)].map {
+            ConvTranspose2D(inputChannels: $0.0, outputChannels: $0.1, kernelSize: 5, stride: 2, padding: 2, outputPadding: 1,
+                            random: &random)
+        }
+        let stack = ConvolutionStack(convolutions, activation: .relu)
+        let transposedStack = TransposedConvolutionStack(transposed, activation: .relu)
+        let layers: [(String, Tensor, [Parameter], (Tensor) -> (Tensor, (Tensor) -> Tensor))] = [
+            ("Conv2D", random.normal([2, 2, 16, 16]), conv.parameters, { x in
+                let (y, cache) = conv.forward(x, activation: .relu)
+                return (y, { conv.backward($0, cache: cache) })
+            }),
+            ("ConvTranspose2D", random.normal([2, 16, 4, 4]), deconv.parameters, { x in
+                let (y, cache) = deconv.forward(x, activation: .relu)
+                return (y, { deconv.backward($0, cache: cache) })
+            }),
+            ("ConvolutionStack", random.normal([2, 1, 16, 16]), convolutions.flatMap(\.parameters), { x in
+                let (y, cache) = stack.forward(x)
+                return (y, { stack.backward($0, cache: cache)! })
+            }),
+            ("TransposedConvolutionStack", random.normal([2, 16, 4, 4]), transposed.flatMap(\.parameters), { x in
+                let (y, cache) = transposedStack.forward(x)
+                return (y, { transposedStack.backward($0, cache: cache) })
+            }),
+        ]
+        for precision in OneDNN.hasBFloat16 ? [Precision.fp32, .bf16] : [.fp32] {
+            ConvolutionEngine.current = .oneDNN(precision)
+            for (name, x, parameters, layer) in layers {
+                let (y, backward) = layer(x)
+                let (first, second) = (random.normal(y.shape), random.normal(y.shape))
+                var alone: [[Float]] = []
+                for dy in [first, second] {
+                    for parameter in parameters { parameter.gradient.zero() }
+                    _ = backward(dy)
+                    alone.append(parameters.flatMap(\.gradient.values))
+                }
+                for parameter in parameters { parameter.gradient.zero() }
+                _ = backward(first)
+                _ = backward(second)
+                let sum = zip(alone[0], alone[1]).map { $0 + $1 }
+                let scale = sum.map(abs).max()!
+                assertClose(parameters.flatMap(\.gradient.values), sum, absolute: 1e-6 * scale, "\(name) \(precision)")
+            }
         }
     }
 

@@ -47,11 +47,17 @@ int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *w
                           const float *bias, float *dst);
 
 /// From diff_dst, the gradient of the loss by the layer's output before its activation:
-/// diff_src (unless NULL), and diff_weights and diff_bias (unless diff_weights is NULL; diff_bias
-/// is ignored without a bias), each written, not added. diff_dst is converted once for both.
-/// 0 on success.
+/// diff_src (unless NULL) written, and the weights' and bias's gradients added to diff_weights
+/// and diff_bias (unless diff_weights is NULL; diff_bias is ignored without a bias): they are
+/// the parameters' accumulated gradients, summed into in the conversion from oneDNN's layout.
+/// diff_dst is converted once for both where they take the same layout. 0 on success.
 int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
                            mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias);
+
+/// Whether the layer's direct convolution (a convolution's forward, a transposed one's backward
+/// data) runs on channels-last copies of its tensors (oneDNN's fastest kernel for it on this
+/// CPU; see dnnl_common.h).
+int mf_dnnl_layer_channels_last(const mf_dnnl_layer *layer);
 
 /// A stack of convolutions, or of transposed convolutions, each followed by a rectifier (ReLU
 /// with `alpha` its slope below 0; every shape's activation MF_DNNL_RELU), whose activations
@@ -75,10 +81,14 @@ void mf_dnnl_stack_destroy(mf_dnnl_stack *stack);
 mf_dnnl_stack_pass *mf_dnnl_stack_forward(mf_dnnl_stack *stack, const float *src, const float *const *weights,
                                           const mf_version *versions, const float *const *biases, float *dst);
 void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass);
+/// Whether layer `index`'s direct convolution runs on channels-last copies of the activations
+/// (reordered from and to the stack's layout on each side).
+int mf_dnnl_stack_channels_last(const mf_dnnl_stack *stack, int index);
 
 /// From diff_dst, the gradient by the stack's output (after the last rectifier): diff_src
-/// (unless NULL), and each layer's diff_weights and diff_biases (unless diff_weights is NULL;
-/// NULL entries for layers without a bias), written, not added. 0 on success.
+/// (unless NULL) written, and each layer's weights' and bias's gradients added to its
+/// diff_weights and diff_biases (unless diff_weights is NULL; NULL entries for layers without a
+/// bias). 0 on success.
 int mf_dnnl_stack_backward(mf_dnnl_stack *stack, const mf_dnnl_stack_pass *pass, const float *diff_dst,
                            const float *const *weights, const mf_version *versions, float *diff_src,
                            float *const *diff_weights, float *const *diff_biases);
