@@ -5,17 +5,25 @@
 # steps on each convolution engine: im2col + OpenBLAS (fp32), oneDNN fp32, oneDNN bf16. First the
 # CPU's fp32 and bf16 peaks as oneDNN's matrix products reach them (Scripts/peak-gflops.c).
 #
+# The machine is shared and its speed drifts by 10-30% over minutes, so every system runs once
+# per round, rounds one after another (ROUNDS, default 3), and the summary gives each system's
+# median over the rounds and MelForge's ratios to TensorFlow's within each round: a slow spell
+# then slows both sides of a ratio.
+#
 #   Scripts/bench-train.sh [--steps 20]
-#   FRAMEWORKS=tf PY=/path/to/venv/bin/python Scripts/bench-train.sh   (a venv without torch)
+#   ROUNDS=5 FRAMEWORKS=tf PY=/path/to/venv/bin/python Scripts/bench-train.sh   (a venv without torch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=20
 [[ "${1:-}" == --steps ]] && steps=$2
 PY=${PY:-$HOME/.cache/melforge-anchors/venv/bin/python}
 FRAMEWORKS=${FRAMEWORKS:-both}
+ROUNDS=${ROUNDS:-3}
 reference=../shared/bench/bench_train.py
 swift build -c release --product melforge >/dev/null
 melforge="$(swift build -c release --show-bin-path)/melforge"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u; uptime
 "$melforge" doctor | grep -E "BLAS kernel|oneDNN|precision"
@@ -23,13 +31,45 @@ echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u; uptime
 peak="$(swift build -c release --show-bin-path)/peak-gflops"
 "${CC:-clang}" -O2 Scripts/peak-gflops.c -ldnnl -o "$peak"
 OMP_NUM_THREADS=2 "$peak"
-if [[ -x "$PY" && -f "$reference" ]]; then
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework "$FRAMEWORKS" --threads 2 --steps "$steps"
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework tf --mixed-bf16 --threads 2 --steps "$steps"
-fi
-for model in gan vae; do
-  for engine in "--engine im2col" "--precision fp32" "--precision bf16"; do
-    # shellcheck disable=SC2086
-    "$melforge" bench "$model" --steps "$steps" --warmup 3 $engine | grep -E "convolutions|median"
+
+# One line per measurement: "[system] MODEL: median X ms/step ...".
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round of $ROUNDS ($(date -u +%H:%M:%S))"
+  if [[ -x "$PY" && -f "$reference" ]]; then
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework "$FRAMEWORKS" --threads 2 --steps "$steps" \
+      | sed 's/^\[tensorflow\]/[tensorflow fp32]/; s/^\[torch\]/[pytorch fp32]/'
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework tf --mixed-bf16 --threads 2 --steps "$steps" \
+      | sed 's/^\[tensorflow\]/[tensorflow mixed_bfloat16]/'
+  fi
+  for model in gan vae; do
+    for engine in "im2col:--engine im2col" "fp32:--precision fp32" "bf16:--precision bf16"; do
+      # shellcheck disable=SC2086
+      "$melforge" bench "$model" --steps "$steps" --warmup 3 ${engine#*:} | grep -E "median" \
+        | sed "s/^/[melforge ${engine%%:*}] /"
+    done
+  done
+done | tee "$log"
+
+# The median over the rounds of a system's ms/step for a model ("" if it did not run).
+median() {
+  grep -F "[$1] $2: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/' | sort -n \
+    | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+# The median over the rounds of (reference's ms/step / MelForge's ms/step) in the same round.
+ratio() {
+  paste <(grep -F "[$2] $3: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
+        <(grep -F "[$1] $3: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
+    | awk 'NF == 2 { print $1 / $2 }' | sort -n \
+    | awk '{ v[NR] = $1 } END { if (NR) printf "%.2fx (rounds %.2f-%.2f)", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }'
+}
+echo "== summary: median ms/step over $ROUNDS rounds; speed ratios, median of the rounds' (higher is faster)"
+for model in GAN VAE; do
+  for system in "tensorflow fp32" "tensorflow mixed_bfloat16" "pytorch fp32" "melforge im2col" "melforge fp32" "melforge bf16"; do
+    value=$(median "$system" "$model")
+    [[ -n "$value" ]] && printf "%s %-27s %7.1f ms\n" "$model" "$system" "$value"
+  done
+  for pair in "melforge fp32:tensorflow fp32" "melforge bf16:tensorflow fp32" "melforge bf16:tensorflow mixed_bfloat16"; do
+    value=$(ratio "${pair%%:*}" "${pair#*:}" "$model")
+    [[ -n "$value" ]] && echo "$model ${pair%%:*} vs ${pair#*:}: $value"
   done
 done
