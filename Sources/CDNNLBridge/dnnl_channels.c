@@ -30,9 +30,7 @@ static void run_share(void *data) {
     if (begin < end) job->body(job->context, begin, end);
 }
 
-/// body(context, begin, end) over shares of 0..<count, one per OpenMP thread (the team
-/// `mf_dnnl_set_threads` sized), as `#pragma omp parallel` would run it.
-static void parallel(void (*body)(void *, long, long), void *context, long count) {
+void mf_parallel(void (*body)(void *, long, long), void *context, long count) {
     parallel_job job = {body, context, count};
     GOMP_parallel(run_share, &job, 0, 0);
 }
@@ -124,7 +122,7 @@ static void bias_rectify_rows(void *context, long begin, long end) {
 void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *bias, float slope) {
     channel_pass pass = {.layout = layout, .data = data, .bias = bias, .slope = slope};
     long blocks = (layout->channels + layout->block - 1) / layout->block;
-    parallel(bias_rectify_rows, &pass, layout->batch * blocks);
+    mf_parallel(bias_rectify_rows, &pass, layout->batch * blocks);
 }
 
 #define RECTIFY_BACKWARD(TYPE, SUFFIX, BLOCK)                                                       \
@@ -161,5 +159,32 @@ void mf_rectify_backward(const void *diff_output, const void *output, void *diff
                          float slope, float *bias_sums) {
     channel_pass pass = {.layout = layout, .output = output, .diff_output = diff_output, .diff_input = diff_input,
                          .bias_sums = bias_sums, .slope = slope};
-    parallel(rectify_backward_blocks, &pass, (layout->channels + layout->block - 1) / layout->block);
+    mf_parallel(rectify_backward_blocks, &pass, (layout->channels + layout->block - 1) / layout->block);
+}
+
+#define CHANNEL_SUMS(TYPE, SUFFIX, BLOCK)                                                          \
+    for (long cb = begin; cb < end; cb++) {                                                        \
+        float sums[64] = {0};                                                                      \
+        for (long n = 0; n < L->batch; n++) {                                                      \
+            const TYPE *d = (const TYPE *)p->diff_output + BLOCK_BASE(L, n, cb);                   \
+            for (long i = 0; i < L->spatial; i++)                                                  \
+                for (long j = 0; j < (BLOCK); j++) sums[j] += load_##SUFFIX(d, i * (BLOCK) + j);   \
+        }                                                                                          \
+        for (long j = 0; j < BLOCK_COUNT(L, cb); j++) p->bias_sums[cb * L->block + j] += sums[j];  \
+    }
+
+/// Channel blocks begin ..< end, each summed in one fixed order (as `rectify_backward_blocks`).
+KERNEL
+static void channel_sums_blocks(void *context, long begin, long end) {
+    const channel_pass *p = context;
+    const mf_channel_layout *L = p->layout;
+    if (L->bfloat16 && L->block == 16) CHANNEL_SUMS(uint16_t, bf16, 16)
+    else if (L->bfloat16) CHANNEL_SUMS(uint16_t, bf16, L->block)
+    else if (L->block == 16) CHANNEL_SUMS(float, f32, 16)
+    else CHANNEL_SUMS(float, f32, L->block)
+}
+
+void mf_channel_sums(const void *data, const mf_channel_layout *layout, float *sums) {
+    channel_pass pass = {.layout = layout, .diff_output = data, .bias_sums = sums};
+    mf_parallel(channel_sums_blocks, &pass, (layout->channels + layout->block - 1) / layout->block);
 }

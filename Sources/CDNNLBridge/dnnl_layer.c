@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct mf_dnnl_layer {
-    int bias, channels_last;
+    int bias, transposed, channels_last;
     dnnl_primitive_desc_t forward_pd, data_pd, weights_pd;
     dnnl_primitive_t forward, data, weights;
     /* forward: src, weights, bias -> dst */
@@ -14,6 +14,9 @@ struct mf_dnnl_layer {
     mf_tensor d_diff_dst, d_weights, d_diff_src;
     /* backward weights: src, diff_dst -> diff_weights, diff_bias */
     mf_tensor w_src, w_diff_dst, w_diff_weights, w_diff_bias;
+    /* or the weights' gradient as one matrix product, and the bias's summed from diff_dst */
+    mf_weights_product *product;
+    mf_channel_layout dst_layout;
 };
 
 #define FAIL(message) do { snprintf(error, (size_t)error_capacity, "%s", message); mf_dnnl_layer_destroy(l); return NULL; } while (0)
@@ -23,6 +26,7 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
     if (!l) { snprintf(error, (size_t)error_capacity, "out of memory"); return NULL; }
     if (!mf_ready()) FAIL("oneDNN found no CPU engine");
     l->bias = s->bias;
+    l->transposed = s->transposed;
     /* Results (dst, diff_src, the weights' and bias's gradients) in float32. The caller's
        tensors are converted for each primitive anyway, so its direct convolution takes
        channels-last copies where that is faster. */
@@ -55,6 +59,12 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
         || (s->bias
             && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), MF_ADDED)))
         FAIL("oneDNN could not lay out the tensors");
+    /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it. */
+    if (mf_weights_by_product(s)
+        && (!(l->product = mf_weights_product_create(s, s->transposed ? &d.user_dst : &d.user_src,
+                                                     s->transposed ? &d.user_src : &d.user_dst, &d.user_weights))
+            || (s->bias && !mf_channel_layout_of(&d.user_dst, &l->dst_layout))))
+        FAIL("no matrix product for the weights' gradient");
     return l;
 }
 
@@ -69,6 +79,7 @@ void mf_dnnl_layer_destroy(mf_dnnl_layer *l) {
     if (l->forward_pd) dnnl_primitive_desc_destroy(l->forward_pd);
     if (l->data_pd) dnnl_primitive_desc_destroy(l->data_pd);
     if (l->weights_pd) dnnl_primitive_desc_destroy(l->weights_pd);
+    mf_weights_product_destroy(l->product);
     free(l);
 }
 
@@ -90,6 +101,16 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff
         if (mf_execute(l->data, inputs, 2, &output, 1)) return 1;
     }
     if (!diff_weights) return 0;
+    if (l->product) {
+        dnnl_memory_t image = l->transposed ? l->w_diff_dst.user : l->w_src.user;
+        dnnl_memory_t grid = l->transposed ? l->w_src.user : l->w_diff_dst.user;
+        if (dnnl_memory_set_data_handle(l->w_src.user, (void *)src) != dnnl_success
+            || dnnl_memory_set_data_handle(l->w_diff_dst.user, (void *)diff_dst) != dnnl_success
+            || mf_weights_product_run(l->product, image, grid, diff_weights))
+            return 1;
+        if (l->bias) mf_channel_sums(diff_dst, &l->dst_layout, diff_bias);
+        return 0;
+    }
     mf_binding inputs[2] = {{DNNL_ARG_SRC, &l->w_src, src}, {DNNL_ARG_DIFF_DST, &l->w_diff_dst, diff_dst}};
     /* When both primitives want diff_dst in the same layout, the weights' primitive reads the
        copy the data's primitive just made: one conversion, not two. */
@@ -103,3 +124,5 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff
 }
 
 int mf_dnnl_layer_channels_last(const mf_dnnl_layer *l) { return l->channels_last; }
+
+int mf_dnnl_layer_weights_by_product(const mf_dnnl_layer *l) { return l->product != NULL; }

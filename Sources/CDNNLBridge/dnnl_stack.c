@@ -30,6 +30,8 @@ typedef struct {
     dnnl_primitive_desc_t forward_pd, last_forward_pd, rectifier_hint_pd, rectifier_pd, data_pd, weights_pd;
     dnnl_primitive_t forward, rectifier, data, weights;
     detour detour;
+    mf_weights_product *product; /* the weights' gradient as one matrix product (not `weights`) */
+    mf_channel_layout pre_layout; /* diff_pre's, for a convolution's bias sums beside `product` */
     mf_tensor f_weights, f_bias, d_weights, w_diff_weights, w_diff_bias;
     dnnl_memory_t diff_output; /* dL/d(output): the next layer's backward data writes it */
     dnnl_memory_t diff_pre;    /* dL/d(output before the rectifier) */
@@ -167,6 +169,16 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
             && !make_detour(&l->detour, input_md, mf_md(l->last_forward_pd, dnnl_query_src_md, 0),
                             mf_md(l->last_forward_pd, dnnl_query_dst_md, 0), output_md))
             FAIL("oneDNN could not lay out the channels-last copies");
+        /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it: from
+           the image side (a convolution's input, a transposed one's output gradient) and the
+           grid side (the other). A convolution's bias gradient is then summed apart. */
+        if (mf_weights_by_product(&primitive_shape)) {
+            const dnnl_memory_desc_t *image_md = l->transposed ? diff_pre_md : input_md;
+            const dnnl_memory_desc_t *grid_md = l->transposed ? input_md : diff_pre_md;
+            if (!(l->product = mf_weights_product_create(&primitive_shape, image_md, grid_md, &d.user_weights))
+                || (l->bias && !l->transposed && !mf_channel_layout_of(diff_pre_md, &l->pre_layout)))
+                FAIL("no matrix product for the weights' gradient");
+        }
         if (l->channels_last && l->transposed
             && !make_detour(&l->detour, diff_pre_md, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0),
                             mf_md(l->data_pd, dnnl_query_diff_src_md, 0), pinned.diff_src))
@@ -212,6 +224,7 @@ void mf_dnnl_stack_destroy(mf_dnnl_stack *s) {
         if (l->diff_output) dnnl_memory_destroy(l->diff_output);
         if (l->diff_pre) dnnl_memory_destroy(l->diff_pre);
         free_detour(&l->detour);
+        mf_weights_product_destroy(l->product);
     }
     free_port(&s->input);
     free_port(&s->output);
@@ -296,7 +309,14 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
             mf_binding diff_pre = {DNNL_ARG_DIFF_SRC, .memory = l->diff_pre};
             if (mf_execute(l->rectifier, rectifier_inputs, 2, &diff_pre, 1)) return 1;
         }
-        if (diff_weights) {
+        if (diff_weights && l->product) {
+            void *diff_pre;
+            if (mf_weights_product_run(l->product, l->transposed ? l->diff_pre : input, l->transposed ? input : l->diff_pre,
+                                       diff_weights[i])
+                || dnnl_memory_get_data_handle(l->diff_pre, &diff_pre) != dnnl_success)
+                return 1;
+            if (l->bias && !l->transposed) mf_channel_sums(diff_pre, &l->pre_layout, diff_biases[i]);
+        } else if (diff_weights) {
             mf_binding inputs[2] = {{DNNL_ARG_SRC, .memory = input}, {DNNL_ARG_DIFF_DST, .memory = l->diff_pre}};
             mf_binding outputs[2] = {{DNNL_ARG_DIFF_WEIGHTS, &l->w_diff_weights, diff_weights[i]},
                                      {DNNL_ARG_DIFF_BIAS, &l->w_diff_bias, diff_biases[i]}};
@@ -320,3 +340,5 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
 }
 
 int mf_dnnl_stack_channels_last(const mf_dnnl_stack *s, int index) { return s->layers[index].channels_last; }
+
+int mf_dnnl_stack_weights_by_product(const mf_dnnl_stack *s, int index) { return s->layers[index].product != NULL; }

@@ -179,6 +179,9 @@ final class OneDNNStack: @unchecked Sendable {
     /// Which layers' direct convolutions run on channels-last copies of the activations.
     var channelsLast: [Bool] { layers.indices.map { mf_dnnl_stack_channels_last(handle, Int32($0)) != 0 } }
 
+    /// Which layers' weight gradients are one matrix product (oneDNN's matmul on im2col columns).
+    var weightsByProduct: [Bool] { layers.indices.map { mf_dnnl_stack_weights_by_product(handle, Int32($0)) != 0 } }
+
     var inputShape: [Int] {
         let first = layers[0].shape
         return [first.batch, first.channels, first.height, first.width].map(Int.init)

@@ -150,6 +150,9 @@ final class OneDNNLayer: @unchecked Sendable {
     /// data) runs on channels-last copies of its tensors.
     var channelsLast: Bool { mf_dnnl_layer_channels_last(handle) != 0 }
 
+    /// Whether its weight gradient is one matrix product (oneDNN's matmul on im2col columns).
+    var weightsByProduct: Bool { mf_dnnl_layer_weights_by_product(handle) != 0 }
+
     /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
     /// and of the weights.
     private var imageCount: Int { key.batch * key.geometry.channels * key.geometry.height * key.geometry.width }

@@ -58,6 +58,9 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *
 /// data) runs on channels-last copies of its tensors (oneDNN's fastest kernel for it on this
 /// CPU; see dnnl_common.h).
 int mf_dnnl_layer_channels_last(const mf_dnnl_layer *layer);
+/// Whether the layer's weight gradient is one matrix product (oneDNN's matmul on im2col
+/// columns) instead of oneDNN's backward-weights kernel, where that is slow (see dnnl_common.h).
+int mf_dnnl_layer_weights_by_product(const mf_dnnl_layer *layer);
 
 /// A stack of convolutions, or of transposed convolutions, each followed by a rectifier (ReLU
 /// with `alpha` its slope below 0; every shape's activation MF_DNNL_RELU), whose activations
@@ -84,6 +87,8 @@ void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass);
 /// Whether layer `index`'s direct convolution runs on channels-last copies of the activations
 /// (reordered from and to the stack's layout on each side).
 int mf_dnnl_stack_channels_last(const mf_dnnl_stack *stack, int index);
+/// Whether layer `index`'s weight gradient is one matrix product.
+int mf_dnnl_stack_weights_by_product(const mf_dnnl_stack *stack, int index);
 
 /// From diff_dst, the gradient by the stack's output (after the last rectifier): diff_src
 /// (unless NULL) written, and each layer's weights' and bias's gradients added to its
