@@ -340,32 +340,34 @@ final class OneDNNTests: XCTestCase {
     /// A stack run as one, its layers run one by one, its parameters and its oneDNN primitives.
     func runs(_ stack: ConvolutionStack)
         -> (asAStack: Run, oneByOne: Run, parameters: [Parameter], primitives: ([Int]) -> OneDNNStack?) {
-        let layers = stack.convolutions
-        return ({ x in
+        ({ x in
             let (y, cache) = stack.forward(x)
             return (y, { stack.backward($0, cache: cache)! })
-        }, { x in
-            let (y, caches) = layers.reduce((x, [Conv2D.Cache]())) { state, conv in
-                let (y, cache) = conv.forward(state.0, activation: stack.activation)
-                return (y, state.1 + [cache])
-            }
-            return (y, { dy in zip(layers, caches).reversed().reduce(dy) { $1.0.backward($0, cache: $1.1) } })
-        }, layers.flatMap(\.parameters), { stack.oneDNN($0) })
+        }, oneByOne(stack.convolutions, forward: { $0.forward($1, activation: stack.activation) },
+                    backward: { $0.backward($1, cache: $2) }),
+         stack.convolutions.flatMap(\.parameters), { stack.oneDNN($0) })
     }
 
     func runs(_ stack: TransposedConvolutionStack)
         -> (asAStack: Run, oneByOne: Run, parameters: [Parameter], primitives: ([Int]) -> OneDNNStack?) {
-        let layers = stack.layers
-        return ({ x in
+        ({ x in
             let (y, cache) = stack.forward(x)
             return (y, { stack.backward($0, cache: cache) })
-        }, { x in
-            let (y, caches) = layers.reduce((x, [ConvTranspose2D.Cache]())) { state, layer in
-                let (y, cache) = layer.forward(state.0, activation: stack.activation)
+        }, oneByOne(stack.layers, forward: { $0.forward($1, activation: stack.activation) },
+                    backward: { $0.backward($1, cache: $2) }),
+         stack.layers.flatMap(\.parameters), { stack.oneDNN($0) })
+    }
+
+    /// `layers` forward one after the other, and backward in reverse.
+    func oneByOne<Layer, Cache>(_ layers: [Layer], forward: @escaping (Layer, Tensor) -> (output: Tensor, cache: Cache),
+                                backward: @escaping (Layer, Tensor, Cache) -> Tensor) -> Run {
+        { x in
+            let (y, caches) = layers.reduce((x, [Cache]())) { state, layer in
+                let (y, cache) = forward(layer, state.0)
                 return (y, state.1 + [cache])
             }
-            return (y, { dy in zip(layers, caches).reversed().reduce(dy) { $1.0.backward($0, cache: $1.1) } })
-        }, layers.flatMap(\.parameters), { stack.oneDNN($0) })
+            return (y, { dy in zip(layers, caches).reversed().reduce(dy) { backward($1.0, $0, $1.1) } })
+        }
     }
 
     /// The stack on oneDNN in `precision` against its layers one by one on im2col: output, dx
