@@ -62,7 +62,7 @@ let libraries: [Target] = [
     .target(name: "Spectral", dependencies: ["CFFTW", "CSpectralKernels", "WorkerPool"]),
     .target(name: "BLAS", dependencies: ["COpenBLAS"]),
     // oneDNN's convolutions behind plain C functions (its C API's handles and macros stay in C).
-    .target(name: "CDNNLBridge", dependencies: ["CDNNL"], linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+    .target(name: "CDNNLBridge", dependencies: ["CDNNL", "CLayerKernels"], linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
     // Pictures a person reads: heat maps with axes, ticks, colour bars, titles and captions
     // (text through FreeType). Knows pictures, not audio.
     .target(name: "Pictures", dependencies: ["CFreeType", "FileFormats"]),

@@ -5,17 +5,13 @@
 // primitives fall back to reference loops on channel-blocked layouts (13-54 ms). These loops
 // run on oneDNN's own OpenMP threads, so the process keeps one pool.
 #include "dnnl_common.h"
+#include "mf_isa.h"
 #include <string.h>
 
 extern void GOMP_parallel(void (*body)(void *), void *data, unsigned threads, unsigned flags);
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 
-#if defined(__x86_64__) && defined(__clang__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
 
 typedef struct {
     void (*body)(void *context, long begin, long end);
@@ -108,8 +104,7 @@ static inline float rectifier_gradient(float d, float y, float slope) {
 
 /// Rows (image, channel block) begin ..< end. Channels past `count` in a block are padding
 /// (zero, and kept zero: their bias is 0 and a rectifier maps 0 to 0).
-KERNEL
-static void bias_rectify_rows(void *context, long begin, long end) {
+MF_KERNEL_BODY void bias_rectify_rows_body(void *context, long begin, long end) {
     const channel_pass *p = context;
     const mf_channel_layout *L = p->layout;
     long blocks = (L->channels + L->block - 1) / L->block;
@@ -118,6 +113,9 @@ static void bias_rectify_rows(void *context, long begin, long end) {
     else if (L->block == 16) BIAS_RECTIFY(float, f32, 16)
     else BIAS_RECTIFY(float, f32, L->block)
 }
+
+/* Built for each instruction set (mf_isa.h). */
+MF_KERNEL_VOID(static, bias_rectify_rows, (void *context, long begin, long end), (context, begin, end))
 
 void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *bias, float slope) {
     channel_pass pass = {.layout = layout, .data = data, .bias = bias, .slope = slope};
@@ -145,8 +143,7 @@ void mf_bias_rectify(void *data, const mf_channel_layout *layout, const float *b
 
 /// Channel blocks begin ..< end, one thread each, its images in order: each channel's sum is
 /// added in the same order whatever the number of threads (padding channels sum zeros).
-KERNEL
-static void rectify_backward_blocks(void *context, long begin, long end) {
+MF_KERNEL_BODY void rectify_backward_blocks_body(void *context, long begin, long end) {
     const channel_pass *p = context;
     const mf_channel_layout *L = p->layout;
     if (L->bfloat16 && L->block == 16) RECTIFY_BACKWARD(uint16_t, bf16, 16)
@@ -154,6 +151,9 @@ static void rectify_backward_blocks(void *context, long begin, long end) {
     else if (L->block == 16) RECTIFY_BACKWARD(float, f32, 16)
     else RECTIFY_BACKWARD(float, f32, L->block)
 }
+
+/* Built for each instruction set (mf_isa.h). */
+MF_KERNEL_VOID(static, rectify_backward_blocks, (void *context, long begin, long end), (context, begin, end))
 
 void mf_rectify_backward(const void *diff_output, const void *output, void *diff_input, const mf_channel_layout *layout,
                          float slope, float *bias_sums) {
@@ -174,8 +174,7 @@ void mf_rectify_backward(const void *diff_output, const void *output, void *diff
     }
 
 /// Channel blocks begin ..< end, each summed in one fixed order (as `rectify_backward_blocks`).
-KERNEL
-static void channel_sums_blocks(void *context, long begin, long end) {
+MF_KERNEL_BODY void channel_sums_blocks_body(void *context, long begin, long end) {
     const channel_pass *p = context;
     const mf_channel_layout *L = p->layout;
     if (L->bfloat16 && L->block == 16) CHANNEL_SUMS(uint16_t, bf16, 16)
@@ -183,6 +182,9 @@ static void channel_sums_blocks(void *context, long begin, long end) {
     else if (L->block == 16) CHANNEL_SUMS(float, f32, 16)
     else CHANNEL_SUMS(float, f32, L->block)
 }
+
+/* Built for each instruction set (mf_isa.h). */
+MF_KERNEL_VOID(static, channel_sums_blocks, (void *context, long begin, long end), (context, begin, end))
 
 void mf_channel_sums(const void *data, const mf_channel_layout *layout, float *sums) {
     channel_pass pass = {.layout = layout, .diff_output = data, .bias_sums = sums};

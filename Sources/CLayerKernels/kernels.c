@@ -3,12 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
-// Three builds of every kernel; the loader picks the widest the CPU has.
-#if defined(__x86_64__) && defined(__clang__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "mf_isa.h"
+
+// Three builds of every kernel (MF_KERNEL, at the end); the first call picks the widest this
+// process runs (`mf_isa_level`: the CPU's, or less when the environment caps it).
 
 // Every product and sum rounded on its own, so that all builds compute the same values.
 #pragma clang fp contract(off)
@@ -63,8 +61,7 @@ static inline float tanh_of(float x) {
     return x != x ? x : result;
 }
 
-KERNEL
-void mf_tanh(float *restrict values, long count, const float *restrict shift) {
+MF_KERNEL_BODY void mf_tanh_body(float *restrict values, long count, const float *restrict shift) {
     if (shift) {
         float add = *shift;
         for (long i = 0; i < count; i++) values[i] = tanh_of(values[i] + add);
@@ -93,8 +90,7 @@ static inline float total_of(const float *lanes) {
         for (; i < (count); i++) { long k = i; (result) += (term(k)); }                \
     } while (0)
 
-KERNEL
-float mf_sum(const float *restrict x, long count) {
+MF_KERNEL_BODY float mf_sum_body(const float *restrict x, long count) {
     float total;
 #define TERM(k) x[k]
     LANE_SUM(count, total, TERM);
@@ -121,8 +117,7 @@ static inline float tanh_at(const float *dy, const float *y, float *out, long k)
     return d;
 }
 
-KERNEL
-float mf_activation_backward_sum(const float *restrict dy, const float *restrict y, float *restrict out, long count,
+MF_KERNEL_BODY float mf_activation_backward_sum_body(const float *restrict dy, const float *restrict y, float *restrict out, long count,
                                  int activation, float slope) {
     float total;
     if (activation == MF_TANH) {
@@ -141,8 +136,7 @@ float mf_activation_backward_sum(const float *restrict dy, const float *restrict
     return total;
 }
 
-KERNEL
-void mf_sum_and_squares(const float *restrict x, long count, float *restrict sum, float *restrict squares) {
+MF_KERNEL_BODY void mf_sum_and_squares_body(const float *restrict x, long count, float *restrict sum, float *restrict squares) {
     float lanes[LANES] = {0}, square_lanes[LANES] = {0};
     long i = 0;
     for (; i + LANES <= count; i += LANES)
@@ -159,8 +153,7 @@ void mf_sum_and_squares(const float *restrict x, long count, float *restrict sum
     *squares = q;
 }
 
-KERNEL
-void mf_batchnorm_gradient_sums(const float *restrict dy, const float *restrict rectified, const float *restrict x,
+MF_KERNEL_BODY void mf_batchnorm_gradient_sums_body(const float *restrict dy, const float *restrict rectified, const float *restrict x,
                                 long count, float slope, float center, float *restrict sum,
                                 float *restrict centered_sum) {
     float lanes[LANES] = {0}, centered_lanes[LANES] = {0};
@@ -182,8 +175,7 @@ void mf_batchnorm_gradient_sums(const float *restrict dy, const float *restrict 
     *centered_sum = c;
 }
 
-KERNEL
-void mf_scale_shift_rectify(const float *restrict x, float *restrict y, long count, float scale, float shift,
+MF_KERNEL_BODY void mf_scale_shift_rectify_body(const float *restrict x, float *restrict y, long count, float scale, float shift,
                             float slope) {
     for (long i = 0; i < count; i++) {
         float v = scale * x[i] + shift;
@@ -191,8 +183,7 @@ void mf_scale_shift_rectify(const float *restrict x, float *restrict y, long cou
     }
 }
 
-KERNEL
-void mf_batchnorm_input_gradient(const float *restrict dy, const float *restrict rectified, const float *restrict x,
+MF_KERNEL_BODY void mf_batchnorm_input_gradient_body(const float *restrict dy, const float *restrict rectified, const float *restrict x,
                                  float *restrict dx, long count, float slope, float scale, float mean_g, float center,
                                  float c) {
     for (long i = 0; i < count; i++) {
@@ -200,3 +191,22 @@ void mf_batchnorm_input_gradient(const float *restrict dy, const float *restrict
         dx[i] = scale * (g - mean_g - (x[i] - center) * c);
     }
 }
+
+MF_KERNEL_VOID(, mf_tanh, (float *restrict values, long count, const float *restrict shift), (values, count, shift))
+MF_KERNEL(, float, mf_sum, (const float *restrict x, long count), (x, count))
+MF_KERNEL(, float, mf_activation_backward_sum,
+          (const float *restrict dy, const float *restrict y, float *restrict out, long count, int activation, float slope),
+          (dy, y, out, count, activation, slope))
+MF_KERNEL_VOID(, mf_sum_and_squares, (const float *restrict x, long count, float *restrict sum, float *restrict squares),
+               (x, count, sum, squares))
+MF_KERNEL_VOID(, mf_batchnorm_gradient_sums,
+               (const float *restrict dy, const float *restrict rectified, const float *restrict x, long count, float slope,
+                float center, float *restrict sum, float *restrict centered_sum),
+               (dy, rectified, x, count, slope, center, sum, centered_sum))
+MF_KERNEL_VOID(, mf_scale_shift_rectify,
+               (const float *restrict x, float *restrict y, long count, float scale, float shift, float slope),
+               (x, y, count, scale, shift, slope))
+MF_KERNEL_VOID(, mf_batchnorm_input_gradient,
+               (const float *restrict dy, const float *restrict rectified, const float *restrict x, float *restrict dx,
+                long count, float slope, float scale, float mean_g, float center, float c),
+               (dy, rectified, x, dx, count, slope, scale, mean_g, center, c))

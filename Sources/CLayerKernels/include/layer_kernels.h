@@ -1,5 +1,5 @@
 // Hot elementwise loops of the Layers module, in C so that each is compiled for baseline
-// x86-64, AVX2+FMA and AVX-512, chosen at run time by the CPU (`target_clones`), and
+// x86-64, AVX2+FMA and AVX-512, chosen at run time by the CPU and the environment (mf_isa.h), and
 // vectorised by the compiler (Swift's SIMD types lower to SSE here, lane by lane for some
 // operations). Float32 arrays; nothing is allocated or kept.
 #ifndef MELFORGE_LAYER_KERNELS_H
