@@ -96,12 +96,20 @@ int mf_describe_layer(const mf_dnnl_layer_shape *s, dnnl_data_type_t dst_type, d
                                                           b_diff_dst, strides, padding_l, padding_r) == dnnl_success;
 }
 
-/// Whether `pd` runs oneDNN's brgemm kernel ("brgconv:avx512_core").
-static int runs_brgemm(const_dnnl_primitive_desc_t pd) {
+const char *mf_implementation(const_dnnl_primitive_desc_t pd) {
     const char *name = NULL;
-    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success && name
-           && strncmp(name, "brg", 3) == 0;
+    if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success || !name) return "";
+    return name;
 }
+
+int mf_is_reference(const_dnnl_primitive_desc_t pd) { return strncmp(mf_implementation(pd), "ref", 3) == 0; }
+
+void mf_copy_name(char *text, int capacity, const char *name) {
+    if (capacity > 0) snprintf(text, (size_t)capacity, "%s", name ? name : "");
+}
+
+/// Whether `pd` runs oneDNN's brgemm kernel ("brgconv:avx512_core").
+static int runs_brgemm(const_dnnl_primitive_desc_t pd) { return strncmp(mf_implementation(pd), "brg", 3) == 0; }
 
 int mf_channels_last(const mf_dnnl_layer_shape *s) {
     int channels = s->transposed ? s->outputs : s->channels; /* the direct convolution's input */

@@ -17,6 +17,10 @@ struct mf_dnnl_layer {
     /* or the weights' gradient as one matrix product, and the bias's summed from diff_dst */
     mf_weights_product *product;
     mf_channel_layout dst_layout;
+    /* Per pass (MF_DNNL_FORWARD, ...): whether it runs here, and the implementation it runs
+       with or that was declined. */
+    int runs[3];
+    char implementation[3][80];
 };
 
 #define FAIL(message) do { snprintf(error, (size_t)error_capacity, "%s", message); mf_dnnl_layer_destroy(l); return NULL; } while (0)
@@ -40,31 +44,54 @@ mf_dnnl_layer *mf_dnnl_layer_create(const mf_dnnl_layer_shape *s, char *error, i
         FAIL("no backward-data primitive of this shape on this CPU");
     if (dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
         FAIL("no backward-weights primitive of this shape on this CPU");
-    if (dnnl_primitive_create(&l->forward, l->forward_pd) != dnnl_success
-        || dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success
-        || dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success)
+    /* A pass oneDNN would run with a reference implementation is left to the caller. */
+    const_dnnl_primitive_desc_t pds[3] = {l->forward_pd, l->data_pd, l->weights_pd};
+    for (int pass = 0; pass < 3; pass++) {
+        mf_copy_name(l->implementation[pass], sizeof l->implementation[pass], mf_implementation(pds[pass]));
+        l->runs[pass] = !mf_is_reference(pds[pass]);
+    }
+    /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it (when
+       oneDNN has a fast matmul for it). */
+    if (mf_weights_by_product(s)) {
+        l->product = mf_weights_product_create(s, s->transposed ? &d.user_dst : &d.user_src,
+                                               s->transposed ? &d.user_src : &d.user_dst, &d.user_weights);
+        if (l->product && s->bias && !mf_channel_layout_of(&d.user_dst, &l->dst_layout)) {
+            mf_weights_product_destroy(l->product);
+            l->product = NULL;
+        }
+        if (l->product) {
+            mf_copy_name(l->implementation[MF_DNNL_BACKWARD_WEIGHTS], sizeof l->implementation[0],
+                         mf_weights_product_implementation(l->product));
+            l->runs[MF_DNNL_BACKWARD_WEIGHTS] = 1;
+        }
+    }
+    int weights_primitive = l->runs[MF_DNNL_BACKWARD_WEIGHTS] && !l->product;
+    if ((l->runs[MF_DNNL_FORWARD] && dnnl_primitive_create(&l->forward, l->forward_pd) != dnnl_success)
+        || (l->runs[MF_DNNL_BACKWARD_DATA] && dnnl_primitive_create(&l->data, l->data_pd) != dnnl_success)
+        || (weights_primitive && dnnl_primitive_create(&l->weights, l->weights_pd) != dnnl_success))
         FAIL("oneDNN could not make the primitives");
 
-    if (!mf_make_tensor(&l->f_src, &d.user_src, mf_md(l->forward_pd, dnnl_query_src_md, 0), MF_INPUT)
-        || !mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), MF_INPUT)
-        || (s->bias && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), MF_INPUT))
-        || !mf_make_tensor(&l->f_dst, &d.user_dst, mf_md(l->forward_pd, dnnl_query_dst_md, 0), MF_OUTPUT)
-        || !mf_make_tensor(&l->d_diff_dst, &d.user_dst, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)
-        || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), MF_INPUT)
-        || !mf_make_tensor(&l->d_diff_src, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), MF_OUTPUT)
-        || !mf_make_tensor(&l->w_src, &d.user_src, mf_md(l->weights_pd, dnnl_query_src_md, 0), MF_INPUT)
-        || !mf_make_tensor(&l->w_diff_dst, &d.user_dst, mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)
-        || !mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0),
-                           MF_ADDED)
-        || (s->bias
-            && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1), MF_ADDED)))
+    if ((l->runs[MF_DNNL_FORWARD]
+         && (!mf_make_tensor(&l->f_src, &d.user_src, mf_md(l->forward_pd, dnnl_query_src_md, 0), MF_INPUT)
+             || !mf_make_tensor(&l->f_weights, &d.user_weights, mf_md(l->forward_pd, dnnl_query_weights_md, 0), MF_INPUT)
+             || (s->bias
+                 && !mf_make_tensor(&l->f_bias, &d.user_bias, mf_md(l->forward_pd, dnnl_query_weights_md, 1), MF_INPUT))
+             || !mf_make_tensor(&l->f_dst, &d.user_dst, mf_md(l->forward_pd, dnnl_query_dst_md, 0), MF_OUTPUT)))
+        || (l->runs[MF_DNNL_BACKWARD_DATA]
+            && (!mf_make_tensor(&l->d_diff_dst, &d.user_dst, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)
+                || !mf_make_tensor(&l->d_weights, &d.user_weights, mf_md(l->data_pd, dnnl_query_weights_md, 0), MF_INPUT)
+                || !mf_make_tensor(&l->d_diff_src, &d.user_src, mf_md(l->data_pd, dnnl_query_diff_src_md, 0), MF_OUTPUT)))
+        /* The product reads the caller's src and diff_dst through these tensors' user memories. */
+        || (l->runs[MF_DNNL_BACKWARD_WEIGHTS]
+            && (!mf_make_tensor(&l->w_src, &d.user_src, mf_md(l->weights_pd, dnnl_query_src_md, 0), MF_INPUT)
+                || !mf_make_tensor(&l->w_diff_dst, &d.user_dst, mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), MF_INPUT)))
+        || (weights_primitive
+            && (!mf_make_tensor(&l->w_diff_weights, &d.user_weights, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 0),
+                                MF_ADDED)
+                || (s->bias
+                    && !mf_make_tensor(&l->w_diff_bias, &d.user_bias, mf_md(l->weights_pd, dnnl_query_diff_weights_md, 1),
+                                       MF_ADDED)))))
         FAIL("oneDNN could not lay out the tensors");
-    /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it. */
-    if (mf_weights_by_product(s)
-        && (!(l->product = mf_weights_product_create(s, s->transposed ? &d.user_dst : &d.user_src,
-                                                     s->transposed ? &d.user_src : &d.user_dst, &d.user_weights))
-            || (s->bias && !mf_channel_layout_of(&d.user_dst, &l->dst_layout))))
-        FAIL("no matrix product for the weights' gradient");
     return l;
 }
 
@@ -85,6 +112,7 @@ void mf_dnnl_layer_destroy(mf_dnnl_layer *l) {
 
 int mf_dnnl_layer_forward(mf_dnnl_layer *l, const float *src, const float *weights, mf_version weights_version,
                           const float *bias, float *dst) {
+    if (!l->runs[MF_DNNL_FORWARD]) return 1;
     mf_binding inputs[3] = {{DNNL_ARG_SRC, &l->f_src, src},
                             {DNNL_ARG_WEIGHTS, &l->f_weights, weights, .version = weights_version},
                             {DNNL_ARG_BIAS, &l->f_bias, bias}};
@@ -94,6 +122,7 @@ int mf_dnnl_layer_forward(mf_dnnl_layer *l, const float *src, const float *weigh
 
 int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff_dst, const float *weights,
                            mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias) {
+    if ((diff_src && !l->runs[MF_DNNL_BACKWARD_DATA]) || (diff_weights && !l->runs[MF_DNNL_BACKWARD_WEIGHTS])) return 1;
     if (diff_src) {
         mf_binding inputs[2] = {{DNNL_ARG_DIFF_DST, &l->d_diff_dst, diff_dst},
                                 {DNNL_ARG_WEIGHTS, &l->d_weights, weights, .version = weights_version}};
@@ -126,3 +155,9 @@ int mf_dnnl_layer_backward(mf_dnnl_layer *l, const float *src, const float *diff
 int mf_dnnl_layer_channels_last(const mf_dnnl_layer *l) { return l->channels_last; }
 
 int mf_dnnl_layer_weights_by_product(const mf_dnnl_layer *l) { return l->product != NULL; }
+
+int mf_dnnl_layer_runs(const mf_dnnl_layer *l, int pass) { return pass >= 0 && pass < 3 && l->runs[pass]; }
+
+void mf_dnnl_layer_implementation(const mf_dnnl_layer *l, int pass, char *text, int capacity) {
+    mf_copy_name(text, capacity, pass >= 0 && pass < 3 ? l->implementation[pass] : "");
+}

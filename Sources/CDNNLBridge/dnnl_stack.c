@@ -35,6 +35,7 @@ typedef struct {
     mf_tensor f_weights, f_bias, d_weights, w_diff_weights, w_diff_bias;
     dnnl_memory_t diff_output; /* dL/d(output): the next layer's backward data writes it */
     dnnl_memory_t diff_pre;    /* dL/d(output before the rectifier) */
+    char implementation[3][80]; /* per pass (MF_DNNL_FORWARD, ...) */
 } stack_layer;
 
 /// The caller's memory at one end of the stack and the reorder between it and oneDNN's layout.
@@ -153,6 +154,35 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
         if (dnnl_primitive_desc_create(&l->data_pd, &d.data, NULL, mf_engine, l->forward_pd) != dnnl_success
             || dnnl_primitive_desc_create(&l->weights_pd, &d.weights, NULL, mf_engine, l->forward_pd) != dnnl_success)
             FAIL("no backward convolution of this shape on this CPU");
+        /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it: from
+           the image side (a convolution's input, a transposed one's output gradient) and the
+           grid side (the other). A convolution's bias gradient is then summed apart. */
+        if (mf_weights_by_product(&primitive_shape)) {
+            const dnnl_memory_desc_t *image_md = l->transposed ? diff_pre_md : input_md;
+            const dnnl_memory_desc_t *grid_md = l->transposed ? input_md : diff_pre_md;
+            l->product = mf_weights_product_create(&primitive_shape, image_md, grid_md, &d.user_weights);
+            if (l->product && l->bias && !l->transposed && !mf_channel_layout_of(diff_pre_md, &l->pre_layout)) {
+                mf_weights_product_destroy(l->product);
+                l->product = NULL;
+            }
+        }
+        /* No pass of a stack runs a reference implementation: the caller splits the stack. */
+        const_dnnl_primitive_desc_t running_pds[3] = {l->last_forward_pd ? l->last_forward_pd : l->forward_pd, l->data_pd,
+                                                      l->weights_pd};
+        for (int pass = 0; pass < 3; pass++) {
+            const char *name = pass == MF_DNNL_BACKWARD_WEIGHTS && l->product ? mf_weights_product_implementation(l->product)
+                                                                              : mf_implementation(running_pds[pass]);
+            mf_copy_name(l->implementation[pass], sizeof l->implementation[pass], name);
+            if (strncmp(name, "ref", 3) == 0) {
+                static const char *passes[3] = {"forward", "backward data", "backward weights"};
+                snprintf(error, (size_t)error_capacity, "layer %d: oneDNN has only a reference implementation (%s) for its %s",
+                         i + 1, name, passes[pass]);
+                mf_dnnl_stack_destroy(s);
+                return NULL;
+            }
+        }
+        if (l->rectifier_pd && mf_is_reference(l->rectifier_pd))
+            FAIL("oneDNN has only a reference implementation for the rectifier's derivative");
         int data_pinned = !(l->channels_last && l->transposed);
         if ((data_pinned && !same(mf_md(l->data_pd, dnnl_query_diff_dst_md, 0), diff_pre_md))
             || !same(mf_md(l->weights_pd, dnnl_query_diff_dst_md, 0), diff_pre_md)
@@ -169,16 +199,6 @@ mf_dnnl_stack *mf_dnnl_stack_create(int count, const mf_dnnl_layer_shape *shapes
             && !make_detour(&l->detour, input_md, mf_md(l->last_forward_pd, dnnl_query_src_md, 0),
                             mf_md(l->last_forward_pd, dnnl_query_dst_md, 0), output_md))
             FAIL("oneDNN could not lay out the channels-last copies");
-        /* The weights' gradient as one matrix product where oneDNN's kernel is slow for it: from
-           the image side (a convolution's input, a transposed one's output gradient) and the
-           grid side (the other). A convolution's bias gradient is then summed apart. */
-        if (mf_weights_by_product(&primitive_shape)) {
-            const dnnl_memory_desc_t *image_md = l->transposed ? diff_pre_md : input_md;
-            const dnnl_memory_desc_t *grid_md = l->transposed ? input_md : diff_pre_md;
-            if (!(l->product = mf_weights_product_create(&primitive_shape, image_md, grid_md, &d.user_weights))
-                || (l->bias && !l->transposed && !mf_channel_layout_of(diff_pre_md, &l->pre_layout)))
-                FAIL("no matrix product for the weights' gradient");
-        }
         if (l->channels_last && l->transposed
             && !make_detour(&l->detour, diff_pre_md, mf_md(l->data_pd, dnnl_query_diff_dst_md, 0),
                             mf_md(l->data_pd, dnnl_query_diff_src_md, 0), pinned.diff_src))
@@ -342,3 +362,8 @@ int mf_dnnl_stack_backward(mf_dnnl_stack *s, const mf_dnnl_stack_pass *pass, con
 int mf_dnnl_stack_channels_last(const mf_dnnl_stack *s, int index) { return s->layers[index].channels_last; }
 
 int mf_dnnl_stack_weights_by_product(const mf_dnnl_stack *s, int index) { return s->layers[index].product != NULL; }
+
+void mf_dnnl_stack_implementation(const mf_dnnl_stack *s, int index, int pass, char *text, int capacity) {
+    mf_copy_name(text, capacity, index >= 0 && index < s->count && pass >= 0 && pass < 3
+                                     ? s->layers[index].implementation[pass] : "");
+}

@@ -7,6 +7,7 @@
 // product is oneDNN's matmul (its brgemm kernel), and the conversion to the caller's weights
 // layout adds it to their gradient.
 #include "dnnl_common.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct mf_weights_product {
     /* grid and product also seen as the matrices of the product (grid_matrix, product_matrix) */
     dnnl_memory_t grid, grid_matrix, image, columns, product, product_matrix, user;
     dnnl_primitive_t grid_reorder, image_reorder, matmul, out;
+    char implementation[80];
 };
 
 int mf_weights_by_product(const mf_dnnl_layer_shape *s) {
@@ -79,6 +81,10 @@ mf_weights_product *mf_weights_product_create(const mf_dnnl_layer_shape *s, cons
                && dnnl_matmul_desc_init(&matmul, &a, &b, NULL, &c) == dnnl_success
                && dnnl_primitive_desc_create(&pd, &matmul, NULL, mf_engine, NULL) == dnnl_success
                && dnnl_primitive_create(&w->matmul, pd) == dnnl_success;
+    /* A matmul oneDNN runs with its reference loops is no faster road (the caller then keeps
+       the backward-weights kernel, or computes the gradient itself). */
+    made = made && !mf_is_reference(pd);
+    if (made) snprintf(w->implementation, sizeof w->implementation, "matmul %s", mf_implementation(pd));
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (!made) {
         mf_weights_product_destroy(w);
@@ -86,6 +92,8 @@ mf_weights_product *mf_weights_product_create(const mf_dnnl_layer_shape *s, cons
     }
     return w;
 }
+
+const char *mf_weights_product_implementation(const mf_weights_product *w) { return w->implementation; }
 
 typedef struct {
     const mf_weights_product *w;

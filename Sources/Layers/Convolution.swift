@@ -130,8 +130,10 @@ public final class Conv2D: WeightAndBias {
     var inputChannels: Int { weight.value.shape[1] }
     var kernelSize: Int { weight.value.shape[2] }
 
-    /// What backward needs: the input's shape and its im2col columns, or (on oneDNN) the input
-    /// and the primitives that made the output; with an activation, the output.
+    /// What backward needs: the input's shape, its im2col columns (when im2col made the output),
+    /// the input and oneDNN's primitives (when oneDNN has them: each backward pass runs on
+    /// oneDNN unless its implementation there is a reference one), and with an activation the
+    /// output.
     public struct Cache: @unchecked Sendable {
         let inputShape: [Int]
         let columns: [Float]
@@ -159,19 +161,29 @@ public final class Conv2D: WeightAndBias {
                             stride: stride, padding: padding)
     }
 
-    /// y = activation(conv(x) + bias), the activation (if any) applied in the same pass. The
-    /// batch is cut into one share per worker (`Workers`); each runs im2col and one
-    /// single-threaded sgemm on its share. The columns are kept share by share: share s's block
-    /// `[C K K, b P Q]` starts at `C K K * first sample * P Q`.
+    /// "Conv2D 1->32 5x5/2 on 64x1x64x64": the layer on an input of `shape`, as
+    /// `ConvolutionRoads` names it.
+    func label(_ shape: [Int]) -> String {
+        "Conv2D \(inputChannels)->\(outputChannels) \(kernelSize)x\(kernelSize)/\(stride) on " + shape.map(String.init).joined(separator: "x")
+    }
+
+    /// y = activation(conv(x) + bias), the activation (if any) applied in the same pass. On
+    /// oneDNN when the engine is oneDNN and its forward for this shape is not a reference one;
+    /// otherwise the batch is cut into one share per worker (`Workers`); each runs im2col and
+    /// one single-threaded sgemm on its share. The columns are kept share by share: share s's
+    /// block `[C K K, b P Q]` starts at `C K K * first sample * P Q`.
     public func forward(_ x: Tensor, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
-        if let primitives = oneDNN(x.shape, activation: activation) {
+        let primitives = oneDNN(x.shape, activation: activation)
+        primitives?.record(label(x.shape), .forward)
+        if let primitives, primitives.runs(.forward) {
             let y = Tensor(shape: [n, o, p, q],
                            values: primitives.forward(x.values, weights: weight, bias: bias?.value.values))
             return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives, activation: activation,
                              output: activation == nil ? nil : y))
         }
+        if primitives == nil { ConvolutionRoads.record(label(x.shape), .forward, "im2col") }
         let (pq, image) = (p * q, g.channels * g.height * g.width)
         var cols = uninitializedFloats(g.patchSize * n * pq)  // im2col writes every entry
         var y = Tensor(shape: [n, o, p, q], values: uninitializedFloats(n * o * pq))
@@ -192,7 +204,8 @@ public final class Conv2D: WeightAndBias {
             }
         }
         finishOutput(&y, bias: bias?.value.values, activation: activation)
-        return (y, Cache(inputShape: x.shape, columns: cols, activation: activation, output: activation == nil ? nil : y))
+        return (y, Cache(inputShape: x.shape, columns: cols, input: primitives == nil ? nil : x, primitives: primitives,
+                         activation: activation, output: activation == nil ? nil : y))
     }
 
     /// From dL/dy, accumulates dW and db (unless `parameterGradients` is false); returns dx.
@@ -203,46 +216,80 @@ public final class Conv2D: WeightAndBias {
 
     /// `backward`, without dx (nil) when `inputGradient` is false: a first layer's input
     /// needs none (its backward data is skipped: col2im here, and on oneDNN a 1-channel
-    /// backward data is among the slowest primitives).
+    /// backward data is among the slowest primitives). Each pass runs on oneDNN when the
+    /// forward's cache has its primitives and oneDNN runs that pass, else on im2col.
     public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
+        let primitives = cache.primitives
+        let dataOnOneDNN = inputGradient && primitives?.runs(.backwardData) == true
+        let weightsOnOneDNN = parameterGradients && primitives?.runs(.backwardWeights) == true
         // oneDNN makes the bias's gradient itself; im2col's is summed with the derivative.
         let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
-                                                      channelSums: bias != nil && parameterGradients && cache.primitives == nil)
-        if let primitives = cache.primitives, let x = cache.input {
-            let dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: bias,
-                                         inputGradient: inputGradient, parameterGradients: parameterGradients)
-            return dx.map { Tensor(shape: x.shape, values: $0) }
+                                                      channelSums: bias != nil && parameterGradients && !weightsOnOneDNN)
+        var dx: Tensor? = nil
+        if let primitives {
+            if inputGradient { primitives.record(label(cache.inputShape), .backwardData) }
+            if parameterGradients { primitives.record(label(cache.inputShape), .backwardWeights) }
+            if dataOnOneDNN || weightsOnOneDNN, let x = cache.input {
+                dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: bias, inputGradient: dataOnOneDNN,
+                                         parameterGradients: weightsOnOneDNN)
+                    .map { Tensor(shape: x.shape, values: $0) }
+            }
+        } else {
+            if inputGradient { ConvolutionRoads.record(label(cache.inputShape), .backwardData, "im2col") }
+            if parameterGradients { ConvolutionRoads.record(label(cache.inputShape), .backwardWeights, "im2col") }
         }
+        let (im2colData, im2colWeights) = (inputGradient && !dataOnOneDNN, parameterGradients && !weightsOnOneDNN)
+        guard im2colData || im2colWeights else { return dx }
+        let dataByIm2col = im2colBackward(dy, cache: cache, parameterGradients: im2colWeights, inputGradient: im2colData)
+        if im2colWeights, let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
+        return im2colData ? dataByIm2col : dx
+    }
+
+    /// The im2col road's backward: dW added to the weights' gradient (when
+    /// `parameterGradients`; from the forward's columns, or the input's made again share by
+    /// share when oneDNN ran the forward), dx returned (when `inputGradient`).
+    private func im2colBackward(_ dy: Tensor, cache: Cache, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
         let g = geometry(cache.inputShape)
         let n = cache.inputShape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let (pq, image) = (p * q, g.channels * g.height * g.width)
         var dx = Tensor.zeros(inputGradient ? cache.inputShape : [0])  // col2im accumulates
         var partials = [[Float]](repeating: [], count: Workers.shares(of: n))
         let weights = weight.value.values
+        let input = cache.columns.isEmpty && parameterGradients ? cache.input!.values : []
         dy.values.withUnsafeBufferPointer { dyb in
             cache.columns.withUnsafeBufferPointer { cb in
-                dx.values.withUnsafeMutableBufferPointer { dxb in
-                    partials.withUnsafeMutableBufferPointer { pb in
-                        // No dx (and no buffer) without `inputGradient`.
-                        let (dys, cs, dxs, ps) = (dyb.baseAddress!, cb.baseAddress!, dxb.baseAddress, pb.baseAddress!)
-                        Workers.runProducts(over: n) { index, share in
-                            let columns = share.count * pq
-                            let block = cs + g.patchSize * share.lowerBound * pq
-                            var dyMatrix = uninitializedFloats(o * columns)  // [O, b P Q], filled by the swap
-                            swapLeadingAxes(dys + share.lowerBound * o * pq, share.count, o, pq, into: &dyMatrix)
-                            if parameterGradients {
-                                // 1. dW_share[O, C K K] = dY[O, b P Q] cols^T
-                                var partial = uninitializedFloats(o * g.patchSize)  // beta 0: all written
-                                BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: block,
-                                           c: &partial)
-                                ps[index] = partial
+                input.withUnsafeBufferPointer { xb in
+                    dx.values.withUnsafeMutableBufferPointer { dxb in
+                        partials.withUnsafeMutableBufferPointer { pb in
+                            // No dx (and no buffer) without `inputGradient`; no columns without `parameterGradients`.
+                            // (An empty array's buffer may still have an address.)
+                            let (dys, cs, xs, dxs, ps) = (dyb.baseAddress!, cb.isEmpty ? nil : cb.baseAddress,
+                                                          xb.baseAddress, dxb.baseAddress, pb.baseAddress!)
+                            Workers.runProducts(over: n) { index, share in
+                                let columns = share.count * pq
+                                var dyMatrix = uninitializedFloats(o * columns)  // [O, b P Q], filled by the swap
+                                swapLeadingAxes(dys + share.lowerBound * o * pq, share.count, o, pq, into: &dyMatrix)
+                                if parameterGradients {
+                                    // 1. dW_share[O, C K K] = dY[O, b P Q] cols^T
+                                    var partial = uninitializedFloats(o * g.patchSize)  // beta 0: all written
+                                    if let cs {
+                                        BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix,
+                                                   b: cs + g.patchSize * share.lowerBound * pq, c: &partial)
+                                    } else {
+                                        var block = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
+                                        im2col(xs! + share.lowerBound * image, batch: share.count, g, into: &block)
+                                        BLAS.sgemm(transposeB: true, m: o, n: g.patchSize, k: columns, a: dyMatrix, b: block,
+                                                   c: &partial)
+                                    }
+                                    ps[index] = partial
+                                }
+                                // 2. dx = col2im(W^T[C K K, O] dY[O, b P Q])
+                                guard inputGradient else { return }
+                                var dcols = uninitializedFloats(g.patchSize * columns)  // beta 0: all written
+                                BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weights, b: dyMatrix,
+                                           c: &dcols)
+                                col2im(dcols, batch: share.count, g, into: dxs! + share.lowerBound * image)
                             }
-                            // 2. dx = col2im(W^T[C K K, O] dY[O, b P Q])
-                            guard inputGradient else { return }
-                            var dcols = uninitializedFloats(g.patchSize * columns)  // beta 0: all written
-                            BLAS.sgemm(transposeA: true, m: g.patchSize, n: columns, k: o, a: weights, b: dyMatrix,
-                                       c: &dcols)
-                            col2im(dcols, batch: share.count, g, into: dxs! + share.lowerBound * image)
                         }
                     }
                 }
@@ -250,8 +297,6 @@ public final class Conv2D: WeightAndBias {
         }
         if parameterGradients {
             for partial in partials { addInto(&weight.gradient.values, partial) }
-            // 3. db[O] += sum of dY over N, P, Q
-            if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
         }
         return inputGradient ? dx : nil
     }
@@ -314,8 +359,16 @@ public final class ConvTranspose2D: WeightAndBias {
         return g
     }
 
+    /// "ConvTranspose2D 256->128 5x5/2 on 64x256x4x4": the layer on an input of `shape`, as
+    /// `ConvolutionRoads` names it.
+    func label(_ shape: [Int]) -> String {
+        "ConvTranspose2D \(inputChannels)->\(outputChannels) \(kernelSize)x\(kernelSize)/\(stride) on "
+            + shape.map(String.init).joined(separator: "x")
+    }
+
     /// y = activation(convT(x) + bias), the activation (if any) applied in the same pass.
-    /// Shares of the batch run in parallel (`Workers`), each with its own columns.
+    /// On oneDNN when the engine is oneDNN and its forward for this shape is not a reference
+    /// one; otherwise shares of the batch run in parallel (`Workers`), each with its own columns.
     public func forward(_ x: Tensor, activation: FusedActivation? = nil) -> (output: Tensor, cache: Cache) {
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
@@ -323,11 +376,17 @@ public final class ConvTranspose2D: WeightAndBias {
         // oneDNN's kernels work on 16 channels at a time: to one channel (an image generator's
         // last layer) im2col's forward is faster (1.2 against 3.2 ms for the reference
         // generator's; BENCHMARKS.md), and oneDNN's backward still is.
-        if let primitives, outputChannels > 1 {
+        if let primitives, primitives.runs(.forward), outputChannels > 1 {
+            primitives.record(label(x.shape), .forward)
             var y = Tensor(shape: [n, outputChannels, g.height, g.width],
                            values: primitives.forward(x.values, weights: weight, bias: nil))
             finishOutput(&y, bias: bias?.value.values, activation: activation)
             return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
+        }
+        if let primitives, !primitives.runs(.forward) {
+            primitives.record(label(x.shape), .forward)
+        } else {
+            ConvolutionRoads.record(label(x.shape), .forward, "im2col")
         }
         let image = outputChannels * g.height * g.width
         var y = Tensor.zeros([n, outputChannels, g.height, g.width])  // col2im accumulates
@@ -350,8 +409,9 @@ public final class ConvTranspose2D: WeightAndBias {
         return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
     }
 
-    /// From dL/dy, accumulates dW and db; returns dx. Shares as in `forward`; their weight
-    /// gradients are summed after.
+    /// From dL/dy, accumulates dW and db; returns dx. Each of dx and dW runs on oneDNN when
+    /// the forward's cache has its primitives and oneDNN runs that pass, else on im2col (shares
+    /// as in `forward`, their weight gradients summed after).
     public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
         let x = cache.input
         // db[O] += sum of dy over N, P, Q, in the activation's derivative pass (oneDNN's
@@ -359,45 +419,70 @@ public final class ConvTranspose2D: WeightAndBias {
         let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
                                                       channelSums: bias != nil)
         if let bias, let biasSums { addInto(&bias.gradient.values, biasSums) }
-        if let primitives = cache.primitives {
-            let dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: nil, inputGradient: true,
-                                         parameterGradients: true)
-            return Tensor(shape: x.shape, values: dx!)
+        let primitives = cache.primitives
+        let dataOnOneDNN = primitives?.runs(.backwardData) == true
+        let weightsOnOneDNN = primitives?.runs(.backwardWeights) == true
+        var dx: Tensor? = nil
+        if let primitives {
+            primitives.record(label(x.shape), .backwardData)
+            primitives.record(label(x.shape), .backwardWeights)
+            if dataOnOneDNN || weightsOnOneDNN {
+                dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: nil, inputGradient: dataOnOneDNN,
+                                         parameterGradients: weightsOnOneDNN)
+                    .map { Tensor(shape: x.shape, values: $0) }
+            }
+        } else {
+            ConvolutionRoads.record(label(x.shape), .backwardData, "im2col")
+            ConvolutionRoads.record(label(x.shape), .backwardWeights, "im2col")
         }
+        if dataOnOneDNN && weightsOnOneDNN { return dx! }
+        let byIm2col = im2colBackward(x, dy: dy, parameterGradients: !weightsOnOneDNN, inputGradient: !dataOnOneDNN)
+        return dataOnOneDNN ? dx! : byIm2col!
+    }
+
+    /// The im2col road's backward: dW added to the weights' gradient (when
+    /// `parameterGradients`), dx returned (when `inputGradient`).
+    private func im2colBackward(_ x: Tensor, dy: Tensor, parameterGradients: Bool, inputGradient: Bool) -> Tensor? {
         let g = geometry(x.shape)
         let n = x.shape[0], hw = x.shape[2] * x.shape[3], c = inputChannels
         let image = outputChannels * g.height * g.width
-        var dx = Tensor(shape: x.shape, values: uninitializedFloats(x.count))  // every share writes its part
+        var dx = Tensor(shape: inputGradient ? x.shape : [0], values: uninitializedFloats(inputGradient ? x.count : 0))
         var partials = [[Float]](repeating: [], count: Workers.shares(of: n))
         let weights = weight.value.values
         x.values.withUnsafeBufferPointer { xb in
             dy.values.withUnsafeBufferPointer { dyb in
                 dx.values.withUnsafeMutableBufferPointer { dxb in
                     partials.withUnsafeMutableBufferPointer { pb in
-                        let (xs, dys, dxs, ps) = (xb.baseAddress!, dyb.baseAddress!, dxb.baseAddress!, pb.baseAddress!)
+                        // Every share writes its part of dx (none without `inputGradient`).
+                        let (xs, dys, dxs, ps) = (xb.baseAddress!, dyb.baseAddress!, dxb.baseAddress, pb.baseAddress!)
                         Workers.runProducts(over: n) { index, share in
                             let columns = share.count * hw
                             // 1. dcols[O K K, b H W] = im2col(dy)
                             var dcols = uninitializedFloats(g.patchSize * columns)  // im2col writes every entry
                             im2col(dys + share.lowerBound * image, batch: share.count, g, into: &dcols)
-                            // 2. dW_share[C, O K K] = x[C, b H W] dcols^T
-                            var xMatrix = uninitializedFloats(c * columns)  // filled by the swap
-                            swapLeadingAxes(xs + share.lowerBound * c * hw, share.count, c, hw, into: &xMatrix)
-                            var partial = uninitializedFloats(c * g.patchSize)  // beta 0: all written
-                            BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols,
-                                       c: &partial)
-                            ps[index] = partial
+                            if parameterGradients {
+                                // 2. dW_share[C, O K K] = x[C, b H W] dcols^T
+                                var xMatrix = uninitializedFloats(c * columns)  // filled by the swap
+                                swapLeadingAxes(xs + share.lowerBound * c * hw, share.count, c, hw, into: &xMatrix)
+                                var partial = uninitializedFloats(c * g.patchSize)  // beta 0: all written
+                                BLAS.sgemm(transposeB: true, m: c, n: g.patchSize, k: columns, a: xMatrix, b: dcols,
+                                           c: &partial)
+                                ps[index] = partial
+                            }
                             // 3. dx[C, b H W] = W[C, O K K] dcols, back to [b, C, H, W]
+                            guard inputGradient else { return }
                             var dxMatrix = uninitializedFloats(c * columns)  // beta 0: all written
                             BLAS.sgemm(m: c, n: columns, k: g.patchSize, a: weights, b: dcols, c: &dxMatrix)
-                            swapLeadingAxes(dxMatrix, c, share.count, hw, into: dxs + share.lowerBound * c * hw)
+                            swapLeadingAxes(dxMatrix, c, share.count, hw, into: dxs! + share.lowerBound * c * hw)
                         }
                     }
                 }
             }
         }
-        for partial in partials { addInto(&weight.gradient.values, partial) }
-        return dx
+        if parameterGradients {
+            for partial in partials { addInto(&weight.gradient.values, partial) }
+        }
+        return inputGradient ? dx : nil
     }
 }
 

@@ -1,12 +1,15 @@
 import CDNNLBridge
 import Foundation
+import Synchronization
 import Tensors
 
 /// Convolutions applied one after the other, each followed by the same rectifier (ReLU or
 /// LeakyReLU, fused into it): a discriminator's, a classifier's or an encoder's body. On
-/// oneDNN the whole stack runs as one (`OneDNNStack`): the activations between the layers, and
-/// their gradients, stay in oneDNN's layout and precision. Otherwise, and where oneDNN cannot,
-/// layer by layer.
+/// oneDNN the stack runs as one (`OneDNNStack`): the activations between the layers, and their
+/// gradients, stay in oneDNN's layout and precision. Where oneDNN cannot run a layer's every
+/// pass with a kernel of its own (a reference implementation is never run: on AVX2 a 1-channel
+/// first layer's backward passes), that layer runs alone, each pass on oneDNN or im2col, and
+/// the rest as stacks (`StackPlan`). On im2col, layer by layer.
 public struct ConvolutionStack {
     public let convolutions: [Conv2D]
     public let activation: FusedActivation
@@ -19,27 +22,20 @@ public struct ConvolutionStack {
 
     public struct Cache: @unchecked Sendable {
         let inputShape: [Int]
-        var layers: [Conv2D.Cache] = []
-        var stack: OneDNNStack? = nil
-        var pass: OneDNNStack.Pass? = nil
+        var parts: [StackPlan.PartCache<Conv2D.Cache>] = []
     }
 
-    /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
-    func oneDNN(_ shape: [Int]) -> OneDNNStack? { OneDNN.stack(convolutions, inputShape: shape, activation: activation) }
+    /// How the stack runs on an input of `shape`: nil on im2col.
+    func plan(_ shape: [Int]) -> StackPlan? { OneDNN.plan(convolutions, inputShape: shape, activation: activation) }
+
+    /// oneDNN's stack of every layer for an input of `shape`, when they run as one.
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? { plan(shape)?.whole }
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
-        if let stack = oneDNN(x.shape) {
-            let (output, pass) = stack.forward(x, layers: convolutions)
-            return (output, Cache(inputShape: x.shape, stack: stack, pass: pass))
+        let (output, parts) = StackPlan.forward(x, layers: convolutions, plan: plan(x.shape)) { conv, h in
+            conv.forward(h, activation: activation)
         }
-        var cache = Cache(inputShape: x.shape)
-        var h = x
-        for conv in convolutions {
-            let (activated, layerCache) = conv.forward(h, activation: activation)
-            cache.layers.append(layerCache)
-            h = activated
-        }
-        return (h, cache)
+        return (output, Cache(inputShape: x.shape, parts: parts))
     }
 
     /// From dL/d(output): accumulates the weights' gradients (unless `parameterGradients` is
@@ -47,26 +43,18 @@ public struct ConvolutionStack {
     /// data is then skipped).
     public func backward(_ dOutput: Tensor, cache: Cache, parameterGradients: Bool = true, inputGradient: Bool = true)
         -> Tensor? {
-        if let stack = cache.stack, let pass = cache.pass {
-            return stack.backward(pass, dy: dOutput, layers: convolutions, inputGradient: inputGradient,
-                                  parameterGradients: parameterGradients)
+        StackPlan.backward(dOutput, layers: convolutions, parts: cache.parts, inputGradient: inputGradient,
+                           parameterGradients: parameterGradients) { conv, d, layerCache, wantInput in
+            conv.backward(d, cache: layerCache, parameterGradients: parameterGradients, inputGradient: wantInput)
         }
-        var d = dOutput
-        for i in convolutions.indices.reversed() {
-            guard let next = convolutions[i].backward(d, cache: cache.layers[i], parameterGradients: parameterGradients,
-                                                      inputGradient: inputGradient || i > 0)
-            else { return nil }
-            d = next
-        }
-        return d
     }
 }
 
 /// Transposed convolutions applied one after the other, each followed by the same rectifier:
-/// a decoder's body (the VAE's). On oneDNN the whole stack runs as one (`OneDNNStack`): the
+/// a decoder's body (the VAE's). On oneDNN the stack runs as one (`OneDNNStack`): the
 /// activations between the layers and their gradients stay in oneDNN's layout and precision,
-/// the bias and the rectifier applied on that layout. Otherwise, and where oneDNN cannot,
-/// layer by layer.
+/// the bias and the rectifier applied on that layout; split as `ConvolutionStack` is where
+/// oneDNN cannot run a layer's every pass. On im2col, layer by layer.
 public struct TransposedConvolutionStack {
     public let layers: [ConvTranspose2D]
     public let activation: FusedActivation
@@ -78,42 +66,108 @@ public struct TransposedConvolutionStack {
     }
 
     public struct Cache: @unchecked Sendable {
-        var layers: [ConvTranspose2D.Cache] = []
-        var stack: OneDNNStack? = nil
-        var pass: OneDNNStack.Pass? = nil
+        var parts: [StackPlan.PartCache<ConvTranspose2D.Cache>] = []
     }
 
-    /// oneDNN's stack for this input, when the engine is oneDNN and it has one.
-    func oneDNN(_ shape: [Int]) -> OneDNNStack? { OneDNN.stack(layers, inputShape: shape, activation: activation) }
+    /// How the stack runs on an input of `shape`: nil on im2col.
+    func plan(_ shape: [Int]) -> StackPlan? { OneDNN.plan(layers, inputShape: shape, activation: activation) }
+
+    /// oneDNN's stack of every layer for an input of `shape`, when they run as one.
+    func oneDNN(_ shape: [Int]) -> OneDNNStack? { plan(shape)?.whole }
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
-        if let stack = oneDNN(x.shape) {
-            let (output, pass) = stack.forward(x, layers: layers)
-            return (output, Cache(stack: stack, pass: pass))
+        let (output, parts) = StackPlan.forward(x, layers: layers, plan: plan(x.shape)) { layer, h in
+            layer.forward(h, activation: activation)
         }
-        var cache = Cache()
-        var h = x
-        for layer in layers {
-            let (activated, layerCache) = layer.forward(h, activation: activation)
-            cache.layers.append(layerCache)
-            h = activated
-        }
-        return (h, cache)
+        return (output, Cache(parts: parts))
     }
 
     /// From dL/d(output): accumulates the weights' and biases' gradients, returns dL/d(input).
     public func backward(_ dOutput: Tensor, cache: Cache) -> Tensor {
-        if let stack = cache.stack, let pass = cache.pass {
-            return stack.backward(pass, dy: dOutput, layers: layers, inputGradient: true, parameterGradients: true)!
+        StackPlan.backward(dOutput, layers: layers, parts: cache.parts, inputGradient: true, parameterGradients: true) {
+            layer, d, layerCache, _ in layer.backward(d, cache: layerCache)
+        }!
+    }
+}
+
+/// How a stack of layers runs on oneDNN for one input shape: as parts, each a oneDNN stack of
+/// consecutive layers or a single layer on its own (whose passes each run on oneDNN or im2col).
+/// One stack of all the layers where oneDNN makes one; otherwise, from the first layer on, the
+/// longest run of two or more layers oneDNN makes a stack of (none of their passes a reference
+/// implementation), else the layer alone. Made once per shape from what oneDNN reports: no
+/// timing, the same choice on every run of a machine.
+struct StackPlan: @unchecked Sendable {
+    enum Part {
+        case stack(OneDNNStack, Range<Int>)
+        case layer(Int)
+    }
+
+    let parts: [Part]
+
+    /// The one stack of every layer, when the plan is that.
+    var whole: OneDNNStack? {
+        if parts.count == 1, case .stack(let stack, _) = parts[0] { return stack }
+        return nil
+    }
+
+    /// What a forward keeps for the backward, part by part.
+    enum PartCache<LayerCache> {
+        case stack(OneDNNStack, Range<Int>, OneDNNStack.Pass)
+        case layer(Int, LayerCache)
+    }
+
+    /// Runs `layers` forward on `plan` (nil: one by one with `layerForward`).
+    static func forward<Layer: StackableLayer, LayerCache>(
+        _ x: Tensor, layers: [Layer], plan: StackPlan?, layerForward: (Layer, Tensor) -> (output: Tensor, cache: LayerCache)
+    ) -> (Tensor, [PartCache<LayerCache>]) {
+        let parts = plan?.parts ?? layers.indices.map { Part.layer($0) }
+        var (h, caches) = (x, [PartCache<LayerCache>]())
+        for part in parts {
+            switch part {
+            case .stack(let stack, let range):
+                stack.record(inputShape: h.shape, layers: Array(layers[range]), passes: [.forward])
+                let (output, pass) = stack.forward(h, layers: Array(layers[range]))
+                (h, caches) = (output, caches + [.stack(stack, range, pass)])
+            case .layer(let index):
+                let (output, cache) = layerForward(layers[index], h)
+                (h, caches) = (output, caches + [.layer(index, cache)])
+            }
         }
+        return (h, caches)
+    }
+
+    /// Runs `layers` backward through the parts a forward kept; `layerBackward(layer, dy,
+    /// cache, inputGradient)` for a single layer.
+    static func backward<Layer: StackableLayer, LayerCache>(
+        _ dOutput: Tensor, layers: [Layer], parts: [PartCache<LayerCache>], inputGradient: Bool, parameterGradients: Bool,
+        layerBackward: (Layer, Tensor, LayerCache, Bool) -> Tensor?
+    ) -> Tensor? {
         var d = dOutput
-        for i in layers.indices.reversed() { d = layers[i].backward(d, cache: cache.layers[i]) }
+        for (position, part) in parts.enumerated().reversed() {
+            let wantInput = inputGradient || position > 0
+            switch part {
+            case .stack(let stack, let range, let pass):
+                // Every layer's backward data but the first's makes a gradient between its layers.
+                stack.record(inputShape: stack.inputShape, layers: Array(layers[range]),
+                             passes: [.backwardData] + (parameterGradients ? [.backwardWeights] : []),
+                             firstLayerData: wantInput)
+                guard let next = stack.backward(pass, dy: d, layers: Array(layers[range]), inputGradient: wantInput,
+                                                parameterGradients: parameterGradients)
+                else { return nil }
+                d = next
+            case .layer(let index, let cache):
+                guard let next = layerBackward(layers[index], d, cache, wantInput) else { return nil }
+                d = next
+            }
+        }
         return d
     }
 }
 
 /// A layer a oneDNN stack can hold, with its bias and rectifier.
 protocol StackableLayer: WeightAndBias {
+    /// "Conv2D 1->32 5x5/2 on 64x1x64x64" (`ConvolutionRoads`).
+    func label(_ shape: [Int]) -> String
     /// oneDNN's key for this layer on an input of `shape`, with `activation`, and its output's shape.
     func stackKey(_ shape: [Int], activation: FusedActivation, precision: Precision) -> (key: OneDNNLayerKey, output: [Int])
 }
@@ -138,16 +192,40 @@ extension ConvTranspose2D: StackableLayer {
 }
 
 extension OneDNN {
-    /// oneDNN's stack of `layers` for an input of `shape`, when the engine is oneDNN and it has one.
-    static func stack(_ layers: [any StackableLayer], inputShape shape: [Int], activation: FusedActivation) -> OneDNNStack? {
+    /// How `layers` run on oneDNN for an input of `shape` (nil when the engine is not oneDNN).
+    static func plan(_ layers: [any StackableLayer], inputShape shape: [Int], activation: FusedActivation) -> StackPlan? {
         guard case .oneDNN(let precision) = ConvolutionEngine.current else { return nil }
         var (keys, shape) = ([OneDNNLayerKey](), shape)
         for layer in layers {
             let (key, output) = layer.stackKey(shape, activation: activation, precision: precision)
             (keys, shape) = (keys + [key], output)
         }
-        return stack(keys)
+        let alone = testing.withLock { $0.alone }
+        return plans.withLock { cache in
+            if let made = cache[keys] { return made }
+            var (parts, start) = ([StackPlan.Part](), 0)
+            while start < keys.count {
+                // The longest run from `start` that oneDNN makes one stack of, else the layer alone.
+                let run = stride(from: keys.count, to: start + 1, by: -1).lazy
+                    .filter { end in (start..<end).allSatisfy { !alone.contains($0) } }
+                    .compactMap { end in stack(Array(keys[start..<end])).map { (end, $0) } }.first
+                if let (end, stack) = run {
+                    parts.append(.stack(stack, start..<end))
+                    start = end
+                } else {
+                    parts.append(.layer(start))
+                    start += 1
+                }
+            }
+            let made = StackPlan(parts: parts)
+            cache[keys] = made
+            return made
+        }
     }
+
+    private static let plans = Mutex<[[OneDNNLayerKey]: StackPlan]>([:])
+
+    static func clearPlans() { plans.withLock { $0 = [:] } }
 }
 
 /// oneDNN's primitives of a `ConvolutionStack` or a `TransposedConvolutionStack` for one input
@@ -181,6 +259,27 @@ final class OneDNNStack: @unchecked Sendable {
 
     /// Which layers' weight gradients are one matrix product (oneDNN's matmul on im2col columns).
     var weightsByProduct: [Bool] { layers.indices.map { mf_dnnl_stack_weights_by_product(handle, Int32($0)) != 0 } }
+
+    /// The implementation layer `index` runs `pass` with ("jit:avx2", "brgconv:avx512_core").
+    func implementation(_ index: Int, _ pass: ConvolutionPass) -> String {
+        var text = [CChar](repeating: 0, count: 96)
+        mf_dnnl_stack_implementation(handle, Int32(index), pass.bridge, &text, Int32(text.count))
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Records `passes` of every layer (`ConvolutionRoads`), for an input of `shape`; the first
+    /// layer's backward data only with `firstLayerData`.
+    func record(inputShape shape: [Int], layers: [any StackableLayer], passes: [ConvolutionPass], firstLayerData: Bool = true) {
+        var shape = shape
+        for (index, layer) in layers.enumerated() {
+            for pass in passes where index > 0 || firstLayerData || pass != .backwardData {
+                ConvolutionRoads.record("stack \(index + 1)/\(layers.count): " + layer.label(shape), pass,
+                                        "oneDNN " + implementation(index, pass))
+            }
+            shape = [self.layers[index].shape.batch, self.layers[index].shape.outputs, self.layers[index].shape.out_height,
+                     self.layers[index].shape.out_width].map(Int.init)
+        }
+    }
 
     var inputShape: [Int] {
         let first = layers[0].shape

@@ -28,6 +28,67 @@ public enum ConvolutionEngine: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A convolution's three passes: the forward, the input's gradient (backward data) and the
+/// weights' and bias's (backward weights).
+public enum ConvolutionPass: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case forward, backwardData, backwardWeights
+
+    public var description: String { ["forward", "backward data", "backward weights"][rawValue] }
+    var bridge: Int32 { Int32(rawValue) }
+}
+
+/// Which implementation ran each pass of each convolution, in the order they first ran (what
+/// `melforge bench --explain` prints, and what the tests assert): a oneDNN kernel by the name
+/// oneDNN gives it ("oneDNN jit:avx2"), or "im2col", with the oneDNN implementation that was
+/// declined for it, if any ("ref:any": oneDNN's reference loops are never run). Recorded only
+/// between `startRecording` and `stopRecording`.
+public enum ConvolutionRoads {
+    public struct Road: Sendable, Equatable, CustomStringConvertible {
+        /// "Conv2D 1->32 5x5/2 on 64x1x64x64" (a stack's layers: "stack 2/4: ...").
+        public let layer: String
+        public let pass: ConvolutionPass
+        /// "oneDNN jit:avx2", "oneDNN matmul gemm:jit", "im2col".
+        public let implementation: String
+        /// The oneDNN implementation not run for this pass (a reference one), if any.
+        public let declined: String?
+
+        public var runsReference: Bool { implementation.hasPrefix("oneDNN ref") }
+        public var description: String {
+            "\(layer)  \(pass): \(implementation)" + (declined.map { " (oneDNN offers \($0) only)" } ?? "")
+        }
+    }
+
+    private static let state = Mutex<(recording: Bool, roads: [Road], seen: Set<String>)>((false, [], []))
+    /// `state.recording`, read without the lock on every layer call.
+    private static let recording = Atomic(false)
+
+    /// Forgets what was recorded and records from now on.
+    public static func startRecording() {
+        state.withLock { $0 = (true, [], []) }
+        recording.store(true, ordering: .releasing)
+    }
+
+    /// Stops recording; returns each layer's passes in the order they first ran.
+    public static func stopRecording() -> [Road] {
+        recording.store(false, ordering: .releasing)
+        return state.withLock { state in
+            state.recording = false
+            return state.roads
+        }
+    }
+
+    static func record(_ layer: @autoclosure () -> String, _ pass: ConvolutionPass, _ implementation: @autoclosure () -> String,
+                       declined: @autoclosure () -> String? = nil) {
+        guard recording.load(ordering: .acquiring) else { return }
+        state.withLock { state in
+            guard state.recording else { return }
+            let layer = layer()
+            guard state.seen.insert("\(layer)|\(pass.rawValue)").inserted else { return }
+            state.roads.append(Road(layer: layer, pass: pass, implementation: implementation(), declined: declined()))
+        }
+    }
+}
+
 /// oneDNN as the process sees it.
 public enum OneDNN {
     /// "2.6.3".
@@ -83,6 +144,16 @@ public enum OneDNN {
             if !set { mf_dnnl_set_threads(Int32(Workers.count)) }
             set = true
         }
+    }
+
+    /// For the tests, on any CPU, what another CPU's oneDNN does: passes treated as if oneDNN
+    /// had only reference implementations for them (single layers run them on im2col), and
+    /// layers treated as if oneDNN could not stack them (they run alone).
+    static let testing = Mutex<(declined: Set<ConvolutionPass>, alone: Set<Int>)>(([], []))
+
+    static func setTesting(declined: Set<ConvolutionPass> = [], alone: Set<Int> = []) {
+        testing.withLock { $0 = (declined, alone) }
+        clearPlans()
     }
 
     private static let threadsSet = Mutex(false)
@@ -152,6 +223,28 @@ final class OneDNNLayer: @unchecked Sendable {
 
     /// Whether its weight gradient is one matrix product (oneDNN's matmul on im2col columns).
     var weightsByProduct: Bool { mf_dnnl_layer_weights_by_product(handle) != 0 }
+
+    /// Whether oneDNN runs `pass` (not where its only implementation is a reference one; the
+    /// layer then computes that pass on im2col).
+    func runs(_ pass: ConvolutionPass) -> Bool {
+        mf_dnnl_layer_runs(handle, pass.bridge) != 0 && !OneDNN.testing.withLock { $0.declined.contains(pass) }
+    }
+
+    /// The implementation oneDNN runs `pass` with, or would have ("jit:avx2", "ref:any").
+    func implementation(_ pass: ConvolutionPass) -> String {
+        var text = [CChar](repeating: 0, count: 96)
+        mf_dnnl_layer_implementation(handle, pass.bridge, &text, Int32(text.count))
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Records the road `pass` takes: oneDNN when it runs it, else im2col (naming what oneDNN offered).
+    func record(_ layer: @autoclosure () -> String, _ pass: ConvolutionPass) {
+        if runs(pass) {
+            ConvolutionRoads.record(layer(), pass, "oneDNN " + implementation(pass))
+        } else {
+            ConvolutionRoads.record(layer(), pass, "im2col", declined: implementation(pass))
+        }
+    }
 
     /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
     /// and of the weights.

@@ -54,6 +54,21 @@ int mf_dnnl_layer_forward(mf_dnnl_layer *layer, const float *src, const float *w
 int mf_dnnl_layer_backward(mf_dnnl_layer *layer, const float *src, const float *diff_dst, const float *weights,
                            mf_version weights_version, float *diff_src, float *diff_weights, float *diff_bias);
 
+/// A layer's three passes: its forward, its backward data (the input's gradient) and its
+/// backward weights (the weights' and bias's gradients).
+enum { MF_DNNL_FORWARD = 0, MF_DNNL_BACKWARD_DATA = 1, MF_DNNL_BACKWARD_WEIGHTS = 2 };
+
+/// Whether the layer runs `pass` on oneDNN: not where oneDNN's implementation for it is one of
+/// its reference ones (plain loops; on AVX2, oneDNN 2.6 has no other for a 1-channel
+/// convolution's backward passes). The caller computes such a pass itself; the forward and
+/// backward functions refuse it (non-zero status). The choice depends on the CPU and oneDNN
+/// alone, made once per shape: no timing.
+int mf_dnnl_layer_runs(const mf_dnnl_layer *layer, int pass);
+/// The implementation oneDNN runs `pass` with (or would have, had it not been declined), as
+/// ONEDNN_VERBOSE names it: "jit:avx2", "brgconv:avx512_core", "ref:any"; a weight gradient
+/// made as one matrix product: "matmul " and the matmul's.
+void mf_dnnl_layer_implementation(const mf_dnnl_layer *layer, int pass, char *text, int capacity);
+
 /// Whether the layer's direct convolution (a convolution's forward, a transposed one's backward
 /// data) runs on channels-last copies of its tensors (oneDNN's fastest kernel for it on this
 /// CPU; see dnnl_common.h).
@@ -89,6 +104,10 @@ void mf_dnnl_stack_pass_destroy(mf_dnnl_stack_pass *pass);
 int mf_dnnl_stack_channels_last(const mf_dnnl_stack *stack, int index);
 /// Whether layer `index`'s weight gradient is one matrix product.
 int mf_dnnl_stack_weights_by_product(const mf_dnnl_stack *stack, int index);
+
+/// The implementation layer `index` runs `pass` with (`mf_dnnl_layer_implementation`). A stack
+/// is made only when none of its passes, nor its rectifiers' derivatives, is a reference one.
+void mf_dnnl_stack_implementation(const mf_dnnl_stack *stack, int index, int pass, char *text, int capacity);
 
 /// From diff_dst, the gradient by the stack's output (after the last rectifier): diff_src
 /// (unless NULL) written, and each layer's weights' and bias's gradients added to its
