@@ -10,8 +10,13 @@
 # median over the rounds and MelForge's ratios to TensorFlow's within each round: a slow spell
 # then slows both sides of a ratio.
 #
+# ISA=avx2 runs every system as an AVX2 CPU would (on a newer one): ONEDNN_MAX_CPU_ISA=AVX2 for
+# oneDNN inside MelForge and TensorFlow, MELFORGE_MAX_CPU_ISA=avx2 (OpenBLAS's Haswell kernel and
+# MelForge's own AVX2 kernels); bf16 systems are left out (no bfloat16 below AVX-512).
+#
 #   Scripts/bench-train.sh [--steps 20]
 #   ROUNDS=5 FRAMEWORKS=tf PY=/path/to/venv/bin/python Scripts/bench-train.sh   (a venv without torch)
+#   ISA=avx2 ROUNDS=5 FRAMEWORKS=tf Scripts/bench-train.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=20
@@ -19,6 +24,14 @@ steps=20
 PY=${PY:-$HOME/.cache/melforge-anchors/venv/bin/python}
 FRAMEWORKS=${FRAMEWORKS:-both}
 ROUNDS=${ROUNDS:-3}
+ISA=${ISA:-native}
+engines=("im2col:--engine im2col" "fp32:--precision fp32" "bf16:--precision bf16")
+bf16=1
+case "$ISA" in
+  native) ;;
+  avx2|AVX2) export ONEDNN_MAX_CPU_ISA=AVX2 MELFORGE_MAX_CPU_ISA=avx2; engines=("${engines[@]:0:2}"); bf16=0 ;;
+  *) echo "bench-train.sh: ISA '$ISA' is not accepted; expected native or avx2" >&2; exit 2 ;;
+esac
 reference=../shared/bench/bench_train.py
 swift build -c release --product melforge >/dev/null
 melforge="$(swift build -c release --show-bin-path)/melforge"
@@ -26,11 +39,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u; uptime
-"$melforge" doctor | grep -E "BLAS kernel|oneDNN|precision"
+"$melforge" doctor | grep -E "BLAS kernel|oneDNN|C kernels|engine"
 # The peaks the steps' GFLOP/s are read against (oneDNN's fp32 and bf16 matrix products).
 peak="$(swift build -c release --show-bin-path)/peak-gflops"
 "${CC:-clang}" -O2 Scripts/peak-gflops.c -ldnnl -o "$peak"
-OMP_NUM_THREADS=2 "$peak"
+OMP_NUM_THREADS=2 "$peak" || true  # (its bf16 product needs AVX-512 BF16)
 
 # One line per measurement: "[system] MODEL: median X ms/step ...".
 for round in $(seq "$ROUNDS"); do
@@ -38,11 +51,13 @@ for round in $(seq "$ROUNDS"); do
   if [[ -x "$PY" && -f "$reference" ]]; then
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework "$FRAMEWORKS" --threads 2 --steps "$steps" \
       | sed 's/^\[tensorflow\]/[tensorflow fp32]/; s/^\[torch\]/[pytorch fp32]/'
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework tf --mixed-bf16 --threads 2 --steps "$steps" \
-      | sed 's/^\[tensorflow\]/[tensorflow mixed_bfloat16]/'
+    if (( bf16 )); then
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$reference" --framework tf --mixed-bf16 --threads 2 --steps "$steps" \
+        | sed 's/^\[tensorflow\]/[tensorflow mixed_bfloat16]/'
+    fi
   fi
   for model in gan vae; do
-    for engine in "im2col:--engine im2col" "fp32:--precision fp32" "bf16:--precision bf16"; do
+    for engine in "${engines[@]}"; do
       # shellcheck disable=SC2086
       "$melforge" bench "$model" --steps "$steps" --warmup 3 ${engine#*:} | grep -E "median" \
         | sed "s/^/[melforge ${engine%%:*}] /"

@@ -31,6 +31,11 @@ public final class Classifier: Module {
         self.dropout = Dropout(rate: dropout)
     }
 
+    /// Forward multiply-adds x 2 for one `imageSize` image.
+    public func forwardFLOPsPerSample(imageSize: Int) -> Int {
+        body.forwardFLOPsPerSample(imageSize: imageSize) + 2 * (hidden.inputs * hidden.outputs + output.inputs * output.outputs)
+    }
+
     /// "conv1.weight", ..., "hidden.weight", "output.weight", ...
     public var namedParameters: [(name: String, parameter: Parameter)] {
         body.namedParameters + prefixed("hidden", hidden.namedParameters) + prefixed("output", output.namedParameters)

@@ -27,10 +27,22 @@ public enum Diagnostics {
             ("libsndfile", AudioFile.libraryVersion),
             ("libsoxr", Resampler.libraryVersion),
             ("libpng", PNG.libraryVersion),
-            ("oneDNN", "\(OneDNN.version), \(OneDNN.instructionSet)"),
-            ("precision", (OneDNN.hasBFloat16 ? "bf16 (the CPU has AVX-512 BF16 or AMX)" : "fp32 (no bfloat16 instructions)")
-                + ": what train, classifier train, steer and bench use by default"),
+            ("oneDNN", "\(OneDNN.version), \(OneDNN.instructionSet)"
+                + (environment["ONEDNN_MAX_CPU_ISA"].map { " (ONEDNN_MAX_CPU_ISA=\($0))" } ?? "")),
+            ("C kernels", KernelBuilds.running + (KernelBuilds.running == KernelBuilds.cpu ? "" : ", capped (the CPU runs \(KernelBuilds.cpu))")),
+            ("engine", defaultEngine + ": what train, classifier train, steer and bench use by default"),
         ]
+    }
+
+    /// The default engine on this CPU and why. Without bfloat16 instructions oneDNN fp32 runs
+    /// each convolution pass with its own kernel where it has one and on im2col where it has
+    /// only reference loops (`ConvolutionRoads`; `melforge bench gan --explain` lists them):
+    /// measured with oneDNN and OpenBLAS limited to AVX2 (BENCHMARKS.md) it is ahead of im2col
+    /// alone for the GAN, the VAE and the classifier.
+    static var defaultEngine: String {
+        OneDNN.hasBFloat16
+            ? "oneDNN bf16 (the CPU has AVX-512 BF16 or AMX)"
+            : "oneDNN fp32 (no bfloat16 instructions), each pass on im2col where oneDNN has only reference loops"
     }
 
     /// The rows, and `extra` rows after them, as aligned text.

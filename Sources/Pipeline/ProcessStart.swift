@@ -1,5 +1,6 @@
 import BLAS
 import Foundation
+import Layers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,8 +31,21 @@ private func restartWithBetterLibrarySettings() {
     let environment = ProcessInfo.processInfo.environment
     guard environment[ProcessStart.restartMarker] == nil, environment[KernelChoice.restartMarker] == nil else { return }
     var restart = false
-    if let kernel = KernelChoice.recommendation(currentKernel: BLAS.kernel, cpuFlags: KernelChoice.cpuFlags(),
-                                                userSetting: environment["OPENBLAS_CORETYPE"]) {
+    // MELFORGE_MAX_CPU_ISA: the whole process as a CPU of that level would run it.
+    if let cap = environment["MELFORGE_MAX_CPU_ISA"], !cap.isEmpty {
+        guard let settings = InstructionSetCap.settings(for: cap) else {
+            FileHandle.standardError.write(Data("melforge: MELFORGE_MAX_CPU_ISA '\(cap)' is not accepted; expected sse41, avx2 or avx512 (or a oneDNN name such as AVX512_CORE)\n".utf8))
+            exit(2)
+        }
+        for (name, value) in settings where environment[name] == nil {
+            setenv(name, value, 1)
+            restart = true
+        }
+    }
+    // (An OPENBLAS_CORETYPE the user or the cap set is kept.)
+    if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+       let kernel = KernelChoice.recommendation(currentKernel: BLAS.kernel, cpuFlags: KernelChoice.cpuFlags(),
+                                                userSetting: nil) {
         setenv("OPENBLAS_CORETYPE", kernel, 1)
         setenv(KernelChoice.restartMarker, "\(BLAS.kernel)->\(kernel)", 1)
         restart = true
@@ -45,9 +59,30 @@ private func restartWithBetterLibrarySettings() {
     let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
     execv("/proc/self/exe", arguments)
     // Only reached if the restart failed: carry on as we are.
-    for name in ["OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", KernelChoice.restartMarker, ProcessStart.restartMarker]
+    for name in ["OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "ONEDNN_MAX_CPU_ISA", KernelChoice.restartMarker, ProcessStart.restartMarker]
     where environment[name] == nil {
         unsetenv(name)
+    }
+}
+
+/// `MELFORGE_MAX_CPU_ISA`: one setting that makes the process run as a CPU of that level would
+/// (to check an AVX2 or SSE4.1 machine's roads and speed on a newer one): MelForge's own C
+/// kernels read it (`KernelBuilds`), and it sets oneDNN's `ONEDNN_MAX_CPU_ISA` and OpenBLAS's
+/// `OPENBLAS_CORETYPE` where they are unset.
+public enum InstructionSetCap {
+    /// The library settings a cap names (nil: not a cap): sse41 -> SSE41 and OpenBLAS's
+    /// Nehalem kernel, avx2 -> AVX2 and Haswell, avx512 (or a oneDNN AVX-512 name) -> that
+    /// oneDNN level and OpenBLAS's own choice.
+    public static func settings(for cap: String) -> [(String, String)]? {
+        guard KernelBuilds.isKnownCap(cap) else { return nil }
+        let name = cap.uppercased()
+        switch name {
+        case "SSE41", "SSE4.1", "SSE2", "BASELINE": return [("ONEDNN_MAX_CPU_ISA", "SSE41"), ("OPENBLAS_CORETYPE", "Nehalem")]
+        case "AVX": return [("ONEDNN_MAX_CPU_ISA", "AVX"), ("OPENBLAS_CORETYPE", "Sandybridge")]
+        case "AVX2", "AVX2_VNNI", "AVX2_VNNI_2": return [("ONEDNN_MAX_CPU_ISA", name), ("OPENBLAS_CORETYPE", "Haswell")]
+        case "AVX512": return [("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")]
+        default: return [("ONEDNN_MAX_CPU_ISA", name)]
+        }
     }
 }
 

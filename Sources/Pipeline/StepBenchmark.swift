@@ -2,19 +2,23 @@ import BLAS
 import Foundation
 import Layers
 import Models
+import Optimizers
 import Tensors
 
 /// `melforge bench`: training steps of the reference DCGAN or VAE
 /// (../shared/bench/bench_train.py's architectures, 1x64x64, Adam) on random data, timed the
 /// way the reference times TensorFlow and PyTorch so that both sides run in one go.
 public struct StepBenchmark {
-    public enum Model: String, CaseIterable, Sendable { case gan, vae }
+    public enum Model: String, CaseIterable, Sendable { case gan, vae, classifier }
 
     public var model: Model
     public var batchSize = 64
     public var steps = 20
     public var warmup = 3
     public var seed: UInt64 = 0
+    /// Lists, after the timings, each convolution's passes and the implementation that ran
+    /// each (`ConvolutionRoads`), as recorded in the first step.
+    public var explain = false
 
     public init(model: Model) { self.model = model }
 
@@ -46,14 +50,31 @@ public struct StepBenchmark {
             lines.append("parameters: VAE \(trainer.model.parameterCount)")
             step = { _ = trainer.step(images: data, share: share, random: &random) }
             models = [("VAE", trainer.model.parameters)]
+        case .classifier:
+            // The judge's training step: ten classes, dropout on, softmax cross-entropy, Adam.
+            let classifier = Classifier(classes: 10, random: &random)
+            let optimizer = Adam(parameters: classifier.parameters, learningRate: 1e-3, beta1: 0.9)
+            let labels = (0..<share.rows.count).map { $0 % 10 }
+            flopsPerStep = Double(batchSize) * Double(classifier.forwardFLOPsPerSample(imageSize: 64) * 3)
+            lines.append("parameters: classifier \(classifier.parameterCount)")
+            step = {
+                for parameter in classifier.parameters { parameter.gradient.zero() }
+                let (logits, _, cache) = classifier.forward(data, training: true, share: share, random: &random)
+                classifier.backward(Loss.softmaxCrossEntropy(logits, labels: labels).gradient, cache: cache, inputGradient: false)
+                Replicas.sumGradients(classifier.parameters)
+                optimizer.update()
+            }
+            models = [("classifier", classifier.parameters)]
         }
         if let reducer = Replicas.reducer {
             lines.append("data-parallel: process \(reducer.rank) of \(reducer.count), rows \(share.rows) of \(batchSize)")
         }
         lines.append("BLAS: \(BLAS.kernel) kernel, \(BLAS.threads) threads")
+        if explain { ConvolutionRoads.startRecording() }
         let firstStart = Date()
         step()
         let first = Date().timeIntervalSince(firstStart)
+        let roads = explain ? ConvolutionRoads.stopRecording() : []
         for _ in 1..<max(1, warmup) { step() }
         var times: [Double] = []
         for _ in 0..<steps {
@@ -78,7 +99,27 @@ public struct StepBenchmark {
                                     Double(bytes) / 1e6, 1e3 * Self.median(reduceTimes), Double(bytes) / Self.median(reduceTimes) / 1e9))
             }
         }
+        if explain { lines += Self.explanation(roads) }
         return lines
+    }
+
+    /// The roads as a table: one row per convolution, its three passes' implementations.
+    public static func explanation(_ roads: [ConvolutionRoads.Road]) -> [String] {
+        var layers: [String] = []
+        var cells: [String: [ConvolutionPass: String]] = [:]
+        for road in roads {
+            if cells[road.layer] == nil { layers.append(road.layer) }
+            cells[road.layer, default: [:]][road.pass] =
+                road.implementation + (road.declined.map { " (oneDNN: \($0))" } ?? "")
+        }
+        let header = ["layer"] + ConvolutionPass.allCases.map(\.description)
+        let rows = [header] + layers.map { layer in [layer] + ConvolutionPass.allCases.map { cells[layer]?[$0] ?? "-" } }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max()! }
+        return ["roads (the implementation each pass ran with; oneDNN's reference loops are never run):"]
+            + rows.map { row in
+                zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                    .trimmingCharacters(in: .whitespaces)
+            }
     }
 
     static func median(_ values: [Double]) -> Double {

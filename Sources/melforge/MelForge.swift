@@ -53,15 +53,16 @@ struct DoctorCommand: ParsableCommand {
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time training steps of the reference DCGAN or VAE (1x64x64, batch 64, Adam) on random data.",
+        abstract: "Time training steps of the reference DCGAN, VAE or classifier (1x64x64, batch 64, Adam) on random data.",
         discussion: """
             gan: one discriminator and one generator update per step (non-saturating BCE); \
-            vae: one update of squared error + KL. Prints the median milliseconds per step, \
+            vae: one update of squared error + KL; classifier: one update of the judge (ten classes, \
+            softmax cross-entropy, 3 forwards). Prints the median milliseconds per step, \
             samples per second, and GFLOP/s counted as the reference benchmark counts them \
             (forward multiply-adds x 2; a step is G x 4 + D x 8 forwards for the GAN, 3 for the VAE).
             """)
 
-    @Argument(help: "gan or vae.")
+    @Argument(help: "gan, vae or classifier.")
     var model: StepBenchmark.Model
 
     @Option(help: "Images per step.")
@@ -75,6 +76,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Seed of the weights and the random data.")
     var seed: UInt64 = 0
+
+    @Flag(help: "List each convolution's passes and the implementation that ran each (oneDNN's kernel, or im2col).")
+    var explain = false
 
     @OptionGroup(title: "Engine")
     var engine: EngineOptions
@@ -92,6 +96,7 @@ struct BenchCommand: ParsableCommand {
         if Replicas.isFirst { print("convolutions: \(chosen)") }
         var benchmark = StepBenchmark(model: model)
         (benchmark.batchSize, benchmark.steps, benchmark.warmup, benchmark.seed) = (batchSize, steps, warmup, seed)
+        benchmark.explain = explain
         for line in benchmark.run() where Replicas.isFirst { print(line) }
     }
 }
