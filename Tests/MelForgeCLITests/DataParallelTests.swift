@@ -97,7 +97,8 @@ final class DataParallelTests: XCTestCase {
     /// The learned vocoder too: 2 processes x 2 segments give 1 process x 4's losses and
     /// gradients (it has no batch statistics, so no engine or batch size caveat). Compared after
     /// one step, where Adam's moments are the summed gradient (0.2 g) and its square (0.01 g^2):
-    /// within 1e-4 relative (fp32 sums in another order give 5e-6); a gradient not summed, or
+    /// within 5e-4 of the largest (fp32 sums in another order usually give 5e-6, but 2.4e-4 was
+    /// seen once for the head's moments in a full suite run); a gradient not summed, or
     /// summed at the wrong weight, is off by a factor of 2. The weights themselves only within
     /// two learning rates: Adam's first step moves every weight by the learning rate times the
     /// sign of its gradient, and the sign of a gradient that is nearly zero is the order of sums.
@@ -118,7 +119,7 @@ final class DataParallelTests: XCTestCase {
         for (x, y) in zip(one.tensors, two.tensors) {
             let worst = zip(x.values, y.values).map { abs($0 - $1) }.max() ?? 0
             if x.name.hasPrefix("adam.") {
-                XCTAssertLessThanOrEqual(worst, 1e-4 * max(x.values.map(abs).max() ?? 0, 1e-12), x.name)
+                XCTAssertLessThanOrEqual(worst, 5e-4 * max(x.values.map(abs).max() ?? 0, 1e-12), x.name)
             } else {
                 XCTAssertLessThanOrEqual(worst, 2.001e-3, x.name)
             }
