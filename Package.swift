@@ -16,6 +16,7 @@
 //   CZlib           -> Datasets     gzip'd MNIST files (with PNG folders: images for the models)
 //   CMPI (C bridge) -> Cluster      data-parallel training over Open MPI (mpirun, srun)
 //   CFreeType       -> Pictures     figures with axes, colour bars and captions
+//   CSignals        -> Pipeline     SIGTERM/SIGINT caught: long jobs stop at a safe point
 //
 // The generative core sees tensors [N, C, H, W] and nothing about audio:
 //   Tensors -> Layers -> Optimizers -> Models (DCGAN, VAE, classifier) -> Training (the open
@@ -91,11 +92,13 @@ let application: [Target] = [
         dependencies: ["Spectral", "BLAS", "Tensors", "Layers", "Optimizers", "Models", "Training", "FileFormats", "WorkerPool"]),
     // Audio <-> model images, data loading, convert, training/steering sessions, the judge,
     // rewards, clip pages: everything the commands do, testable without the binary.
+    // SIGTERM and SIGINT caught so that long jobs stop at a safe point (Pipeline's Preemption).
+    .target(name: "CSignals"),
     .target(
         name: "Pipeline",
         dependencies: [
             "AudioIO", "Spectral", "FileFormats", "Pictures", "BLAS", "Tensors", "Layers", "Optimizers", "Models",
-            "Training", "Datasets", "Evaluation", "WorkerPool", "NeuralVocoder",
+            "Training", "Datasets", "Evaluation", "WorkerPool", "NeuralVocoder", "CSignals",
         ]),
 ]
 

@@ -42,6 +42,10 @@ public final class ClassifierSession {
         training = ClassifierTraining(configuration: configuration, images: images, labels: labels, metadata: metadata)
         self.classes = classes
         self.output = output
+        // One writer per classifier file (in a data-parallel job the first process writes).
+        if Replicas.isFirst, isDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path) {
+            try OutputLock.hold(OutputLock.file(beside: output), for: output, command: OutputLock.thisCommand)
+        }
         resumed = resume && FileManager.default.fileExists(atPath: output)
         if resumed { try training.restore(from: output) }
     }
@@ -62,6 +66,12 @@ public final class ClassifierSession {
                 try training.save(to: output, metadata: [
                     "train_accuracy": String(accuracy.train), "held_out_accuracy": accuracy.heldOut.map { String($0) } ?? "",
                     "held_out_count": String(training.heldOutIndices.count)])
+            }
+            // Stopping is checked between epochs (the classifier is saved at each).
+            if let stop = Preemption.agreed(), training.epoch < epochs {
+                progress?.finish()
+                throw Preempted(signal: stop, kept: "classifier after epoch \(training.epoch) of \(epochs) written to '\(output)'",
+                                resume: "run the same command with --resume")
             }
         }
         progress?.finish()

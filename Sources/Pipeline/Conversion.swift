@@ -60,6 +60,10 @@ public struct Conversion {
             throw UsageError("'\(output)' already holds \(manifestName); pass --resume to finish that job, or choose another -o")
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        // One writer per output folder, or per share of a job split across machines.
+        try OutputLock.hold(OutputLock.file(inFolder: output, name: share.count == 1 ? "melforge-convert"
+                                                : "melforge-convert-\(share.index)-of-\(share.count)"),
+                            for: output, command: OutputLock.thisCommand)
 
         let toWAV: Bool
         let configuration: FrontEndConfiguration
@@ -300,6 +304,8 @@ struct ConversionWork: @unchecked Sendable {
         }
         DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, files.count))) { _ in
             while true {
+                // Asked to stop (SIGTERM, SIGINT): the files in hand are finished, no new one started.
+                guard Preemption.requested == nil else { return }
                 let index = state.withLock { s -> Int in defer { s.next += 1 }; return s.next }
                 guard index < files.count else { return }
                 let relative = files[index]
@@ -355,6 +361,11 @@ struct ConversionWork: @unchecked Sendable {
             summary.failed += shards.failedClips
         }
         summary.seconds = Date().timeIntervalSince(started)
+        let handled = summary.converted + summary.skipped + summary.failed
+        if let stop = Preemption.requested, handled < files.count {
+            throw Preempted(signal: stop, kept: "\(handled) of \(files.count) files done and recorded in '\(manifest.path)'",
+                            resume: "run the same command with --resume")
+        }
         return summary
     }
 

@@ -101,9 +101,11 @@ extension Dictionary where Value == (record: ManifestRecord, line: String) {
 final class ManifestWriter: @unchecked Sendable {
     private let handle: FileHandle
     private let lock = NSLock()
+    let path: String
 
     /// Starts from the lines kept from an earlier run (by source), written atomically.
     init(path: String, keeping previous: [String: String]) throws {
+        self.path = path
         let kept = previous.keys.sorted().map { previous[$0]! }
         try AtomicFile.write(Array((kept.isEmpty ? "" : kept.joined(separator: "\n") + "\n").utf8), to: path)
         guard let handle = FileHandle(forWritingAtPath: path) else {

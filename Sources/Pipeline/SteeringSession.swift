@@ -45,6 +45,9 @@ public final class SteeringSession {
         if exists && !resume {
             throw UsageError("'\(output)' already exists; pass --resume to continue that run, or choose another -o")
         }
+        if isDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path) {
+            try OutputLock.hold(OutputLock.file(beside: output), for: output, command: OutputLock.thisCommand)
+        }
         if resume && exists {
             let file = try SafeTensors.read(output)
             guard file.metadata["format"] == Steering.format else {
@@ -83,7 +86,13 @@ public final class SteeringSession {
                 progress.finish()
                 throw UsageError("the reward is \(report.meanReward) at step \(report.step); stopped (the last good policy is in '\(output)' if one was saved)")
             }
-            if report.step % saveEvery == 0 || report.step == steps { try save() }
+            let stop = Preemption.requested
+            if report.step % saveEvery == 0 || report.step == steps || stop != nil { try save() }
+            if let stop, report.step < steps {
+                progress.finish()
+                throw Preempted(signal: stop, kept: "policy at step \(report.step) of \(steps) written to '\(output)'",
+                                resume: "run the same command with --resume")
+            }
         }
         progress.finish()
         let after = try assess(steering.policy, count: evaluationCount, seed: seed)

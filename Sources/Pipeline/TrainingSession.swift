@@ -81,6 +81,8 @@ public final class GeneratorTraining {
             throw UsageError("--batch-size \(request.batchSize) is split over \(processes) processes: each needs at least one image per step (BatchNorm's statistics); use a batch of \(processes) or more")
         }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // One writer per run folder (in a data-parallel job the first process writes).
+        if Replicas.isFirst { try OutputLock.hold(OutputLock.file(inFolder: folder), for: folder, command: OutputLock.thisCommand) }
         let dataset = data.images
         if resume && existing {
             let file = try SafeTensors.read(checkpointPath)
@@ -153,7 +155,8 @@ public final class GeneratorTraining {
                 log.append(step: run.step, values: losses, scores: scores,
                            trailing: [("samples_per_s", String(format: "%.1f", rate))])
             }
-            if writes && (run.step % schedule.checkpointEvery == 0 || run.step == total) {
+            let stop = Preemption.agreed()
+            if writes && (run.step % schedule.checkpointEvery == 0 || run.step == total || stop != nil) {
                 try run.save(to: checkpointPath, metadata: metadata)
                 try log.save()
                 try writeSamples()
@@ -164,6 +167,11 @@ public final class GeneratorTraining {
                     try LossCurve.write(log: log.lines, to: folder + "/scores.svg", only: ["inception_score", "label_entropy_bits"],
                                         title: "\(model) scores by the classifier", yLabel: "score (Inception score; bits)")
                 }
+            }
+            if let stop, run.step < total {
+                progress?.finish()
+                throw Preempted(signal: stop, kept: "checkpoint at step \(run.step) of \(total) written to '\(checkpointPath)'",
+                                resume: "run the same command with --resume")
             }
         }
         progress?.finish()

@@ -107,6 +107,7 @@ public final class VocoderTrainingSession {
             / Double(configuration.frontEnd.sampleRate)
         report("\(clips.count) clips (\(String(format: "%.1f", seconds)) s) from \(data), \(configuration.frontEnd.nMels) mel bands")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if Replicas.isFirst { try OutputLock.hold(OutputLock.file(inFolder: folder), for: folder, command: OutputLock.thisCommand) }
         trainer = try VocoderTrainer(configuration: configuration, clips: clips)
         if let file {
             try trainer.restore(from: file, path: checkpointPath)
@@ -153,12 +154,18 @@ public final class VocoderTrainingSession {
             if trainer.step % schedule.logEvery == 0 || trainer.step == schedule.steps {
                 log.append(step: trainer.step, values: losses, trailing: [("audio_s_per_s", String(format: "%.2f", rate))])
             }
-            if writes && (trainer.step % schedule.checkpointEvery == 0 || trainer.step == schedule.steps) {
+            let stop = Preemption.agreed()
+            if writes && (trainer.step % schedule.checkpointEvery == 0 || trainer.step == schedule.steps || stop != nil) {
                 try trainer.save(to: checkpointPath, metadata: ["data": dataPath])
                 try log.save()
                 try LossCurve.write(log: log.lines, to: folder + "/losses.svg", excluding: ["audio_s_per_s"],
                                     title: "Vocoder training losses", yLabel: "loss")
-                try writeSamples(count: schedule.sampleCount)
+                if stop == nil { try writeSamples(count: schedule.sampleCount) }  // a preempted job has seconds
+            }
+            if let stop, trainer.step < schedule.steps {
+                progress?.finish()
+                throw Preempted(signal: stop, kept: "checkpoint at step \(trainer.step) of \(schedule.steps) written to '\(checkpointPath)'",
+                                resume: "run the same command with --resume")
             }
         }
         progress?.finish()

@@ -66,6 +66,7 @@ struct ClassifierTrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         // Under mpirun or srun: one of several processes, each on its share of every batch.
         _ = try MPIWorld.joinIfLaunched()
         let convolutions = engine.apply()

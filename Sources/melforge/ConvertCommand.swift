@@ -88,6 +88,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         if merge {
             let (records, manifests) = try Manifest.merge(input)
             return print("\(input)/manifest.jsonl: \(records) files from \(manifests) shard manifests")

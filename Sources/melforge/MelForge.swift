@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Foundation
 import Layers
 import Pipeline
 
@@ -10,6 +11,11 @@ struct MelForge: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let stopped as Preempted {
+            // Stopped at a safe point by SIGTERM or SIGINT, its work kept (every process of a job).
+            if Replicas.isFirst { FileHandle.standardError.write(Data("melforge: \(stopped)\n".utf8)) }
+            MPIWorld.current?.finish()
+            Foundation.exit(stopped.exitStatus)
         } catch {
             // One process of a data-parallel job: the whole job ends, naming this rank.
             if let world = MPIWorld.current, world.count > 1, exitCode(for: error) != .success {

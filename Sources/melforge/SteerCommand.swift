@@ -63,6 +63,7 @@ struct SteerCommand: ParsableCommand {
     }
 
     func run() throws {
+        Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         print("convolutions: \(engine.apply())")
         var settings = SteeringSession.Settings()
         (settings.batchSize, settings.learningRate, settings.klWeight, settings.seed) = (training.batchSize, training.lr, klWeight, training.seed)

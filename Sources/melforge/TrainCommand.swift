@@ -120,6 +120,7 @@ struct TrainModelCommand: ParsableCommand {
     }
 
     func run() throws {
+        Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         // Under mpirun or srun: one of several processes, each on its share of every batch.
         let world = try MPIWorld.joinIfLaunched()
         let convolutions = engine.apply()

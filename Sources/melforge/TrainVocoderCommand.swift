@@ -80,6 +80,7 @@ struct TrainVocoderCommand: ParsableCommand {
     }
 
     func run() throws {
+        Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         let world = try MPIWorld.joinIfLaunched()
         var request = VocoderRequest(frontEnd: frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels))
         (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
