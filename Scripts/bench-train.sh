@@ -67,13 +67,13 @@ done | tee "$log"
 
 # The median over the rounds of a system's ms/step for a model ("" if it did not run).
 median() {
-  grep -F "[$1] $2: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/' | sort -n \
+  { grep -F "[$1] $2: median" "$log" || true; } | sed 's/.*median \([0-9.]*\) ms.*/\1/' | sort -n \
     | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 # The median over the rounds of (reference's ms/step / MelForge's ms/step) in the same round.
 ratio() {
-  paste <(grep -F "[$2] $3: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
-        <(grep -F "[$1] $3: median" "$log" | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
+  paste <({ grep -F "[$2] $3: median" "$log" || true; } | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
+        <({ grep -F "[$1] $3: median" "$log" || true; } | sed 's/.*median \([0-9.]*\) ms.*/\1/') \
     | awk 'NF == 2 { print $1 / $2 }' | sort -n \
     | awk '{ v[NR] = $1 } END { if (NR) printf "%.2fx (rounds %.2f-%.2f)", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }'
 }
@@ -81,10 +81,11 @@ echo "== summary: median ms/step over $ROUNDS rounds; speed ratios, median of th
 for model in GAN VAE; do
   for system in "tensorflow fp32" "tensorflow mixed_bfloat16" "pytorch fp32" "melforge im2col" "melforge fp32" "melforge bf16"; do
     value=$(median "$system" "$model")
-    [[ -n "$value" ]] && printf "%s %-27s %7.1f ms\n" "$model" "$system" "$value"
+    if [[ -n "$value" ]]; then printf "%s %-27s %7.1f ms\n" "$model" "$system" "$value"; fi
   done
-  for pair in "melforge fp32:tensorflow fp32" "melforge bf16:tensorflow fp32" "melforge bf16:tensorflow mixed_bfloat16"; do
+  for pair in "melforge fp32:tensorflow fp32" "melforge bf16:tensorflow fp32" "melforge bf16:tensorflow mixed_bfloat16" \
+              "melforge im2col:tensorflow fp32"; do
     value=$(ratio "${pair%%:*}" "${pair#*:}" "$model")
-    [[ -n "$value" ]] && echo "$model ${pair%%:*} vs ${pair#*:}: $value"
+    if [[ -n "$value" ]]; then echo "$model ${pair%%:*} vs ${pair#*:}: $value"; fi
   done
 done
