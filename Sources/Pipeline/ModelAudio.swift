@@ -41,6 +41,37 @@ public struct ModelAudio {
         _ = try writeSound(Self.features(of: images), names: names, by: other, into: folder)
     }
 
+    /// The two latents an interpolation runs between: the encodings of two clips (a model
+    /// that encodes: the VAE), else the latents two seeds draw.
+    public func interpolationEnds(of model: TrainedModel, clips: (String, String)?, seeds: (UInt64, UInt64)?, label: Int?,
+                                  checkpoint: String) throws -> (Tensor, Tensor) {
+        guard let (from, to) = clips else {
+            let (a, b) = seeds ?? (0, 1)
+            return (model.latents(count: 1, seed: a), model.latents(count: 1, seed: b))
+        }
+        guard model.canEncode else {
+            throw UsageError("'\(checkpoint)' holds a \(model.configuration.model.rawValue.uppercased()), which cannot encode clips; use --seeds")
+        }
+        let size = model.configuration.imageSize
+        return (model.encode(try image(ofClip: from, size: size), labels: label.map { [$0] })!,
+                model.encode(try image(ofClip: to, size: size), labels: label.map { [$0] })!)
+    }
+
+    /// The same images through each of `vocoders` as CLIP.TAG.wav beside each of `clips`:
+    /// each clip's alternatives (the vocoder's name, the file) and each vocoder's time.
+    public func writeAlternatives(_ images: Tensor, clips: [String], through vocoders: [(tag: String, vocoder: any Vocoder)],
+                                  into folder: String) throws -> (files: [[(vocoder: String, file: String)]], timings: [String]) {
+        var files = [[(vocoder: String, file: String)]](repeating: [], count: clips.count)
+        var timings: [String] = []
+        for (tag, other) in vocoders {
+            let start = Date()
+            try writeSound(images, names: clips.map { "\($0).\(tag)" }, by: other, into: folder)
+            timings.append(String(format: "%@ %.2f s", other.name, Date().timeIntervalSince(start)))
+            for i in clips.indices { files[i].append((other.name, "\(clips[i]).\(tag).wav")) }
+        }
+        return (files, timings)
+    }
+
     /// Vocodes on `Workers.count` threads and writes NAME.wav, peak-normalised to -1 dBFS when louder.
     private func writeSound(_ features: [Spectrogram], names: [String], by vocoder: any Vocoder, into folder: String) throws
         -> [VocodedClip]

@@ -209,6 +209,14 @@ public final class GeneratorTraining {
     }
 }
 
+/// "data-parallel over 2 processes: 32 images each per step of 64": what each process of a
+/// data-parallel job takes of a batch (nil in a job of one process).
+public func dataParallelNote(batch: Int, unit: String) -> String? {
+    guard let processes = Replicas.reducer?.count, processes > 1 else { return nil }
+    let (fewest, most) = (batch / processes, (batch + processes - 1) / processes)
+    return "data-parallel over \(processes) processes: \(fewest == most ? "\(most)" : "\(fewest)-\(most)") \(unit) each per step of \(batch)"
+}
+
 public enum TrainingError: Error, CustomStringConvertible {
     case diverged(step: Int, loss: String, value: Float, checkpoint: String)
 

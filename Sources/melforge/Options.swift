@@ -125,21 +125,13 @@ struct FrontEndOptions: ParsableArguments {
     ]
 }
 
-/// Where Griffin-Lim's phase starts.
-enum PhaseStart: String, CaseIterable, ExpressibleByArgument {
-    case pghi, random, zero
-}
+typealias PhaseStart = VocoderSelection.PhaseStart
+extension PhaseStart: ExpressibleByArgument {}
 
 /// The vocoders `--vocoder` names: griffinlim, pghi, or a learned vocoder's checkpoint.
-enum VocoderChoice: ExpressibleByArgument, Equatable {
-    /// NNLS mel inversion, then fast Griffin-Lim from `--init`.
-    case griffinlim
-    /// NNLS mel inversion, then Phase Gradient Heap Integration alone (no iterations).
-    case pghi
-    /// A checkpoint (file or run folder) of 'melforge train vocoder'.
-    case learned(path: String)
-
-    init?(argument: String) {
+typealias VocoderChoice = VocoderSelection.Kind
+extension VocoderChoice: ExpressibleByArgument {
+    public init?(argument: String) {
         switch argument {
         case "griffinlim": self = .griffinlim
         case "pghi": self = .pghi
@@ -148,8 +140,8 @@ enum VocoderChoice: ExpressibleByArgument, Equatable {
         }
     }
 
-    static var allValueStrings: [String] { ["griffinlim", "pghi", "PATH"] }
-    var defaultValueDescription: String {
+    public static var allValueStrings: [String] { ["griffinlim", "pghi", "PATH"] }
+    public var defaultValueDescription: String {
         switch self {
         case .griffinlim: "griffinlim"
         case .pghi: "pghi"
@@ -184,9 +176,6 @@ struct VocoderOptions: ParsableArguments {
     @Option(help: "Projected-gradient iterations of the NNLS mel -> linear inversion (0: clipped pseudo-inverse only).")
     var nnlsIterations = 50
 
-    /// The Griffin-Lim iterations this vocoder runs.
-    var griffinLimIterations: Int { vocoder == .griffinlim ? iterations ?? 32 : 0 }
-
     func validate() throws {
         if let iterations, iterations < 0 {
             throw ValidationError("--n-iter \(iterations) is not accepted; expected 0 or more")
@@ -213,39 +202,20 @@ struct VocoderOptions: ParsableArguments {
         }
     }
 
-    /// The vocoder these flags describe, for features of `configuration`. A learned vocoder
-    /// trained on features made another way is refused, naming the settings that differ.
-    func vocoder(for configuration: FrontEndConfiguration) throws -> any Vocoder {
-        guard case .learned(let path) = vocoder else { return try griffinLim(for: configuration) }
-        let learned = try LearnedVocoder(checkpoint: path)
-        let differences = AudioImaging.differences(learned.configuration, configuration)
-        guard differences.isEmpty else {
-            throw UsageError("--vocoder '\(path)' was trained on features made another way (these vs the vocoder's: \(differences.joined(separator: ", "))); make the features with \(AudioImaging.flags(for: learned.configuration, differingFrom: configuration)), or train a vocoder on features like these")
-        }
-        return learned
+    /// What the flags select (`VocoderSelection` builds the vocoder).
+    var selection: VocoderSelection {
+        var selection = VocoderSelection()
+        selection.kind = vocoder
+        (selection.iterations, selection.momentum, selection.seed) = (iterations, momentum, seed)
+        selection.initialPhase = zeroPhase ? .zero : initialPhase
+        (selection.stopTolerance, selection.nnlsIterations) = (stopTolerance, nnlsIterations)
+        return selection
     }
 
-    /// The mel bands of the learned vocoder these flags name (nil for the others).
-    var learnedBands: Int? {
-        get throws {
-            guard case .learned(let path) = vocoder else { return nil }
-            return try LearnedVocoder(checkpoint: path).configuration.nMels
-        }
-    }
-
-    /// The phase-retrieval vocoder these flags describe (Griffin-Lim or PGHI), for what only
-    /// it can do: a linear magnitude without mel features.
+    func vocoder(for configuration: FrontEndConfiguration) throws -> any Vocoder { try selection.vocoder(for: configuration) }
+    var learnedBands: Int? { get throws { try selection.learnedBands } }
     func griffinLim(for configuration: FrontEndConfiguration, purpose: String? = nil) throws -> GriffinLimVocoder {
-        if case .learned = vocoder, let purpose {
-            throw UsageError("\(purpose) needs a phase-retrieval vocoder (--vocoder griffinlim or pghi); a learned vocoder reads mel features")
-        }
-        let start: GriffinLim.InitialPhase = switch (vocoder, zeroPhase ? .zero : initialPhase) {
-        case (.pghi, _), (_, .pghi): .pghi(seed: seed)
-        case (_, .random): .random(seed: seed)
-        case (_, .zero): .zero
-        }
-        return try GriffinLimVocoder(configuration: configuration, griffinLimIterations: griffinLimIterations, momentum: momentum,
-                                     initialPhase: start, stopTolerance: stopTolerance, nnlsIterations: nnlsIterations)
+        try selection.griffinLim(for: configuration, purpose: purpose)
     }
 }
 

@@ -87,22 +87,18 @@ struct SynthesizeCommand: ParsableCommand {
         let vocoderStart = Date()
         let written = try audio.write(images, names: (1...count).map { String(format: "clip-%03d", $0) }, into: output)
         let vocoderSeconds = Date().timeIntervalSince(vocoderStart)
-        var alternatives = [[(vocoder: String, file: String)]](repeating: [], count: count)
-        var timings: [String] = []
-        for (index, choice) in compareVocoder.enumerated() {
+        let others = try compareVocoder.enumerated().map { index, choice in
             var options = vocoder
             options.vocoder = choice
-            let other = try options.vocoder(for: audio.frontEnd)
             let tag = switch choice {
             case .griffinlim: "griffinlim"
             case .pghi: "pghi"
             case .learned: compareVocoder.count > 1 ? "learned\(index + 1)" : "learned"
             }
-            let start = Date()
-            try audio.writeSound(images, names: written.map { "\($0.name).\(tag)" }, by: other, into: output)
-            timings.append(String(format: "%@ %.2f s", other.name, Date().timeIntervalSince(start)))
-            for i in 0..<count { alternatives[i].append((other.name, "\(written[i].name).\(tag).wav")) }
+            return (tag: tag, vocoder: try options.vocoder(for: audio.frontEnd))
         }
+        let (alternatives, timings) = try audio.writeAlternatives(images, clips: written.map(\.name), through: others,
+                                                                  into: output)
         let verdicts = try judge?.verdicts(images, of: model, modelPath: path)
         let entries = written.enumerated().map { i, clip in
             var entry = ClipPage.Entry(name: clip.name, label: labels.map { model.configuration.classes![$0[i]] },

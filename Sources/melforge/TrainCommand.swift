@@ -122,7 +122,7 @@ struct TrainModelCommand: ParsableCommand {
     func run() throws {
         Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
         // Under mpirun or srun: one of several processes, each on its share of every batch.
-        let world = try MPIWorld.joinIfLaunched()
+        _ = try MPIWorld.joinIfLaunched()
         let convolutions = engine.apply()
         let data = try source.source.load(report: { if Replicas.isFirst { print($0) } })
         let labels = try conditional
@@ -135,10 +135,7 @@ struct TrainModelCommand: ParsableCommand {
                                             request: request)
         if session.resumed && Replicas.isFirst { print("resuming \(out) at step \(session.run.step)") }
         if Replicas.isFirst { print("convolutions: \(convolutions)") }
-        if let world, world.count > 1, Replicas.isFirst {
-            let (fewest, most) = (training.batchSize / world.count, (training.batchSize + world.count - 1) / world.count)
-            print("data-parallel over \(world.count) processes: \(fewest == most ? "\(most)" : "\(fewest)-\(most)") images each per step of \(training.batchSize)")
-        }
+        if let note = dataParallelNote(batch: training.batchSize, unit: "images"), Replicas.isFirst { print(note) }
         var schedule = GeneratorTraining.Schedule()
         (schedule.steps, schedule.epochs, schedule.checkpointEvery, schedule.logEvery) = (steps, epochs, checkpointEvery, logEvery)
         (schedule.classifier, schedule.evaluateEvery, schedule.evaluationCount) = (classifier, evalEvery, evalCount)

@@ -81,7 +81,7 @@ struct TrainVocoderCommand: ParsableCommand {
 
     func run() throws {
         Preemption.catchSignals()  // SIGTERM, SIGINT: stop at the next safe point, keeping the work
-        let world = try MPIWorld.joinIfLaunched()
+        _ = try MPIWorld.joinIfLaunched()
         var request = VocoderRequest(frontEnd: frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels))
         (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
         (request.batchSize, request.learningRate, request.seed) = (training.batchSize, training.lr, training.seed)
@@ -91,9 +91,7 @@ struct TrainVocoderCommand: ParsableCommand {
                                                  report: { if first { print($0) } },
                                                  warn: { message in if first { FileHandle.standardError.write(Data((message + "\n").utf8)) } })
         if session.resumed && first { print("resuming \(out) at step \(session.trainer.step)") }
-        if let world, world.count > 1, first {
-            print("data-parallel over \(world.count) processes: \(training.batchSize / world.count)-\((training.batchSize + world.count - 1) / world.count) segments each per step of \(training.batchSize)")
-        }
+        if let note = dataParallelNote(batch: training.batchSize, unit: "segments"), first { print(note) }
         var schedule = VocoderTrainingSession.Schedule()
         (schedule.steps, schedule.checkpointEvery, schedule.logEvery) = (steps, checkpointEvery, logEvery)
         let summary = try session.train(schedule)

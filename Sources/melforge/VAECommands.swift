@@ -96,17 +96,9 @@ struct InterpolateCommand: ParsableCommand {
             throw UsageError("'\(checkpoint)' was trained on images, not audio")
         }
         let label = try model.requiredLabelIndex(label, modelName: "model")
-        let ends: (Tensor, Tensor)
-        if let from, let to {
-            guard model.canEncode else {
-                throw UsageError("'\(checkpoint)' holds a \(model.configuration.model.rawValue.uppercased()), which cannot encode clips; use --seeds")
-            }
-            let size = model.configuration.imageSize
-            ends = (model.encode(try audio.image(ofClip: from, size: size), labels: label.map { [$0] })!,
-                    model.encode(try audio.image(ofClip: to, size: size), labels: label.map { [$0] })!)
-        } else {
-            ends = (model.latents(count: 1, seed: seeds[0]), model.latents(count: 1, seed: seeds[1]))
-        }
+        let ends = try audio.interpolationEnds(of: model, clips: from.flatMap { a in to.map { (a, $0) } },
+                                               seeds: seeds.count == 2 ? (seeds[0], seeds[1]) : nil, label: label,
+                                               checkpoint: checkpoint)
         try prepareOutputFolder(output, overwrite: overwrite)
         let images = model.images(latents: interpolated(from: ends.0, to: ends.1, steps: steps),
                                   labels: label.map { [Int](repeating: $0, count: steps) })
