@@ -113,6 +113,11 @@ let tool: [Target] = [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     // Measures and prints; never part of the tests (Scripts/bench-frontend.sh runs it).
+    // Every parser of outside bytes as a function (the tests replay their corpora), and the
+    // libFuzzer target over them (Scripts/fuzz.sh builds it with -sanitize=fuzzer).
+    .target(name: "FuzzTargets", dependencies: ["AudioIO", "Datasets", "FileFormats", "NeuralVocoder", "Pipeline", "Spectral",
+                                                "Training"]),
+    .executableTarget(name: "melforge-fuzz", dependencies: ["FuzzTargets"]),
     .executableTarget(name: "melforge-bench", dependencies: ["AudioIO", "Spectral", "BLAS", "WorkerPool", "Layers", "Tensors", "NeuralVocoder"]),
 ]
 
@@ -143,6 +148,7 @@ let tests: [Target] = [
     .testTarget(
         name: "NeuralVocoderTests",
         dependencies: ["NeuralVocoder", "Spectral", "Layers", "Tensors", "FileFormats", "TestSupport"]),
+    .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Optimizers", "Layers", "Tensors", "TestSupport"]),
     .testTarget(
         name: "MelForgeCLITests", dependencies: ["melforge", "FileFormats", "AudioIO", "BLAS", "TestSupport"]),
