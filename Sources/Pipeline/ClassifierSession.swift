@@ -39,7 +39,20 @@ public final class ClassifierSession {
         configuration.maxShift = settings.maxShift ?? (data.imaging != nil ? 6 : 0)
         var metadata = ["data": source.path]
         if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
-        training = ClassifierTraining(configuration: configuration, images: images, labels: labels, metadata: metadata)
+        // With speakers known, whole speakers are held out (a judge measured on voices it
+        // never heard); otherwise files, class by class.
+        var heldOut: [Int]?
+        if let speakers = data.speakers, settings.heldOut > 0 {
+            let chosen = SpeakerSplit.heldOut(speakers: speakers, fraction: settings.heldOut, seed: settings.seed)
+            heldOut = speakers.indices.filter { chosen.contains(speakers[$0]) }
+            metadata["split"] = "speaker"
+            metadata["held_out_speakers"] = chosen.sorted().joined(separator: ",")
+            metadata["train_speakers"] = Set(speakers).subtracting(chosen).sorted().joined(separator: ",")
+        } else {
+            metadata["split"] = "file"
+        }
+        training = ClassifierTraining(configuration: configuration, images: images, labels: labels, metadata: metadata,
+                                      heldOut: heldOut)
         self.classes = classes
         self.output = output
         // One writer per classifier file (in a data-parallel job the first process writes).
@@ -48,6 +61,20 @@ public final class ClassifierSession {
         }
         resumed = resume && FileManager.default.fileExists(atPath: output)
         if resumed { try training.restore(from: output) }
+    }
+
+    /// "10 classes (zero, ...): 2000 to train on, 1000 held out: the speakers george, jackson"
+    /// (or "..., by file, class by class"; seed in both).
+    /// "speaker" or "file".
+    public var splitKind: String { training.classifier.metadata["split"] ?? "file" }
+
+    public var splitSummary: String {
+        let (t, metadata) = (training, training.classifier.metadata)
+        let how = metadata["split"] == "speaker"
+            ? "the speakers \(metadata["held_out_speakers"]?.replacingOccurrences(of: ",", with: ", ") ?? "") (no speaker on both sides)"
+            : "by file, class by class (no speakers known: --layout or --speaker-pattern names them)"
+        return "\(classes.count) classes (\(classes.joined(separator: ", "))): \(t.trainIndices.count) to train on, \(t.heldOutIndices.count) held out"
+            + (t.heldOutIndices.isEmpty ? "" : ": " + how) + " (seed \(t.configuration.seed))"
     }
 
     /// Trains to `epochs` with a progress line; returns the last accuracies. In a

@@ -35,6 +35,9 @@ public struct Conversion {
     /// This machine's share.
     public var share = Share.whole
     public var resume = false
+    /// How the inputs' labels and speakers are named (recorded in the manifest); an input it
+    /// does not match is recorded as failed, saying so, and not converted.
+    public var naming = ClipNaming.folders
 
     public init(input: String, output: String, direction: Direction) {
         self.input = input
@@ -98,7 +101,7 @@ public struct Conversion {
         let work = ConversionWork(
             files: files, input: input, output: output, configuration: configuration, vocoder: vocoder,
             previous: previous.mapValues(\.record), manifest: manifest, shards: shards, clashes: Self.nameClashes(all),
-            sharded: sharded, shardCache: ShardCache(), folders: Folders())
+            sharded: sharded, shardCache: ShardCache(), folders: Folders(), naming: naming)
         return try work.run(jobs: Workers.count, label: toWAV ? "to wav" : "convert")
     }
 
@@ -241,6 +244,12 @@ public struct Share: Equatable, Sendable {
 /// What a conversion did.
 public struct ConversionSummary: Sendable {
     public var converted = 0, skipped = 0, failed = 0
+
+    /// The job's failure, if it is one: nothing converted, or (`strict`) any file failed.
+    public func failure(strict: Bool, manifest: String) -> UsageError? {
+        guard (strict && failed > 0) || (converted == 0 && skipped == 0) else { return nil }
+        return UsageError(failed > 0 ? "\(failed) files failed (see \(manifest))" : "nothing was converted")
+    }
     public var audioSeconds = 0.0
     public var seconds = 0.0
 
@@ -269,6 +278,7 @@ struct ConversionWork: @unchecked Sendable {
     let sharded: [String: ShardedFeature]
     let shardCache: ShardCache
     let folders: Folders
+    let naming: ClipNaming
 
     var toWAV: Bool { vocoder != nil }
 
@@ -312,9 +322,15 @@ struct ConversionWork: @unchecked Sendable {
                 let source = sourceName(relative)
                 let file = Conversion.outputFile(relative, toWAV: toWAV)
                 let target = output + "/" + file
-                var record = ManifestRecord(source: source, output: target, file: file, label: parentFolderLabel(relative))
+                let described = naming.describe(relative)
+                var record = ManifestRecord(source: source, output: target, file: file, label: described?.label ?? "")
+                record.speaker = described?.speaker
                 var seconds = 0.0
-                if let taken = clashes[relative] {
+                if described == nil {
+                    record.status = .failed
+                    (record.output, record.file) = (nil, nil)
+                    record.error = naming.mismatch(relative)
+                } else if let taken = clashes[relative] {
                     record.status = .failed
                     (record.output, record.file) = (nil, nil)
                     record.error = "'\(source)' would have the same output as '\(input)/\(taken)' (names differ only in the extension); rename one of them"

@@ -16,8 +16,10 @@ public struct ManifestRecord: Codable, Equatable, Sendable {
     public var output: String?
     /// The output's path inside OUTPUT_DIR: valid after the folder moves.
     public var file: String?
-    /// The input's parent folder: its class.
+    /// The input's class: its parent folder, or what the job's `ClipNaming` read in its name.
     public var label: String
+    /// The input's speaker, when the job's naming gives speakers.
+    public var speaker: String?
     public var status: Status
     public var error: String?
     /// Frames of the features (made or read).
@@ -30,7 +32,7 @@ public struct ManifestRecord: Codable, Equatable, Sendable {
     public var tensor: String?
 
     enum CodingKeys: String, CodingKey {
-        case source, output, file, label, status, error, frames, duration, tensor
+        case source, output, file, label, speaker, status, error, frames, duration, tensor
         case sampleRate = "sample_rate"
     }
 
@@ -51,6 +53,7 @@ public struct ManifestRecord: Codable, Equatable, Sendable {
     /// One line of JSON, without the newline.
     public var line: String {
         var object: [String: Any] = ["source": source, "label": label, "status": status.rawValue]
+        object["speaker"] = speaker
         object["output"] = output
         object["file"] = file
         object["error"] = error

@@ -12,17 +12,24 @@ public struct LabelledImages {
     public var images: Tensor
     /// How the images were made from sound; nil for pictures.
     public var imaging: AudioImaging?
-    /// Each image's class name (its parent folder's); nil for IDX files, whose labels are a
-    /// file of their own.
+    /// Each image's class name (its parent folder's, or what the data's `ClipNaming` gives);
+    /// nil for IDX files, whose labels are a file of their own.
     public var folderLabels: [String]?
+    /// Each image's speaker, when the data's naming gives speakers.
+    public var speakers: [String]? = nil
+
+    public init(images: Tensor, imaging: AudioImaging?, folderLabels: [String]?, speakers: [String]? = nil) {
+        (self.images, self.imaging, self.folderLabels, self.speakers) = (images, imaging, folderLabels, speakers)
+    }
 }
 
 /// Where a model or a classifier learns from.
 public enum DataSource {
     /// A folder of audio clips; or of log-mel `.npy` files from `melforge spectrogram` made
     /// with `frontEnd` (searched recursively); or the output of `melforge convert` made with
-    /// `frontEnd`. Every clip becomes a `[frontEnd.nMels, frames]` log-mel image.
-    case audio(folder: String, frontEnd: FrontEndConfiguration, frames: Int)
+    /// `frontEnd`. Every clip becomes a `[frontEnd.nMels, frames]` log-mel image, its label
+    /// and speaker named by `naming` (files it does not match are reported and skipped).
+    case audio(folder: String, frontEnd: FrontEndConfiguration, frames: Int, naming: ClipNaming = .folders)
     /// An MNIST IDX image file (plain or gzip) or a folder of PNG pictures; `labels` names
     /// the IDX labels file when it is not the images file's namesake.
     case images(path: String, labels: String?)
@@ -30,7 +37,7 @@ public enum DataSource {
     /// The folder or file.
     public var path: String {
         switch self {
-        case .audio(let folder, _, _): folder
+        case .audio(let folder, _, _, _): folder
         case .images(let path, _): path
         }
     }
@@ -46,8 +53,8 @@ public enum DataSource {
                 return LabelledImages(images: folder.images, imaging: nil, folderLabels: folder.labels.map { folder.classes[$0] })
             }
             return LabelledImages(images: try IDX.images(path), imaging: nil, folderLabels: nil)
-        case .audio(let folder, let frontEnd, let frames):
-            return try AudioSet(folder: folder, frontEnd: frontEnd, frames: frames).load(report: report, warn: warn)
+        case .audio(let folder, let frontEnd, let frames, let naming):
+            return try AudioSet(folder: folder, frontEnd: frontEnd, frames: frames, naming: naming).load(report: report, warn: warn)
         }
     }
 
@@ -57,7 +64,7 @@ public enum DataSource {
         if let folderNames {
             let classes = Array(Set(folderNames)).sorted()
             guard classes.count >= 2 else {
-                throw UsageError("\(purpose) needs clips or pictures in at least two folders under '\(path)' (one folder per class); found \(classes.count)")
+                throw UsageError("\(purpose) needs clips or pictures of at least two classes under '\(path)' (one folder per class, or --layout or --label-pattern for labels in the file names); found \(classes.count)")
             }
             return (folderNames.map { classes.firstIndex(of: $0)! }, classes)
         }
@@ -81,6 +88,7 @@ struct AudioSet {
     let folder: String
     let frontEnd: FrontEndConfiguration
     let frames: Int
+    var naming = ClipNaming.folders
 
     func load(report: (String) -> Void, warn: (String) -> Void) throws -> LabelledImages {
         guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
@@ -99,11 +107,18 @@ struct AudioSet {
         let melFrontEnd = try MelFrontEnd(frontEnd)
         var values: [Float] = []
         var names: [String] = []
+        var speakers: [String] = []
         var skipped = 0
         for name in files {
+            guard let described = naming.describe(name) else {
+                skipped += 1
+                warn("skipping: " + naming.mismatch(name))
+                continue
+            }
             do {
                 values += useArrays ? try featuresFromArray(folder + "/" + name) : try featuresFromAudio(folder + "/" + name, melFrontEnd)
-                names.append(parentFolderLabel(name))
+                names.append(described.label)
+                if let speaker = described.speaker { speakers.append(speaker) }
             } catch {
                 skipped += 1
                 warn("skipping: \(error)")
@@ -111,21 +126,23 @@ struct AudioSet {
         }
         let count = files.count - skipped
         guard count > 0 else { throw InputError(file: folder, problem: "has no readable \(useArrays ? "feature array" : "audio file")") }
-        report("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as \(shapeText) log-mel images (\(skipped) skipped)")
-        return try normalizedImages(values, count: count, names: names)
+        report("\(count) \(useArrays ? "feature arrays" : "clips") from \(folder) as \(shapeText) log-mel images (\(skipped) skipped)"
+               + (naming.hasSpeakers ? ", \(Set(speakers).count) speakers" : ""))
+        return try normalizedImages(values, count: count, names: names, speakers: naming.hasSpeakers ? speakers : nil)
     }
 
     var shapeText: String { "\(frontEnd.nMels)x\(frames)" }
 
     /// The images in dB as a tensor in [-1, 1]: the top `AudioImaging.dynamicRange` dB of the
     /// whole set map to [-1, 1] and quieter cells are clamped to -1.
-    func normalizedImages(_ decibels: [Float], count: Int, names: [String]) throws -> LabelledImages {
+    func normalizedImages(_ decibels: [Float], count: Int, names: [String], speakers: [String]? = nil) throws -> LabelledImages {
         var values = decibels
         let peak = values.max() ?? 0
         let normalization = try LogMelNormalization(minDB: peak - AudioImaging.dynamicRange, maxDB: peak)
         normalization.normalize(&values)
         return LabelledImages(images: Tensor(shape: [count, 1, frontEnd.nMels, frames], values: values),
-                              imaging: AudioImaging(frontEnd: frontEnd, normalization: normalization), folderLabels: names)
+                              imaging: AudioImaging(frontEnd: frontEnd, normalization: normalization), folderLabels: names,
+                              speakers: speakers)
     }
 
     /// A clip cut or padded to `frames` frames, as a log-mel image in dB.
@@ -202,9 +219,18 @@ struct AudioSet {
         let records = Manifest.read(manifestPath).records
             .filter { $0.status == .converted && $0.file != nil }
             .sorted { ($0.file!, $0.tensor ?? "") < ($1.file!, $1.tensor ?? "") }
-        var clips: [(source: String, image: [Float], label: String)] = []
+        var clips: [(source: String, image: [Float], label: String, speaker: String?)] = []
         var shard: (path: String, tensors: [String: NamedTensor])?
+        var skipped = 0
         for record in records {
+            // The label and speaker convert recorded, or, with a naming of its own, the naming's
+            // reading of the source's path.
+            let described: (label: String, speaker: String?)? = naming.isFolders
+                ? (record.label, record.speaker) : naming.describe(record.source)
+            guard let described else {
+                skipped += 1
+                continue
+            }
             let output = folder + "/" + record.file!
             if let name = record.tensor {
                 if shard?.path != output {
@@ -215,17 +241,21 @@ struct AudioSet {
                     throw InputError(file: output, problem: "has no tensor '\(name)' although \(manifestPath) says so")
                 }
                 let image = try image(shape: tensor.shape, values: tensor.values, source: output + ":" + name)
-                clips.append((record.source, image, record.label))
+                clips.append((record.source, image, described.label, described.speaker))
             } else {
                 let array = try NPY.read(output, float32Only: true)
-                clips.append((record.source, try image(shape: array.shape, values: array.values, source: output), record.label))
+                clips.append((record.source, try image(shape: array.shape, values: array.values, source: output), described.label,
+                              described.speaker))
             }
         }
         guard !clips.isEmpty else { throw InputError(file: manifestPath, problem: "lists no converted clips") }
         // In the order of the source files, as training on the audio folder itself would see them.
         clips.sort { $0.source < $1.source }
-        report("\(clips.count) converted clips from \(folder) as \(shapeText) log-mel images")
-        return try normalizedImages(clips.flatMap(\.image), count: clips.count, names: clips.map(\.label))
+        report("\(clips.count) converted clips from \(folder) as \(shapeText) log-mel images"
+               + (skipped > 0 ? " (\(skipped) not matching \(naming.description), skipped)" : ""))
+        let speakers = clips.compactMap(\.speaker)
+        return try normalizedImages(clips.flatMap(\.image), count: clips.count, names: clips.map(\.label),
+                                    speakers: speakers.count == clips.count ? speakers : nil)
     }
 }
 

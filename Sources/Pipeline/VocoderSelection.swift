@@ -13,6 +13,25 @@ public struct VocoderSelection: Sendable {
         case pghi
         /// A checkpoint (file or run folder) of 'melforge train vocoder'.
         case learned(path: String)
+
+        /// From `--vocoder`'s text: griffinlim, pghi, or a path (nil for "").
+        public init?(text: String) {
+            switch text {
+            case "griffinlim": self = .griffinlim
+            case "pghi": self = .pghi
+            case "": return nil
+            default: self = .learned(path: text)
+            }
+        }
+
+        /// As `--vocoder` takes it.
+        public var text: String {
+            switch self {
+            case .griffinlim: "griffinlim"
+            case .pghi: "pghi"
+            case .learned(let path): path
+            }
+        }
     }
 
     /// Where Griffin-Lim's phase starts.

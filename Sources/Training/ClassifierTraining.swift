@@ -108,7 +108,10 @@ public final class ClassifierTraining {
     /// - Parameters:
     ///   - images: `[N, C, S, S]` in [-1, 1], one per file.
     ///   - labels: each image's class index into `configuration.classes`.
-    public init(configuration: ClassifierConfiguration, images: Tensor, labels: [Int], metadata: [String: String] = [:]) {
+    ///   - heldOut: the images to hold out, when the split is not by file (by speaker: a
+    ///     `SpeakerSplit`); nil for `split`'s.
+    public init(configuration: ClassifierConfiguration, images: Tensor, labels: [Int], metadata: [String: String] = [:],
+                heldOut chosen: [Int]? = nil) {
         precondition(images.shape[0] == labels.count, "ClassifierTraining: \(labels.count) labels for \(images.shape[0]) images")
         self.configuration = configuration
         self.images = images
@@ -119,8 +122,13 @@ public final class ClassifierTraining {
                                classes: configuration.classes.count, kernelSize: configuration.kernelSize, random: &weights)
         classifier = TrainedClassifier(configuration: configuration, model: model, metadata: metadata)
         optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate, beta1: 0.9)
-        (trainIndices, heldOutIndices) = Self.split(labels: labels, classes: configuration.classes.count,
-                                                    heldOut: configuration.heldOut, seed: configuration.seed)
+        if let chosen {
+            let held = Set(chosen)
+            (trainIndices, heldOutIndices) = (labels.indices.filter { !held.contains($0) }, chosen.sorted())
+        } else {
+            (trainIndices, heldOutIndices) = Self.split(labels: labels, classes: configuration.classes.count,
+                                                        heldOut: configuration.heldOut, seed: configuration.seed)
+        }
         random = RandomNumbers(seed: configuration.seed &+ 1)
     }
 

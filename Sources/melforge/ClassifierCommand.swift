@@ -80,11 +80,11 @@ struct ClassifierTrainCommand: ParsableCommand {
         if session.resumed { report("resuming \(output) after epoch \(session.training.epoch)") }
         report("convolutions: \(convolutions)")
         let t = session.training
-        report("\(session.classes.count) classes (\(session.classes.joined(separator: ", "))): \(t.trainIndices.count) to train on, \(t.heldOutIndices.count) held out (seed \(training.seed))")
+        report(session.splitSummary)
         let accuracy = try session.train(epochs: epochs)
         let heldOutText = accuracy.heldOut.map {
-            String(format: "held-out accuracy %.1f%% (%d files, split by file with seed %llu)", 100 * $0,
-                   t.heldOutIndices.count, training.seed)
+            String(format: "held-out accuracy %.1f%% (%d files, split by %@ with seed %llu)", 100 * $0,
+                   t.heldOutIndices.count, session.splitKind, training.seed)
         } ?? "nothing held out"
         report("\(output): \(heldOutText); training accuracy \(String(format: "%.1f%%", 100 * accuracy.train))")
     }

@@ -68,6 +68,9 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup(title: "Front end")
     var frontEnd: FrontEndOptions
 
+    @OptionGroup(title: "Labels and speakers (recorded in the manifest)")
+    var naming: NamingOptions
+
     @OptionGroup(title: "Vocoder (--to wav)")
     var vocoder: VocoderOptions
 
@@ -100,13 +103,12 @@ struct ConvertCommand: ParsableCommand {
                             shardMegabytes: shardSize)
         }
         var conversion = Conversion(input: input, output: output!, direction: direction)
+        conversion.naming = naming.naming
         conversion.share = try shard.flatMap(Share.init) ?? Share.fromScheduler(ProcessInfo.processInfo.environment,
                                                                                   indexedJobCount: shardCount)
         conversion.resume = resume
         let summary = try conversion.run()
         print(summary.description(share: conversion.share.label, manifest: conversion.manifestPath))
-        if (strict && summary.failed > 0) || (summary.converted == 0 && summary.skipped == 0) {
-            throw UsageError(summary.failed > 0 ? "\(summary.failed) files failed (see \(conversion.manifestPath))" : "nothing was converted")
-        }
+        if let failure = summary.failure(strict: strict, manifest: conversion.manifestPath) { throw failure }
     }
 }

@@ -125,35 +125,19 @@ struct FrontEndOptions: ParsableArguments {
     ]
 }
 
-typealias PhaseStart = VocoderSelection.PhaseStart
-extension PhaseStart: ExpressibleByArgument {}
+extension VocoderSelection.PhaseStart: ExpressibleByArgument {}
 
 /// The vocoders `--vocoder` names: griffinlim, pghi, or a learned vocoder's checkpoint.
-typealias VocoderChoice = VocoderSelection.Kind
-extension VocoderChoice: ExpressibleByArgument {
-    public init?(argument: String) {
-        switch argument {
-        case "griffinlim": self = .griffinlim
-        case "pghi": self = .pghi
-        case "": return nil
-        default: self = .learned(path: argument)
-        }
-    }
-
+extension VocoderSelection.Kind: ExpressibleByArgument {
+    public init?(argument: String) { self.init(text: argument) }
     public static var allValueStrings: [String] { ["griffinlim", "pghi", "PATH"] }
-    public var defaultValueDescription: String {
-        switch self {
-        case .griffinlim: "griffinlim"
-        case .pghi: "pghi"
-        case .learned(let path): path
-        }
-    }
+    public var defaultValueDescription: String { text }
 }
 
 /// The vocoder's flags, shared by every command that makes sound.
 struct VocoderOptions: ParsableArguments {
     @Option(help: "griffinlim: mel inversion, then Griffin-Lim from --init; pghi: mel inversion, then the phase from Phase Gradient Heap Integration alone (no iterations); or PATH: a learned vocoder, the checkpoint or run folder of 'melforge train vocoder' (one network pass; the features must be made as the ones it trained on).")
-    var vocoder = VocoderChoice.griffinlim
+    var vocoder = VocoderSelection.Kind.griffinlim
 
     @Option(name: .customLong("n-iter"), help: "Griffin-Lim iterations (default: 32).")
     var iterations: Int?
@@ -162,7 +146,7 @@ struct VocoderOptions: ParsableArguments {
     var momentum: Float = 0.99
 
     @Option(name: .customLong("init"), help: "Griffin-Lim's starting phase: pghi (Phase Gradient Heap Integration of the magnitude), random (seeded) or zero.")
-    var initialPhase = PhaseStart.pghi
+    var initialPhase = VocoderSelection.PhaseStart.pghi
 
     @Option(help: "Seed of the random phases (all of them with --init random; PGHI's for coefficients too small to integrate).")
     var seed: UInt64 = 0
@@ -241,11 +225,26 @@ struct DataOptions: ParsableArguments {
         if let frames, frames < 1 { throw ValidationError("--frames \(frames) is not accepted; expected 1 or more") }
     }
 
+    @OptionGroup(title: "Labels and speakers (--data)")
+    var naming: NamingOptions
+
     var source: DataSource {
         guard let data else { return .images(path: images!, labels: labels) }
         let configuration = frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels)
-        return .audio(folder: data, frontEnd: configuration, frames: frames ?? configuration.nMels)
+        return .audio(folder: data, frontEnd: configuration, frames: frames ?? configuration.nMels, naming: naming.naming)
     }
+}
+
+extension ClipNaming.Layout: ExpressibleByArgument {}
+
+/// How a corpus names its clips' labels and speakers (`ClipNaming`).
+struct NamingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(ClipNaming.help.layout)) var layout: ClipNaming.Layout?
+    @Option(help: ArgumentHelp(ClipNaming.help.label)) var labelPattern: String?
+    @Option(help: ArgumentHelp(ClipNaming.help.speaker)) var speakerPattern: String?
+
+    func validate() throws { _ = try ClipNaming(layout: layout, labelPattern: labelPattern, speakerPattern: speakerPattern) }
+    var naming: ClipNaming { (try? ClipNaming(layout: layout, labelPattern: labelPattern, speakerPattern: speakerPattern)) ?? .folders }
 }
 
 /// What differs between the commands that share `TrainingOptions`.

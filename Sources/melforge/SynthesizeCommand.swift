@@ -45,7 +45,7 @@ struct SynthesizeCommand: ParsableCommand {
     var vocoder: VocoderOptions
 
     @Option(help: "Also write every clip through this vocoder (griffinlim, pghi or a learned vocoder's PATH; repeatable), as clip-NNN.NAME.wav, heard side by side on the page.")
-    var compareVocoder: [VocoderChoice] = []
+    var compareVocoder: [VocoderSelection.Kind] = []
 
     func validate() throws {
         for case .learned(let path) in compareVocoder where !FileManager.default.fileExists(atPath: path) {
