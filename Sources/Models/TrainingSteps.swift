@@ -20,15 +20,31 @@ public final class GANTrainer {
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
     public let loss: GANLoss
+    /// Differentiable augmentation of every image the discriminator sees (none: nil).
+    public let augmentation: SpectrogramAugmentation?
 
+    /// `discriminatorLearningRate`: the discriminator's own (the two time-scale update rule,
+    /// Heusel et al. 2017); nil for `learningRate`.
     public init(generator: Generator, discriminator: Discriminator, loss: GANLoss = .bce, learningRate: Float = 2e-4,
-                beta1: Float = 0.5, beta2: Float = 0.999) {
+                discriminatorLearningRate: Float? = nil, beta1: Float = 0.5, beta2: Float = 0.999,
+                augmentation: SpectrogramAugmentation? = nil) {
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
+        self.augmentation = augmentation
         generatorOptimizer = Adam(parameters: generator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
-        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: learningRate, beta1: beta1,
-                                      beta2: beta2)
+        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: discriminatorLearningRate ?? learningRate,
+                                      beta1: beta1, beta2: beta2)
+    }
+
+    /// `images` as the discriminator sees them, and the draws that made them (nil: not
+    /// augmented); the draws are made for the whole batch and this share's kept.
+    func augmented(_ images: Tensor, share: BatchShare, random: inout RandomNumbers)
+        -> (Tensor, [SpectrogramAugmentation.Draw]?) {
+        guard let augmentation else { return (images, nil) }
+        let draws = Array(augmentation.draw(count: share.total, bands: images.shape[2], frames: images.shape[3],
+                                            random: &random)[share.rows])
+        return (augmentation.apply(images, draws: draws), draws)
     }
 
     /// Returns the discriminator's and the generator's loss. A conditional pair takes the real
@@ -50,8 +66,10 @@ public final class GANTrainer {
         let labels1 = fakeLabels()
         let (fake, _) = generator.forward(latents(), labels: labels1, training: true)
         discriminator.zeroGradients()
-        let (realLogits, realCache) = discriminator.forward(real, labels: labels)
-        let (fakeLogits, fakeCache) = discriminator.forward(fake, labels: labels1)
+        let (realSeen, _) = augmented(real, share: share, random: &random)
+        let (fakeSeen, _) = augmented(fake, share: share, random: &random)
+        let (realLogits, realCache) = discriminator.forward(realSeen, labels: labels)
+        let (fakeLogits, fakeCache) = discriminator.forward(fakeSeen, labels: labels1)
         var discriminatorLoss: Float
         switch loss {
         case .bce:
@@ -77,11 +95,12 @@ public final class GANTrainer {
         generator.zeroGradients()
         let labels2 = fakeLabels()
         let (images, generatorCache) = generator.forward(latents(), labels: labels2, training: true)
-        let (logits, cache) = discriminator.forward(images, labels: labels2, training: false)
+        let (seen, draws) = augmented(images, share: share, random: &random)
+        let (logits, cache) = discriminator.forward(seen, labels: labels2, training: false)
         let generatorLoss = loss == .bce ? Loss.binaryCrossEntropyWithLogits(logits, target: 1) : Loss.hingeGenerator(fake: logits)
-        let dImages = discriminator.backward(generatorLoss.gradient.scaled(by: share.weight), cache: cache,
-                                             parameterGradients: false)
-        generator.backward(dImages, cache: generatorCache)
+        let dSeen = discriminator.backward(generatorLoss.gradient.scaled(by: share.weight), cache: cache,
+                                           parameterGradients: false)
+        generator.backward(draws.map { augmentation!.backward(dSeen, draws: $0) } ?? dSeen, cache: generatorCache)
         Replicas.sumGradients(generator.parameters)
         generatorOptimizer.update()
         guard Replicas.reducer != nil else { return (discriminatorLoss, generatorLoss.value) }

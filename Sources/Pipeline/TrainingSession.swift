@@ -22,6 +22,29 @@ public struct ModelRequest {
     public var loss: GANLoss?
     public var beta: Float = 1
     public var klWarmup = 1_000
+    /// The GAN's recipe for small real data (`TrainingConfiguration`): nil, false, nil: off.
+    public var ema: Float?
+    public var augment = false
+    public var discriminatorLearningRate: Float?
+
+    /// The flags' help texts.
+    public static let help = (
+        ema: "GAN: sample and checkpoint an exponential moving average of the generator's weights with this decay (e.g. 0.999; Karras et al. 2018).",
+        augment: "GAN: augment every image the discriminator sees, real and generated (time shift, a frequency and a time mask, a small gain; DiffAugment, Zhao et al. 2020).",
+        lrD: "GAN: the discriminator's learning rate (the two time-scale update rule; default: --lr).")
+
+    /// Throws naming the flag of a value out of range.
+    public func check() throws {
+        guard beta >= 0 && beta.isFinite else { throw UsageError("--beta \(beta) is not accepted; expected 0 or more") }
+        guard klWarmup >= 0 else { throw UsageError("--kl-warmup \(klWarmup) is not accepted; expected 0 or more (0: no warm-up)") }
+        if let ema, !(ema >= 0 && ema < 1) { throw UsageError("--ema \(ema) is not accepted; expected a decay in [0, 1), e.g. 0.999") }
+        if let rate = discriminatorLearningRate, !(rate > 0 && rate.isFinite) {
+            throw UsageError("--lr-d \(rate) is not accepted; expected a learning rate above 0")
+        }
+        if kind != .gan && (ema != nil || augment || discriminatorLearningRate != nil) {
+            throw UsageError("--ema, --augment and --lr-d are the GAN's; '\(kind.rawValue)' takes none of them")
+        }
+    }
 
     public init(kind: TrainingConfiguration.Model, batchSize: Int, learningRate: Float, seed: UInt64) {
         self.kind = kind
@@ -32,6 +55,7 @@ public struct ModelRequest {
 
     /// The configuration for training on `data`, with `classes` for a conditional model.
     public func configuration(for data: LabelledImages, classes: [String]?) throws -> TrainingConfiguration {
+        try check()
         let shape = data.images.shape
         let size = shape[2]
         guard shape[3] == size else { throw UsageError("images must be square; got \(shape[2])x\(shape[3])") }
@@ -43,6 +67,11 @@ public struct ModelRequest {
         configuration.loss = loss ?? (data.imaging != nil ? .hinge : .bce)
         configuration.beta = beta
         configuration.klWarmupSteps = klWarmup
+        (configuration.ema, configuration.discriminatorLearningRate) = (ema, discriminatorLearningRate)
+        if augment {
+            // (Pictures too: a shift, a row and a column band blanked, a small change of level.)
+            configuration.augmentation = SpectrogramAugmentation(bands: shape[2], frames: shape[3])
+        }
         configuration.classes = classes
         return configuration
     }

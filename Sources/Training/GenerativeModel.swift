@@ -99,6 +99,10 @@ public final class GANModel: GenerativeModel {
 
     let configuration: TrainingConfiguration
     let trainer: GANTrainer
+    /// The generator's weight average, when the configuration asks for one: it makes the
+    /// samples and is checkpointed as "generator_ema".
+    let average: WeightAverage?
+    var sampler: Generator { (average?.average as? Generator) ?? trainer.generator }
 
     public init(configuration c: TrainingConfiguration, random: inout RandomNumbers) {
         configuration = c
@@ -109,22 +113,34 @@ public final class GANModel: GenerativeModel {
                                           kernelSize: c.kernelSize, spectralNorm: c.loss == .hinge, classes: classes,
                                           random: &random)
         trainer = GANTrainer(generator: generator, discriminator: discriminator, loss: c.loss,
-                             learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2)
+                             learningRate: c.learningRate, discriminatorLearningRate: c.discriminatorLearningRate,
+                             beta1: c.beta1, beta2: c.beta2, augmentation: c.augmentation)
+        // The average's own weights are overwritten by the generator's at once: drawn from a
+        // generator of their own, so that the run's random numbers are as without one.
+        var unused = RandomNumbers(seed: 0)
+        average = c.ema.map { decay in
+            WeightAverage(of: generator, into: Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
+                                                         widths: c.widths.reversed(), kernelSize: c.kernelSize, classes: classes,
+                                                         random: &unused), decay: decay)
+        }
     }
 
     public func trainStep(batch: Tensor, labels: [Int]?, share: BatchShare, step: Int,
                           random: inout RandomNumbers) -> [String: Float] {
         let (d, g) = trainer.step(real: batch, labels: labels, classes: configuration.classes?.count ?? 0, share: share,
                                   random: &random)
+        average?.update()
         return ["discriminator": d, "generator": g]
     }
 
+    /// From the weight average when there is one.
     public func images(latents: Tensor, labels: [Int]?) -> Tensor {
-        trainer.generator.forward(latents, labels: labels, training: false).output
+        sampler.forward(latents, labels: labels, training: false).output
     }
 
     public var modules: [(prefix: String, module: Module)] {
         [("generator", trainer.generator), ("discriminator", trainer.discriminator)]
+            + (average.map { [("generator_ema", $0.average)] } ?? [])
     }
 
     public var optimizers: [(prefix: String, adam: Adam, module: Module)] {
@@ -132,7 +148,9 @@ public final class GANModel: GenerativeModel {
          ("optimizer.discriminator", trainer.discriminatorOptimizer, trainer.discriminator)]
     }
 
-    public var samplingModules: [(prefix: String, module: Module)] { [("generator", trainer.generator)] }
+    public var samplingModules: [(prefix: String, module: Module)] {
+        average.map { [("generator_ema", $0.average)] } ?? [("generator", trainer.generator)]
+    }
 }
 
 // MARK: - The VAE

@@ -42,6 +42,13 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var loss = GANLoss.bce
     /// Class names for a conditional model (label i is classes[i]); nil for an unconditional one.
     public var classes: [String]? = nil
+    /// The GAN's recipe for small real data (nil: off): an exponential moving average of the
+    /// generator's weights with this decay, sampled from and checkpointed (`WeightAverage`);
+    /// augmentation of every image the discriminator sees (`SpectrogramAugmentation`); the
+    /// discriminator's own learning rate (the two time-scale update rule).
+    public var ema: Float? = nil
+    public var augmentation: SpectrogramAugmentation? = nil
+    public var discriminatorLearningRate: Float? = nil
     public var seed: UInt64
 
     public init(model: Model, channels: Int, imageSize: Int, latentSize: Int, widths: [Int], batchSize: Int,

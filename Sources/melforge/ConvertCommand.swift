@@ -103,10 +103,9 @@ struct ConvertCommand: ParsableCommand {
                             shardMegabytes: shardSize)
         }
         var conversion = Conversion(input: input, output: output!, direction: direction)
-        conversion.naming = naming.naming
         conversion.share = try shard.flatMap(Share.init) ?? Share.fromScheduler(ProcessInfo.processInfo.environment,
                                                                                   indexedJobCount: shardCount)
-        conversion.resume = resume
+        (conversion.naming, conversion.resume) = (naming.naming, resume)
         let summary = try conversion.run()
         print(summary.description(share: conversion.share.label, manifest: conversion.manifestPath))
         if let failure = summary.failure(strict: strict, manifest: conversion.manifestPath) { throw failure }

@@ -41,13 +41,11 @@ struct TrainModelCommand: ParsableCommand {
             'melforge convert' (.npy files or shards), made with the same front-end flags. \
             --images PATH: an MNIST IDX file (plain or .gz) or a folder of PNGs.
 
-            RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, \
-            configuration; written atomically every --checkpoint-every steps), log.jsonl (one line \
-            per logged step), samples.png (a grid from fixed latents) and losses.svg; for audio also \
-            samples/sample-N.npy with their JSON, which 'melforge invert' turns into WAV files. --resume \
-            continues a killed run from its last checkpoint, with the same losses as an \
-            uninterrupted run. A NaN or infinite loss stops training and keeps the last good \
-            checkpoint.
+            RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, configuration; \
+            written atomically every --checkpoint-every steps), log.jsonl, samples.png (a grid from fixed \
+            latents), losses.svg, and for audio samples/sample-N.npy with their JSON ('melforge invert' \
+            makes them WAV files). --resume continues a killed run exactly; a NaN or infinite loss stops \
+            training and keeps the last good checkpoint.
             """)
 
     @Argument(help: ArgumentHelp("The model: \(ModelRegistry.kinds.map(\.rawValue).joined(separator: " or ")).", valueName: "model"))
@@ -104,6 +102,10 @@ struct TrainModelCommand: ParsableCommand {
     @Option(help: "With --classifier: samples drawn per evaluation.")
     var evalCount = 256
 
+    @Option(help: ArgumentHelp(ModelRequest.help.ema)) var ema: Float?
+    @Flag(help: ArgumentHelp(ModelRequest.help.augment)) var augment = false
+    @Option(name: .customLong("lr-d"), help: ArgumentHelp(ModelRequest.help.lrD)) var lrD: Float?
+
     func validate() throws {
         guard (steps == nil) || (epochs == nil) else { throw ValidationError("give --steps or --epochs, not both") }
         if let steps, steps < 1 { throw ValidationError("--steps \(steps) is not accepted; expected 1 or more") }
@@ -111,8 +113,6 @@ struct TrainModelCommand: ParsableCommand {
         guard checkpointEvery >= 1, logEvery >= 1 else {
             throw ValidationError("--checkpoint-every and --log-every must be 1 or more")
         }
-        guard beta >= 0 && beta.isFinite else { throw ValidationError("--beta \(beta) is not accepted; expected 0 or more") }
-        guard klWarmup >= 0 else { throw ValidationError("--kl-warmup \(klWarmup) is not accepted; expected 0 or more (0: no warm-up)") }
         if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every \(evalEvery) is not accepted; expected 1 or more") }
         guard evalCount >= 10 else { throw ValidationError("--eval-count \(evalCount) is not accepted; expected 10 or more (the Inception score takes 10 splits)") }
         if classifier == nil && evalEvery != nil { throw ValidationError("--eval-every needs --classifier") }
@@ -130,6 +130,7 @@ struct TrainModelCommand: ParsableCommand {
         var request = ModelRequest(kind: model, batchSize: training.batchSize, learningRate: training.lr, seed: training.seed)
         (request.latentSize, request.widths, request.widthsOption) = (latentSize, widths.flatMap(ModelShape.parseWidths), widths)
         (request.loss, request.beta, request.klWarmup) = (loss, beta, klWarmup)
+        (request.ema, request.augment, request.discriminatorLearningRate) = (ema, augment, lrD)
         let session = try GeneratorTraining(folder: out, data: data, dataPath: source.source.path,
                                             labels: labels.map { (indices: $0.0, classes: $0.1) }, resume: training.resume,
                                             request: request)
