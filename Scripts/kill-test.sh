@@ -6,9 +6,12 @@
 # digits and a made-up MNIST file, under a temporary folder (KEEP=1 keeps it).
 #
 #   Scripts/kill-test.sh [N]     (default 20 kills per job)
+#   JOBS="convert steer" Scripts/kill-test.sh 20   (some of: vae gan vocoder classifier steer convert)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-20}
+JOBS=${JOBS:-"vae gan vocoder classifier steer convert"}
+want() { [[ " $JOBS " == *" $1 "* ]]; }
 swift build -c release --product melforge >/dev/null
 melforge="$(swift build -c release --show-bin-path)/melforge"
 work=$(mktemp -d)
@@ -31,6 +34,7 @@ no_partials() {
   found=$(find "$1" -name '.*.partial-*' 2>/dev/null | head -3)
   [[ -z "$found" ]] || fail "partial files left: $found"
 }
+# Each job is long enough (its steps, epochs or files scale with N) for all N kills to land.
 # Runs "$@" in the background and kills it with SIGKILL after a random 0.05-1.5 s; returns
 # 0 if it was killed, 1 if it finished first (with its status checked).
 run_and_kill() {
@@ -66,8 +70,9 @@ loads() { "$melforge" synthesize --checkpoint "$1" -o "$work/probe" --count 1 >/
 loads_file() { python3 -c "import sys, json, struct; f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; json.loads(f.read(n))" "$1"; }
 
 for model in vae gan; do
+  want "$model" || continue
   args=(train "$model" --images "$work/images" --batch-size 4 --widths 4,8 --latent-size 4 --engine im2col --seed 3
-        --steps 400 --checkpoint-every 1 --log-every 1000)
+        --steps $((200 * kills)) --checkpoint-every 1 --log-every 1000)
   kill_and_resume "train $model" "$work/$model/checkpoint.safetensors" loads "$melforge" "${args[@]}" --out "$work/$model"
   "$melforge" "${args[@]}" --out "$work/$model-whole" >/dev/null 2>&1
   python3 - "$work/$model/checkpoint.safetensors" "$work/$model-whole/checkpoint.safetensors" <<'PY' || fail "train $model: the resumed run differs from the uninterrupted one"
@@ -83,19 +88,26 @@ assert a == b and ma.get("random_state") == mb.get("random_state") and ma.get("s
 print(f"  equal to the uninterrupted run bit for bit ({len(a)} tensors, step {ma.get('step')})")
 PY
 done
-kill_and_resume "train vocoder" "$work/vocoder/checkpoint.safetensors" loads_file "$melforge" train vocoder --data "$digits" \
-  --out "$work/vocoder" --steps 150 --batch-size 4 --width 8 --blocks 1 --segment-frames 8 --checkpoint-every 1
-"$melforge" train vae --data "$digits" --batch-size 4 --widths 4,8 --latent-size 4 --engine im2col --steps 20 \
-  --out "$work/generator" >/dev/null 2>&1
-kill_and_resume "classifier train" "$work/judge.safetensors" loads_file "$melforge" classifier train --data "$digits" \
-  -o "$work/judge.safetensors" --epochs 30 --widths 4,8,8,8
-kill_and_resume "steer" "$work/policy.safetensors" loads_file "$melforge" steer --checkpoint "$work/generator" \
-  --reward loudness:-20 -o "$work/policy.safetensors" --steps 200 --save-every 1 --eval-count 8
-kill_and_resume "convert" "$work/features/manifest.jsonl" true "$melforge" convert "$digits" -o "$work/features" --jobs 2
-converted=$(grep -c '"status":"converted"\|"status": "converted"' "$work/features/manifest.jsonl" || true)
-skipped=$(grep -c '"status":"skipped"\|"status": "skipped"' "$work/features/manifest.jsonl" || true)
-total=$(find "$digits" -name '*.wav' | wc -l)
-npys=$(find "$work/features" -name '*.npy' | wc -l)
-(( npys == total )) || fail "convert: $npys .npy files for $total clips"
-echo "  convert: $npys of $total clips converted ($converted converted, $skipped skipped lines in the last manifest)"
-echo "kill-test: all jobs resumed to the end after $kills kills each, no partial files"
+want vocoder && kill_and_resume "train vocoder" "$work/vocoder/checkpoint.safetensors" loads_file "$melforge" train vocoder --data "$digits" \
+  --out "$work/vocoder" --steps $((60 * kills)) --batch-size 4 --width 8 --blocks 1 --segment-frames 8 --checkpoint-every 1
+want steer && "$melforge" train vae --data "$digits" --batch-size 4 --widths 4,8 --latent-size 4 --engine im2col \
+  --steps 20 --out "$work/generator" >/dev/null 2>&1
+want classifier && kill_and_resume "classifier train" "$work/judge.safetensors" loads_file "$melforge" classifier train --data "$digits" \
+  -o "$work/judge.safetensors" --epochs $((50 * kills)) --widths 4,8,8,8
+want steer && kill_and_resume "steer" "$work/policy.safetensors" loads_file "$melforge" steer --checkpoint "$work/generator" \
+  --reward loudness:-20 -o "$work/policy.safetensors" --steps $((60 * kills)) --save-every 1 --eval-count 8
+if want convert; then
+  # The bundled clips 10 N times over (links), converted with a heavy front end on one thread,
+  # so that the conversion lasts long enough to be killed N times.
+  for ((copy = 0; copy < 10 * kills; copy++)); do
+    mkdir -p "$work/clips/$copy"
+    cp -rs "$PWD/$digits/." "$work/clips/$copy/"
+  done
+  kill_and_resume "convert" "$work/features/manifest.jsonl" true "$melforge" convert "$work/clips" -o "$work/features" \
+    --jobs 1 --n-fft 4096 --hop-length 32 --n-mels 128
+  total=$(find "$work/clips" -name '*.wav' | wc -l)
+  npys=$(find "$work/features" -name '*.npy' | wc -l)
+  (( npys == total )) || fail "convert: $npys .npy files for $total clips"
+  echo "  convert: $npys of $total clips converted"
+fi
+echo "kill-test: every job ($JOBS) resumed to the end after up to $kills kills each, no partial files"
