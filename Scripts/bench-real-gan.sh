@@ -41,7 +41,7 @@ echo "== $(ls "$out/train" | wc -l) training clips, $(ls "$out/heldout" | wc -l)
 
 # The judge: trained on the training speakers only, holding out some of them to measure itself.
 judge="$out/judge.safetensors"
-[[ -f "$judge" ]] || "$melforge" classifier train --data "$out/train" --layout "$LAYOUT" -o "$judge" --epochs 15 --held-out 0.25
+[[ -f "$judge" ]] || "$melforge" classifier train --data "$out/train" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" --held-out 0.25
 
 flags_of() {
   case "$1" in
@@ -71,9 +71,9 @@ for recipe in $RECIPES; do
   minutes=$(python3 -c "print(f'{($(date +%s) - $started) / 60:.1f}')")
   steps=$(python3 -c "import json, struct, sys; f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; print(json.loads(f.read(n))['__metadata__']['step'])" "$run/checkpoint.safetensors")
   rm -rf "$run-clips"
-  "$melforge" synthesize --checkpoint "$run" -o "$run-clips" --count "$COUNT" --vocoder pghi >/dev/null
-  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/heldout" --json "$run-heldout.json" >/dev/null
-  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/train" --json "$run-train.json" >/dev/null
+  "$melforge" synthesize --checkpoint "$run" -o "$run-clips" --count "$COUNT" --vocoder pghi >/dev/null 2>>"$out/evaluate.log"
+  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/heldout" --json "$run-heldout.json" >/dev/null 2>>"$out/evaluate.log"
+  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/train" --json "$run-train.json" >/dev/null 2>>"$out/evaluate.log"
   generated=$(score "$run-heldout.json" scores inception_score)
   real=$(score "$run-heldout.json" reference_scores inception_score)
   entropy=$(score "$run-heldout.json" scores label_entropy_bits)
