@@ -64,7 +64,7 @@ public enum DataSource {
         if let folderNames {
             let classes = Array(Set(folderNames)).sorted()
             guard classes.count >= 2 else {
-                throw UsageError("\(purpose) needs clips or pictures of at least two classes under '\(path)' (one folder per class, or --layout or --label-pattern for labels in the file names); found \(classes.count)")
+                throw UsageError("\(purpose) needs clips or pictures in at least two folders under '\(path)' (one folder per class), or labels in the file names (--layout, --label-pattern); found \(classes.count) class\(classes.count == 1 ? "" : "es")")
             }
             return (folderNames.map { classes.firstIndex(of: $0)! }, classes)
         }

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import TestSupport
 import XCTest
@@ -15,6 +16,15 @@ let melforgeBinary: String = {
         ? Bundle.main.bundleURL.deletingLastPathComponent() : Bundle.main.bundleURL
     return folder.appendingPathComponent("melforge").path
 }()
+
+/// `count` MNIST-format (IDX) images of `size` x `size`: a bright bar whose position depends on
+/// the image, written to `path` (the tiny training set of the train tests).
+func writeBarImages(to path: String, count: Int = 16, size: Int = 28) throws {
+    var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, UInt8(count), 0, 0, 0, UInt8(size), 0, 0, 0, UInt8(size)]
+    let offset = size == 28 ? 6 : 0
+    for n in 0..<count { for y in 0..<size { for x in 0..<size { bytes.append(abs(x - n - offset) < 2 || y == n + offset ? 255 : 0) } } }
+    try AtomicFile.write(bytes, to: path)
+}
 
 /// Runs `melforge arguments...` to completion with no standard input.
 /// `environment` entries are added to `replacing` (by default this process's environment).

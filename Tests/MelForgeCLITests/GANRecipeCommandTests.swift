@@ -11,9 +11,7 @@ final class GANRecipeCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         folder = try makeTemporaryFolder(self)
-        var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 16]
-        for n in 0..<16 { for y in 0..<16 { for x in 0..<16 { bytes.append(abs(x - n) < 2 || y == n ? 255 : 0) } } }
-        try AtomicFile.write(bytes, to: folder + "/images")
+        try writeBarImages(to: folder + "/images", size: 16)
     }
 
     func train(_ out: String, steps: Int, extra: [String] = []) throws -> CommandResult {

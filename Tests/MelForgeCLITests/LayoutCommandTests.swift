@@ -46,7 +46,7 @@ final class LayoutCommandTests: XCTestCase {
         // Folders as labels on a flat folder: one class, refused with what would work.
         let flatFolders = try runMelforge(["classifier", "train", "--data", flat, "-o", folder + "/no.safetensors", "--epochs", "1"])
         XCTAssertNotEqual(flatFolders.status, 0)
-        XCTAssertTrue(flatFolders.standardError.contains("--layout or --label-pattern"), flatFolders.standardError)
+        XCTAssertTrue(flatFolders.standardError.contains("(--layout, --label-pattern)"), flatFolders.standardError)
         // A bad pattern names its flag.
         let bad = try runMelforge(["classifier", "train", "--data", flat, "--label-pattern", "([0-9", "-o", folder + "/x.safetensors"])
         XCTAssertNotEqual(bad.status, 0)

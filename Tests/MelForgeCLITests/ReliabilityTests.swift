@@ -13,10 +13,7 @@ final class ReliabilityTests: XCTestCase {
 
     override func setUpWithError() throws {
         folder = try makeTemporaryFolder(self)
-        // 16 MNIST-format images 28x28 (as TrainCommandTests).
-        var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 16, 0, 0, 0, 28, 0, 0, 0, 28]
-        for n in 0..<16 { for y in 0..<28 { for x in 0..<28 { bytes.append(abs(x - n - 6) < 2 || y == n + 6 ? 255 : 0) } } }
-        try AtomicFile.write(bytes, to: images)
+        try writeBarImages(to: images)
     }
 
     var images: String { folder + "/train-images-idx3-ubyte" }

@@ -10,10 +10,7 @@ final class TrainCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         folder = try makeTemporaryFolder(self)
-        // 16 MNIST-format images 28x28: a bright bar whose position depends on the image.
-        var bytes: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 16, 0, 0, 0, 28, 0, 0, 0, 28]
-        for n in 0..<16 { for y in 0..<28 { for x in 0..<28 { bytes.append(abs(x - n - 6) < 2 || y == n + 6 ? 255 : 0) } } }
-        try AtomicFile.write(bytes, to: folder + "/train-images-idx3-ubyte")
+        try writeBarImages(to: folder + "/train-images-idx3-ubyte")
     }
 
     private func train(_ extra: [String], out: String) throws -> CommandResult {
