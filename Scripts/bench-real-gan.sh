@@ -11,6 +11,7 @@
 #
 #   Scripts/bench-real-gan.sh RECORDINGS_DIR [OUT_DIR]
 #   MINUTES=60 RECIPES="baseline ema augment ttur all" LAYOUT=fsdd HELD_OUT="george jackson" COUNT=600
+#   JUDGE_EPOCHS=15 JUDGE_HELD_OUT=0.25 (the judge's own share held out by speaker; 0: it trains on every training speaker)
 # Each run takes both cores: nothing else should run beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ echo "== $(ls "$out/train" | wc -l) training clips, $(ls "$out/heldout" | wc -l)
 
 # The judge: trained on the training speakers only, holding out some of them to measure itself.
 judge="$out/judge.safetensors"
-[[ -f "$judge" ]] || "$melforge" classifier train --data "$out/train" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" --held-out 0.25
+[[ -f "$judge" ]] || "$melforge" classifier train --data "$out/train" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" --held-out "${JUDGE_HELD_OUT:-0.25}"
 
 flags_of() {
   case "$1" in

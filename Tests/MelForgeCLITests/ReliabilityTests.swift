@@ -110,7 +110,7 @@ final class ReliabilityTests: XCTestCase {
     /// then resumed each time: no file is partial, every checkpoint left loads, and the end
     /// equals an uninterrupted run bit for bit. (Scripts/kill-test.sh N kills many more times.)
     func testKilledAtRandomAndResumedEqualsAnUninterruptedRun() throws {
-        let (out, steps) = (folder + "/killed", 150)
+        let (out, steps) = (folder + "/killed", 250)
         var generator = SeededGenerator(seed: 11)
         var kills = 0
         for attempt in 0..<4 {
