@@ -185,6 +185,20 @@ public final class TrainingRun {
         } catch {
             throw CheckpointError.unusable(path: path, reason: "\(error)")
         }
+        // The model is built from the configuration before its weights are read: a damaged or
+        // crafted configuration must not make it allocate what the file cannot hold. Every
+        // model has at least the convolutions between its widths (a generator's, a decoder's).
+        let c = configuration
+        let sizes = [c.channels, c.imageSize, c.latentSize, c.kernelSize, c.batchSize] + c.widths
+        guard sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), !c.widths.isEmpty else {
+            throw CheckpointError.unusable(path: path, reason: "its configuration has a size out of range (channels \(c.channels), image \(c.imageSize), latent \(c.latentSize), kernel \(c.kernelSize), widths \(c.widths))")
+        }
+        let kernel = Double(c.kernelSize * c.kernelSize)
+        let layers = zip([c.channels] + c.widths, c.widths).reduce(0.0) { $0 + Double($1.0) * Double($1.1) * kernel }
+        let stored = Double(file.tensors.reduce(0) { $0 + $1.values.count })
+        guard layers <= stored else {
+            throw CheckpointError.unusable(path: path, reason: "its configuration describes at least \(Int(layers)) weights but it holds \(Int(stored)) values")
+        }
         return configuration
     }
 }

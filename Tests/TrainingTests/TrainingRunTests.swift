@@ -51,6 +51,27 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// A checkpoint whose configuration describes a model far larger than the weights it holds
+    /// (damaged, or made to exhaust memory) is refused before any model is built, naming the
+    /// sizes; so is one with a size out of range. A sound checkpoint still loads.
+    func testAConfigurationLargerThanItsFileIsRefusedBeforeBuilding() throws {
+        let folder = try makeTemporaryFolder(self)
+        let run = TrainingRun(configuration: configuration(.gan), data: images())
+        try run.save(to: folder + "/gan.safetensors")
+        XCTAssertNoThrow(try TrainedModel(checkpoint: folder + "/gan.safetensors"))
+        for (widths, kernel, expected) in [([40_000, 40_000], 3, "describes at least"), ([4, 8], 100_000, "out of range"),
+                                           ([0], 3, "out of range")] {
+            var file = try SafeTensors.read(folder + "/gan.safetensors")
+            var changed = configuration(.gan)
+            (changed.widths, changed.kernelSize) = (widths, kernel)
+            file.metadata["training"] = String(decoding: try JSONEncoder().encode(changed), as: UTF8.self)
+            try file.write(to: folder + "/crafted.safetensors")
+            XCTAssertThrowsError(try TrainedModel(checkpoint: folder + "/crafted.safetensors")) { error in
+                XCTAssertTrue("\(error)".contains(expected) && "\(error)".contains("crafted.safetensors"), "\(error)")
+            }
+        }
+    }
+
     func testSamplesHaveTheImageShapeAndCheckpointsOfOtherModelsAreRefused() throws {
         let run = TrainingRun(configuration: configuration(.gan), data: images())
         XCTAssertEqual(run.samples(count: 5).shape, [5, 1, 16, 16])
