@@ -176,14 +176,13 @@ public final class Conv2D: WeightAndBias {
         let g = geometry(x.shape)
         let n = x.shape[0], (p, q) = (g.outHeight, g.outWidth), o = outputChannels
         let primitives = oneDNN(x.shape, activation: activation)
-        primitives?.record(label(x.shape), .forward)
+        recordRoad(primitives, label(x.shape), .forward)
         if let primitives, primitives.runs(.forward) {
             let y = Tensor(shape: [n, o, p, q],
                            values: primitives.forward(x.values, weights: weight, bias: bias?.value.values))
             return (y, Cache(inputShape: x.shape, columns: [], input: x, primitives: primitives, activation: activation,
                              output: activation == nil ? nil : y))
         }
-        if primitives == nil { ConvolutionRoads.record(label(x.shape), .forward, "im2col") }
         let (pq, image) = (p * q, g.channels * g.height * g.width)
         var cols = uninitializedFloats(g.patchSize * n * pq)  // im2col writes every entry
         var y = Tensor(shape: [n, o, p, q], values: uninitializedFloats(n * o * pq))
@@ -225,18 +224,13 @@ public final class Conv2D: WeightAndBias {
         // oneDNN makes the bias's gradient itself; im2col's is summed with the derivative.
         let (dy, biasSums) = gradientBeforeActivation(dOutput, activation: cache.activation, output: cache.output,
                                                       channelSums: bias != nil && parameterGradients && !weightsOnOneDNN)
+        if inputGradient { recordRoad(primitives, label(cache.inputShape), .backwardData) }
+        if parameterGradients { recordRoad(primitives, label(cache.inputShape), .backwardWeights) }
         var dx: Tensor? = nil
-        if let primitives {
-            if inputGradient { primitives.record(label(cache.inputShape), .backwardData) }
-            if parameterGradients { primitives.record(label(cache.inputShape), .backwardWeights) }
-            if dataOnOneDNN || weightsOnOneDNN, let x = cache.input {
-                dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: bias, inputGradient: dataOnOneDNN,
-                                         parameterGradients: weightsOnOneDNN)
-                    .map { Tensor(shape: x.shape, values: $0) }
-            }
-        } else {
-            if inputGradient { ConvolutionRoads.record(label(cache.inputShape), .backwardData, "im2col") }
-            if parameterGradients { ConvolutionRoads.record(label(cache.inputShape), .backwardWeights, "im2col") }
+        if let primitives, dataOnOneDNN || weightsOnOneDNN, let x = cache.input {
+            dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: bias, inputGradient: dataOnOneDNN,
+                                     parameterGradients: weightsOnOneDNN)
+                .map { Tensor(shape: x.shape, values: $0) }
         }
         let (im2colData, im2colWeights) = (inputGradient && !dataOnOneDNN, parameterGradients && !weightsOnOneDNN)
         guard im2colData || im2colWeights else { return dx }
@@ -376,17 +370,12 @@ public final class ConvTranspose2D: WeightAndBias {
         // oneDNN's kernels work on 16 channels at a time: to one channel (an image generator's
         // last layer) im2col's forward is faster (1.2 against 3.2 ms for the reference
         // generator's; BENCHMARKS.md), and oneDNN's backward still is.
+        recordRoad(primitives, label(x.shape), .forward, oneDNNAllowed: outputChannels > 1)
         if let primitives, primitives.runs(.forward), outputChannels > 1 {
-            primitives.record(label(x.shape), .forward)
             var y = Tensor(shape: [n, outputChannels, g.height, g.width],
                            values: primitives.forward(x.values, weights: weight, bias: nil))
             finishOutput(&y, bias: bias?.value.values, activation: activation)
             return (y, Cache(input: x, primitives: primitives, activation: activation, output: activation == nil ? nil : y))
-        }
-        if let primitives, !primitives.runs(.forward) {
-            primitives.record(label(x.shape), .forward)
-        } else {
-            ConvolutionRoads.record(label(x.shape), .forward, "im2col")
         }
         let image = outputChannels * g.height * g.width
         var y = Tensor.zeros([n, outputChannels, g.height, g.width])  // col2im accumulates
@@ -422,18 +411,13 @@ public final class ConvTranspose2D: WeightAndBias {
         let primitives = cache.primitives
         let dataOnOneDNN = primitives?.runs(.backwardData) == true
         let weightsOnOneDNN = primitives?.runs(.backwardWeights) == true
+        recordRoad(primitives, label(x.shape), .backwardData)
+        recordRoad(primitives, label(x.shape), .backwardWeights)
         var dx: Tensor? = nil
-        if let primitives {
-            primitives.record(label(x.shape), .backwardData)
-            primitives.record(label(x.shape), .backwardWeights)
-            if dataOnOneDNN || weightsOnOneDNN {
-                dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: nil, inputGradient: dataOnOneDNN,
-                                         parameterGradients: weightsOnOneDNN)
-                    .map { Tensor(shape: x.shape, values: $0) }
-            }
-        } else {
-            ConvolutionRoads.record(label(x.shape), .backwardData, "im2col")
-            ConvolutionRoads.record(label(x.shape), .backwardWeights, "im2col")
+        if let primitives, dataOnOneDNN || weightsOnOneDNN {
+            dx = primitives.backward(x.values, dy: dy.values, weights: weight, bias: nil, inputGradient: dataOnOneDNN,
+                                     parameterGradients: weightsOnOneDNN)
+                .map { Tensor(shape: x.shape, values: $0) }
         }
         if dataOnOneDNN && weightsOnOneDNN { return dx! }
         let byIm2col = im2colBackward(x, dy: dy, parameterGradients: !weightsOnOneDNN, inputGradient: !dataOnOneDNN)

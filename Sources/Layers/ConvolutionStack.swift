@@ -262,9 +262,7 @@ final class OneDNNStack: @unchecked Sendable {
 
     /// The implementation layer `index` runs `pass` with ("jit:avx2", "brgconv:avx512_core").
     func implementation(_ index: Int, _ pass: ConvolutionPass) -> String {
-        var text = [CChar](repeating: 0, count: 96)
-        mf_dnnl_stack_implementation(handle, Int32(index), pass.bridge, &text, Int32(text.count))
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        bridgeText { mf_dnnl_stack_implementation(handle, Int32(index), pass.bridge, $0, $1) }
     }
 
     /// Records `passes` of every layer (`ConvolutionRoads`), for an input of `shape`; the first

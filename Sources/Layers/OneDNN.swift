@@ -58,30 +58,26 @@ public enum ConvolutionRoads {
         }
     }
 
-    private static let state = Mutex<(recording: Bool, roads: [Road], seen: Set<String>)>((false, [], []))
-    /// `state.recording`, read without the lock on every layer call.
+    private static let state = Mutex<(roads: [Road], seen: Set<String>)>(([], []))
+    /// Whether roads are recorded: read without the lock on every layer call.
     private static let recording = Atomic(false)
 
     /// Forgets what was recorded and records from now on.
     public static func startRecording() {
-        state.withLock { $0 = (true, [], []) }
+        state.withLock { $0 = ([], []) }
         recording.store(true, ordering: .releasing)
     }
 
     /// Stops recording; returns each layer's passes in the order they first ran.
     public static func stopRecording() -> [Road] {
         recording.store(false, ordering: .releasing)
-        return state.withLock { state in
-            state.recording = false
-            return state.roads
-        }
+        return state.withLock { $0.roads }
     }
 
     static func record(_ layer: @autoclosure () -> String, _ pass: ConvolutionPass, _ implementation: @autoclosure () -> String,
                        declined: @autoclosure () -> String? = nil) {
         guard recording.load(ordering: .acquiring) else { return }
         state.withLock { state in
-            guard state.recording else { return }
             let layer = layer()
             guard state.seen.insert("\(layer)|\(pass.rawValue)").inserted else { return }
             state.roads.append(Road(layer: layer, pass: pass, implementation: implementation(), declined: declined()))
@@ -92,11 +88,7 @@ public enum ConvolutionRoads {
 /// oneDNN as the process sees it.
 public enum OneDNN {
     /// "2.6.3".
-    public static var version: String {
-        var text = [CChar](repeating: 0, count: 64)
-        mf_dnnl_version(&text, Int32(text.count))
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    public static var version: String { bridgeText { mf_dnnl_version($0, $1) } }
 
     /// The instruction set oneDNN dispatches to (`dnnl_cpu_isa_t`), by name.
     public static var instructionSet: String {
@@ -232,18 +224,7 @@ final class OneDNNLayer: @unchecked Sendable {
 
     /// The implementation oneDNN runs `pass` with, or would have ("jit:avx2", "ref:any").
     func implementation(_ pass: ConvolutionPass) -> String {
-        var text = [CChar](repeating: 0, count: 96)
-        mf_dnnl_layer_implementation(handle, pass.bridge, &text, Int32(text.count))
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// Records the road `pass` takes: oneDNN when it runs it, else im2col (naming what oneDNN offered).
-    func record(_ layer: @autoclosure () -> String, _ pass: ConvolutionPass) {
-        if runs(pass) {
-            ConvolutionRoads.record(layer(), pass, "oneDNN " + implementation(pass))
-        } else {
-            ConvolutionRoads.record(layer(), pass, "im2col", declined: implementation(pass))
-        }
+        bridgeText { mf_dnnl_layer_implementation(handle, pass.bridge, $0, $1) }
     }
 
     /// Elements of the convolution's image `[N, C, H, W]`, of its output grid `[N, O, P, Q]`,
@@ -286,6 +267,28 @@ final class OneDNNLayer: @unchecked Sendable {
         }
         precondition(status == 0, "oneDNN: a backward pass failed")
         return dx
+    }
+}
+
+/// The text a bridge function writes into a buffer it is given (with its capacity).
+func bridgeText(_ write: (UnsafeMutablePointer<CChar>, Int32) -> Void) -> String {
+    var text = [CChar](repeating: 0, count: 96)
+    text.withUnsafeMutableBufferPointer { write($0.baseAddress!, Int32($0.count)) }
+    return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Records the road `pass` of `layer` takes: oneDNN's kernel when `primitives` run it (and
+/// `oneDNNAllowed`: a shape rule may prefer im2col), else im2col, naming the reference
+/// implementation oneDNN offered when that was why.
+func recordRoad(_ primitives: OneDNNLayer?, _ layer: @autoclosure () -> String, _ pass: ConvolutionPass,
+                oneDNNAllowed: Bool = true) {
+    guard let primitives else { return ConvolutionRoads.record(layer(), pass, "im2col") }
+    if !primitives.runs(pass) {
+        ConvolutionRoads.record(layer(), pass, "im2col", declined: primitives.implementation(pass))
+    } else if oneDNNAllowed {
+        ConvolutionRoads.record(layer(), pass, "oneDNN " + primitives.implementation(pass))
+    } else {
+        ConvolutionRoads.record(layer(), pass, "im2col")
     }
 }
 

@@ -593,26 +593,25 @@ final class OneDNNTests: XCTestCase {
         for declined in sets {
             OneDNN.setTesting(declined: declined)
             let label = "declined \(declined.map(\.description).sorted())"
-            compare("Conv2D 3->16 LeakyReLU, \(label)", { x in
-                let (y, cache) = conv.forward(x, activation: .leakyReLU(slope: 0.2))
-                return (y, { conv.backward($0, cache: cache) })
-            }, x: random.normal([4, 3, 12, 12]), outputShape: [4, 16, 6, 6], parameters: conv.parameters, precisions: [.fp32])
-            compare("Conv2D 3->16, \(label)", { x in
-                let (y, cache) = conv.forward(x)
-                return (y, { conv.backward($0, cache: cache) })
-            }, x: random.normal([4, 3, 12, 12]), outputShape: [4, 16, 6, 6], parameters: conv.parameters)
+            // With a rectifier in fp32 only; without, in every precision.
+            for (activation, precisions) in [(FusedActivation?.some(.leakyReLU(slope: 0.2)), [Precision.fp32]),
+                                             (nil, Precision.allCases)] {
+                let name = activation == nil ? "" : " \(activation!)"
+                compare("Conv2D 3->16\(name), \(label)", { x in
+                    let (y, cache) = conv.forward(x, activation: activation)
+                    return (y, { conv.backward($0, cache: cache) })
+                }, x: random.normal([4, 3, 12, 12]), outputShape: [4, 16, 6, 6], parameters: conv.parameters,
+                        precisions: precisions)
+                compare("ConvTranspose2D 16->8\(name), \(label)", { x in
+                    let (y, cache) = deconv.forward(x, activation: activation.map { _ in .relu })
+                    return (y, { deconv.backward($0, cache: cache) })
+                }, x: random.normal([3, 16, 4, 4]), outputShape: [3, 8, 8, 8], parameters: deconv.parameters,
+                        precisions: precisions)
+            }
             compare("Conv2D 16->8 no bias, \(label)", { x in
                 let (y, cache) = plain.forward(x)
                 return (y, { plain.backward($0, cache: cache) })
             }, x: random.normal([4, 16, 6, 6]), outputShape: [4, 8, 6, 6], parameters: plain.parameters)
-            compare("ConvTranspose2D 16->8 ReLU, \(label)", { x in
-                let (y, cache) = deconv.forward(x, activation: .relu)
-                return (y, { deconv.backward($0, cache: cache) })
-            }, x: random.normal([3, 16, 4, 4]), outputShape: [3, 8, 8, 8], parameters: deconv.parameters, precisions: [.fp32])
-            compare("ConvTranspose2D 16->8, \(label)", { x in
-                let (y, cache) = deconv.forward(x)
-                return (y, { deconv.backward($0, cache: cache) })
-            }, x: random.normal([3, 16, 4, 4]), outputShape: [3, 8, 8, 8], parameters: deconv.parameters)
             ConvolutionEngine.current = .oneDNN(.fp32)
             ConvolutionRoads.startRecording()
             _ = conv.backward(random.normal([2, 16, 6, 6]), cache: conv.forward(random.normal([2, 3, 12, 12])).cache)

@@ -200,7 +200,7 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(try step(checkpoint), 3)
         assertNoPartialFiles(disk)
 
-        // Read-only: the same, with its own cause.
+        // Read-only: refused with its own cause (already at the run's lock file, before any step).
         try FileManager.default.removeItem(atPath: disk + "/filler")
         XCTAssertEqual(shell("mount -o remount,ro '\(disk)'"), 0)
         let readOnly = try runMelforge(arguments(out, steps: 6, checkpointEvery: 3, resume: true))

@@ -120,6 +120,23 @@ final class SpectrogramCommandTests: XCTestCase {
         XCTAssertTrue(top.standardOutput.contains("doctor"))
     }
 
+    /// MELFORGE_MAX_CPU_ISA runs the process as an AVX2 CPU would (where the CPU has AVX2):
+    /// oneDNN, OpenBLAS and the C kernels capped, the engine fp32; a value it does not know is
+    /// refused, naming it and what is accepted.
+    func testAnInstructionSetCapIsAppliedOrRefused() throws {
+        let bogus = try runMelforge(["doctor"], environment: ["MELFORGE_MAX_CPU_ISA": "avx3"])
+        XCTAssertEqual(bogus.status, 2)
+        XCTAssertTrue(bogus.standardError.contains("MELFORGE_MAX_CPU_ISA 'avx3' is not accepted; expected sse41, avx2"),
+                      bogus.standardError)
+        var clean = ProcessInfo.processInfo.environment
+        (clean["OPENBLAS_CORETYPE"], clean["ONEDNN_MAX_CPU_ISA"]) = (nil, nil)
+        let capped = try runMelforge(["doctor"], environment: ["MELFORGE_MAX_CPU_ISA": "sse41"], replacing: clean)
+        XCTAssertEqual(capped.status, 0, capped.standardError)
+        for fragment in ["sse41 (ONEDNN_MAX_CPU_ISA=SSE41)", "C kernels     baseline (x86-64)", "Nehalem", "oneDNN fp32"] {
+            XCTAssertTrue(capped.standardOutput.contains(fragment), "'\(fragment)' not in: \(capped.standardOutput)")
+        }
+    }
+
     func testDoctorNamesTheLibraries() throws {
         let result = try runMelforge(["doctor"])
         XCTAssertEqual(result.status, 0, result.standardError)
