@@ -3,7 +3,8 @@
 # in its file names (the Free Spoken Digit Dataset's recordings/ folder by default: a public
 # repository's snapshot, never part of this project) is split by speaker: HELD_OUT speakers
 # (default george and jackson) are never trained on. A judge is trained on the other speakers
-# (its own held-out share by speaker too), then for each recipe a GAN trains on those speakers
+# and measured on the held-out ones (`classifier train --held-out george,jackson`, which
+# records them), then for each recipe a GAN trains on those speakers
 # for MINUTES (stopped by SIGTERM: the run writes its checkpoint and stops), synthesizes COUNT
 # clips, and is scored: the Inception score beside the held-out speakers' real clips' on the
 # same judge (their ratio is the figure), the label entropy, and the closest generated clip to a
@@ -11,7 +12,7 @@
 #
 #   Scripts/bench-real-gan.sh RECORDINGS_DIR [OUT_DIR]
 #   MINUTES=60 RECIPES="baseline ema augment ttur all" LAYOUT=fsdd HELD_OUT="george jackson" COUNT=600
-#   JUDGE_EPOCHS=15 JUDGE_HELD_OUT=0.25 (the judge's own share held out by speaker; 0: it trains on every training speaker)
+#   JUDGE_EPOCHS=15
 # Each run takes both cores: nothing else should run beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +41,11 @@ for clip in "$data"/*.wav; do
 done
 echo "== $(ls "$out/train" | wc -l) training clips, $(ls "$out/heldout" | wc -l) held-out clips (speakers: $HELD_OUT); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 
-# The judge: trained on the training speakers only, holding out some of them to measure itself.
+# The judge: trained on the training speakers, measured on the held-out ones (which it records,
+# so that evaluate --speakers held-out scores their clips as the ceiling).
 judge="$out/judge.safetensors"
-[[ -f "$judge" ]] || "$melforge" classifier train --data "$out/train" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" --held-out "${JUDGE_HELD_OUT:-0.25}"
+[[ -f "$judge" ]] || "$melforge" classifier train --data "$data" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" \
+  --held-out "$(echo $HELD_OUT | tr ' ' ',')"
 
 flags_of() {
   case "$1" in
@@ -55,8 +58,10 @@ flags_of() {
   esac
 }
 for recipe in $RECIPES; do flags_of "$recipe" >/dev/null; done  # an unknown recipe stops here
-score() {  # JSON key of an evaluation report's generated or reference scores
-  python3 -c "import json, sys; r = json.load(open(sys.argv[1])); s = r[sys.argv[2]]; print(s[sys.argv[3]] if s else '')" "$@"
+score() {  # an evaluation report's KEY, or KEY's SUBKEY (scores inception_score)
+  python3 -c "import json, sys; s = json.load(open(sys.argv[1]))
+for key in sys.argv[2:]: s = s.get(key) if isinstance(s, dict) else None
+print('' if s is None else (f'{s:.2f}' if isinstance(s, float) else s))" "$@"
 }
 printf "%-10s %6s %8s %9s %9s %7s %9s %9s\n" recipe steps minutes IS IS_real ratio entropy D_train
 for recipe in $RECIPES; do
@@ -73,12 +78,12 @@ for recipe in $RECIPES; do
   steps=$(python3 -c "import json, struct, sys; f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]; print(json.loads(f.read(n))['__metadata__']['step'])" "$run/checkpoint.safetensors")
   rm -rf "$run-clips"
   "$melforge" synthesize --checkpoint "$run" -o "$run-clips" --count "$COUNT" --vocoder pghi >/dev/null 2>>"$out/evaluate.log"
-  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/heldout" --json "$run-heldout.json" >/dev/null 2>>"$out/evaluate.log"
-  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$out/train" --json "$run-train.json" >/dev/null 2>>"$out/evaluate.log"
+  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$data" --layout "$LAYOUT" --speakers held-out --json "$run-heldout.json" >/dev/null 2>>"$out/evaluate.log"
+  "$melforge" evaluate --classifier "$judge" --generated "$run-clips" --reference "$data" --layout "$LAYOUT" --speakers training --json "$run-train.json" >/dev/null 2>>"$out/evaluate.log"
   generated=$(score "$run-heldout.json" scores inception_score)
   real=$(score "$run-heldout.json" reference_scores inception_score)
   entropy=$(score "$run-heldout.json" scores label_entropy_bits)
   distance=$(score "$run-train.json" scores d_train)
-  ratio=$(python3 -c "print(f'{float(\"$generated\") / float(\"$real\"):.2f}')")
+  ratio=$(score "$run-heldout.json" inception_score_ratio)
   printf "%-10s %6s %8s %9.2f %9.2f %7s %9.2f %9.3f\n" "$recipe" "$steps" "$minutes" "$generated" "$real" "$ratio" "$entropy" "$distance"
 done

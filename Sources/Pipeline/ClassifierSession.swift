@@ -17,6 +17,8 @@ public final class ClassifierSession {
         public var learningRate: Float = 1e-3
         public var seed: UInt64 = 0
         public var heldOut = 0.2
+        /// Speakers held out by name (`--held-out NAME,NAME`), instead of a share.
+        public var heldOutSpeakers: [String]?
         /// nil: 6 frames for audio, 0 for pictures.
         public var maxShift: Int?
         public var widths: [Int]?
@@ -42,8 +44,21 @@ public final class ClassifierSession {
         // With speakers known, whole speakers are held out (a judge measured on voices it
         // never heard); otherwise files, class by class.
         var heldOut: [Int]?
-        if let speakers = data.speakers, settings.heldOut > 0 {
-            let chosen = SpeakerSplit.heldOut(speakers: speakers, fraction: settings.heldOut, seed: settings.seed)
+        if let named = settings.heldOutSpeakers {
+            guard let speakers = data.speakers else {
+                throw UsageError("--held-out \(named.joined(separator: ",")) names speakers; give --layout (speech-commands, fsdd or vctk) or --speaker-pattern so that each clip's speaker is known")
+            }
+            let known = Set(speakers)
+            if let missing = named.first(where: { !known.contains($0) }) {
+                throw UsageError("--held-out: speaker '\(missing)' has no clip in '\(source.path)' (speakers: \(known.sorted().joined(separator: ", ")))")
+            }
+            guard !known.subtracting(named).isEmpty else {
+                throw UsageError("--held-out \(named.joined(separator: ",")) holds out every speaker; nothing would be left to train on")
+            }
+        }
+        if let speakers = data.speakers, settings.heldOut > 0 || settings.heldOutSpeakers != nil {
+            let chosen = settings.heldOutSpeakers.map(Set.init)
+                ?? SpeakerSplit.heldOut(speakers: speakers, fraction: settings.heldOut, seed: settings.seed)
             heldOut = speakers.indices.filter { chosen.contains(speakers[$0]) }
             metadata["split"] = "speaker"
             metadata["held_out_speakers"] = chosen.sorted().joined(separator: ",")
@@ -62,6 +77,19 @@ public final class ClassifierSession {
         resumed = resume && FileManager.default.fileExists(atPath: output)
         if resumed { try training.restore(from: output) }
     }
+
+    /// `--held-out`: a share (by speaker when speakers are known, else by file), or speakers by name.
+    public static func heldOut(_ text: String) throws -> (share: Double, speakers: [String]?) {
+        if let share = Double(text) {
+            guard share >= 0 && share < 1 else { throw UsageError("--held-out \(text) is not accepted; expected a fraction in [0, 1) or speaker names separated by commas") }
+            return (share, nil)
+        }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw UsageError("--held-out '\(text)' is not accepted; expected a fraction in [0, 1) or speaker names separated by commas") }
+        return (0, names)
+    }
+
+    public static let heldOutHelp = "The share held out to measure accuracy: whole speakers when the clips' speakers are known (--layout, --speaker-pattern), else files class by class; or speakers by name, separated by commas (george,jackson). 0 trains on everything."
 
     /// "10 classes (zero, ...): 2000 to train on, 1000 held out: the speakers george, jackson"
     /// (or "..., by file, class by class"; seed in both).

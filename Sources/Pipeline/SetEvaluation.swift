@@ -21,17 +21,18 @@ public struct EvaluationSet {
 
     public func fraction(_ n: Int) -> Double { Double(n) / Double(max(1, count + skipped.count)) }
 
-    /// `option` names the folder's flag in errors ("--generated").
-    public init(folder: String, option: String, judge: Judge) throws {
+    /// `option` names the folder's flag in errors ("--generated"); `only`, when given, the
+    /// files (paths inside `folder`) to read instead of every one.
+    public init(folder: String, option: String, judge: Judge, only: [String]? = nil) throws {
         guard isDirectory(folder) else {
             throw UsageError("\(option) '\(folder)' is \(FileManager.default.fileExists(atPath: folder) ? "not a folder" : "missing")")
         }
         let c = judge.configuration
         let size = c.imageSize, per = c.channels * size * size
-        let names = listFiles(folder, extensions: judge.audio == nil ? ["png"] : audioFileExtensions)
+        let names = only ?? listFiles(folder, extensions: judge.audio == nil ? ["png"] : audioFileExtensions)
         // Features instead of audio (melforge convert's output, or spectrogram .npy files): read
         // as training reads them, then moved into the classifier's normalisation.
-        if let audio = judge.audio,
+        if only == nil, let audio = judge.audio,
            FileManager.default.fileExists(atPath: folder + "/frontend.json")
             || (names.isEmpty && !listFiles(folder, extensions: ["npy"]).isEmpty) {
             let read = try DataSource.audio(folder: folder, frontEnd: audio.frontEnd, frames: size).load()
@@ -89,12 +90,18 @@ public struct EvaluationReport: Encodable {
     public var classifierHeldOutAccuracy: Double?
     public var generated: String
     public var reference: String?
+    /// The speakers whose clips of `reference` were scored (nil: every clip).
+    public var referenceSpeakers: [String]?
     public var scores: SetScores
     public var referenceScores: SetScores?
+    /// The generated clips' Inception score over the reference clips' (on the same classifier).
+    public var inceptionScoreRatio: Double?
     public var silentFraction: Double
     public var clippedFraction: Double
     public var nonFiniteFraction: Double
     public var skipped: [String]
+    /// Reference files not scored: unreadable, or their speaker not told by the naming.
+    public var referenceSkipped: [String] = []
 
     public var table: String {
         func row(_ name: String, _ generated: String, _ reference: String = "") -> String {
@@ -108,6 +115,7 @@ public struct EvaluationReport: Encodable {
         lines.append(row("clips", "\(scores.count)", r.map { "\($0.count)" } ?? ""))
         lines.append(row("Inception score", String(format: "%.2f ± %.2f", scores.inceptionScore, scores.inceptionScoreStd),
                          r.map { String(format: "%.2f ± %.2f", $0.inceptionScore, $0.inceptionScoreStd) } ?? ""))
+        if let ratio = inceptionScoreRatio { lines.append(row("Inception score / reference", String(format: "%.2fx", ratio))) }
         lines.append(row("Frechet distance", number(scores.frechetDistance)))
         lines.append(row(String(format: "label entropy (bits, max %.2f)", scores.labelEntropyMaxBits),
                          number(scores.labelEntropyBits), r.map { number($0.labelEntropyBits) } ?? ""))
@@ -122,7 +130,11 @@ public struct EvaluationReport: Encodable {
         if let accuracy = classifierHeldOutAccuracy {
             lines.append(String(format: "classifier held-out accuracy: %.1f%%", 100 * accuracy))
         }
+        if let speakers = referenceSpeakers {
+            lines.append("reference: the clips of \(speakers.count == 1 ? "speaker" : "speakers") \(speakers.joined(separator: ", "))")
+        }
         if !skipped.isEmpty { lines.append("\(skipped.count) files could not be read (listed in the JSON)") }
+        if !referenceSkipped.isEmpty { lines.append("\(referenceSkipped.count) reference files skipped (listed in the JSON)") }
         return lines.joined(separator: "\n")
     }
 }
@@ -148,24 +160,132 @@ public struct ResynthesisReport: Encodable {
 }
 
 extension EvaluationReport {
+    /// `melforge evaluate`'s discussion.
+    public static let help = """
+        --classifier C --generated DIR [--reference DIR]: every audio file under DIR (or PNG \
+        for an image classifier) is read as the classifier was trained (same front end, \
+        cut or padded to its clip length) and judged. Reported: the Inception score over \
+        --splits parts (mean and std, as in Donahue et al. 2019's SC09 evaluation), the \
+        entropy of the predicted labels, |D|self (mean distance from each clip to its \
+        nearest other generated clip: diversity) and the share of silent (peak below \
+        -60 dBFS), clipped (over 0.1% of samples at full scale) and non-finite clips; with \
+        --reference (say, the training clips) also the Frechet distance between the \
+        classifier's embeddings of both sets and |D|train (distance to the nearest \
+        reference clip: memorisation when near 0). Distances are Euclidean between the \
+        classifier's input images. The reference set is scored too, as the ceiling, and the \
+        ratio of the two Inception scores is given. With --speakers held-out (and --layout \
+        or --speaker-pattern to tell each clip's speaker) only the reference clips of the \
+        speakers the classifier never heard are scored: the fair ceiling for a generator \
+        trained on the other speakers.
+
+        --resynthesized DIR --reference DIR: files are paired by their path without the \
+        extension; reported are the mean spectral convergence and log-spectral distance \
+        (dB) of the STFT magnitudes.
+
+        A table goes to the terminal and everything, per class and per file, to --json.
+        """
+
     /// The scores of the clips or pictures under `generated`, judged by the classifier in
     /// `classifier`, against the set under `reference` when given (which is scored too, as
     /// the ceiling); the Inception score over `splits` parts.
-    public static func measure(classifier: String, generated: String, reference: String?, splits: Int) throws -> EvaluationReport {
+    public static func measure(classifier: String, generated: String, reference: String?, splits: Int,
+                               speakers: ReferenceSpeakers = .all, naming: ClipNaming = .folders) throws -> EvaluationReport {
         let judge = try Judge(path: classifier)
         let generatedSet = try EvaluationSet(folder: generated, option: "--generated", judge: judge)
         guard generatedSet.count >= splits else {
             throw UsageError("--generated '\(generated)' has \(generatedSet.count) usable files; the Inception score over \(splits) splits needs at least \(splits) (pass --splits)")
         }
-        let referenceSet = try reference.map { try EvaluationSet(folder: $0, option: "--reference", judge: judge) }
+        var chosen: (files: [String], speakers: [String], skipped: [String])?
+        if let reference, speakers != .all {
+            chosen = try speakers.files(in: reference, naming: naming, judge: judge)
+        } else if speakers != .all {
+            throw UsageError("--speakers \(speakers.text) chooses among the clips of --reference DIR; give --reference")
+        }
+        let referenceSet = try reference.map { try EvaluationSet(folder: $0, option: "--reference", judge: judge, only: chosen?.files) }
         let scores = judge.scores(generatedSet.images, splits: splits, reference: referenceSet.map { judge.judge($0.images) })
         let referenceScores = referenceSet.flatMap { set in set.count >= splits ? judge.scores(set.images, splits: splits) : nil }
         return EvaluationReport(
             classifier: judge.path, classes: judge.classes,
             classifierHeldOutAccuracy: judge.heldOutAccuracy,
-            generated: generated, reference: reference, scores: scores, referenceScores: referenceScores,
+            generated: generated, reference: reference, referenceSpeakers: chosen?.speakers, scores: scores,
+            referenceScores: referenceScores,
+            inceptionScoreRatio: referenceScores.flatMap { $0.inceptionScore > 0 ? scores.inceptionScore / $0.inceptionScore : nil },
             silentFraction: generatedSet.fraction(generatedSet.silent), clippedFraction: generatedSet.fraction(generatedSet.clipped),
-            nonFiniteFraction: generatedSet.fraction(generatedSet.nonFinite), skipped: generatedSet.skipped)
+            nonFiniteFraction: generatedSet.fraction(generatedSet.nonFinite),
+            skipped: generatedSet.skipped, referenceSkipped: (chosen?.skipped ?? []) + (referenceSet?.skipped ?? []))
+    }
+}
+
+/// Whose clips of `evaluate --reference` are scored (`--speakers`): every clip, the speakers
+/// the classifier held out when it was trained (`classifier train --held-out` by speaker: the
+/// voices it never heard), the speakers it trained on, or speakers by name.
+public enum ReferenceSpeakers: Equatable, Sendable {
+    case all, heldOut, training
+    case named([String])
+
+    /// `all`, `held-out`, `training`, or names separated by commas.
+    public init(_ text: String) throws {
+        switch text {
+        case "all": self = .all
+        case "held-out": self = .heldOut
+        case "training": self = .training
+        default:
+            let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else {
+                throw UsageError("--speakers '\(text)' is not accepted; expected all, held-out, training, or speaker names separated by commas")
+            }
+            self = .named(names)
+        }
+    }
+
+    public static let help = "Which clips of --reference are scored, by their speaker (from --layout or --speaker-pattern): all (the default), held-out (the speakers the classifier never heard in training, as 'classifier train --held-out' recorded them), training, or names separated by commas."
+
+    var text: String {
+        switch self {
+        case .all: "all"
+        case .heldOut: "held-out"
+        case .training: "training"
+        case .named(let names): names.joined(separator: ",")
+        }
+    }
+
+    /// The files of `folder` (paths inside it) by these speakers, the speakers, and a line for
+    /// each file whose speaker the naming cannot tell (skipped).
+    func files(in folder: String, naming: ClipNaming, judge: Judge) throws -> (files: [String], speakers: [String], skipped: [String]) {
+        guard naming.hasSpeakers else {
+            throw UsageError("--speakers \(text) needs each clip's speaker: give --layout (speech-commands, fsdd or vctk) or --speaker-pattern")
+        }
+        guard judge.audio != nil else { throw UsageError("--speakers \(text) chooses audio clips; classifier '\(judge.path)' judges images") }
+        guard isDirectory(folder) else {
+            throw UsageError("--reference '\(folder)' is \(FileManager.default.fileExists(atPath: folder) ? "not a folder" : "missing")")
+        }
+        let wanted: Set<String>
+        switch self {
+        case .all: wanted = []
+        case .named(let names): wanted = Set(names)
+        case .heldOut, .training:
+            let key = self == .heldOut ? "held_out_speakers" : "train_speakers"
+            guard let list = judge.classifier.metadata[key], !list.isEmpty else {
+                throw UsageError("classifier '\(judge.path)' records no \(self == .heldOut ? "held-out" : "training") speakers (it was not trained with --held-out split by speaker); name the speakers: --speakers NAME,NAME")
+            }
+            wanted = Set(list.split(separator: ",").map(String.init))
+        }
+        var files: [String] = [], skipped: [String] = [], found = Set<String>()
+        for name in listFiles(folder, extensions: audioFileExtensions) {
+            guard let speaker = naming.describe(name)?.speaker else {
+                skipped.append(naming.mismatch(name))
+                continue
+            }
+            found.insert(speaker)
+            if wanted.contains(speaker) { files.append(name) }
+        }
+        guard !files.isEmpty else {
+            throw UsageError("--reference '\(folder)' holds no clip of the speakers \(wanted.sorted().joined(separator: ", ")) (\(naming.description) finds \(found.isEmpty ? "no speaker" : found.sorted().joined(separator: ", ")))")
+        }
+        if case .named = self, let missing = wanted.subtracting(found).sorted().first {
+            throw UsageError("--speakers: '\(missing)' has no clip in --reference '\(folder)' (\(naming.description) finds \(found.sorted().joined(separator: ", ")))")
+        }
+        return (files, wanted.intersection(found).sorted(), skipped)
     }
 }
 

@@ -25,8 +25,8 @@ struct ClassifierTrainCommand: ParsableCommand {
         discussion: """
             Labels come from each file's parent folder (or an IDX labels file). The data are read \
             as 'melforge train' reads them: audio as log-mel images (64x64 by default) normalised \
-            over the top 80 dB of the set. A seeded share of each class (--held-out, split by file) \
-            is kept out of training to measure accuracy, which is printed and stored in the \
+            over the top 80 dB of the set. A seeded share (--held-out: whole speakers when known, \
+            else files class by class) or named speakers are kept out of training to measure accuracy, which is printed and stored in the \
             classifier. The classifier file (safetensors) keeps the front end and the \
             normalisation, so that 'melforge evaluate' reads generated audio the same way and \
             refuses a generator made with other settings.
@@ -47,8 +47,7 @@ struct ClassifierTrainCommand: ParsableCommand {
     @OptionGroup(title: "Engine")
     var engine: EngineOptions
 
-    @Option(help: "The share of each class held out to measure accuracy (0 to train on everything).")
-    var heldOut = 0.2
+    @Option(help: ArgumentHelp(ClassifierSession.heldOutHelp)) var heldOut = "0.2"
 
     @Option(help: "Shift training images by up to this many columns (frames) either way, so that where a word starts does not matter (default: 6 for audio, 0 for images).")
     var maxShift: Int?
@@ -58,9 +57,7 @@ struct ClassifierTrainCommand: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs \(epochs) is not accepted; expected 1 or more") }
-        guard heldOut >= 0 && heldOut < 1 else {
-            throw ValidationError("--held-out \(heldOut) is not accepted; expected a fraction in [0, 1)")
-        }
+        _ = try ClassifierSession.heldOut(heldOut)
         if let maxShift, maxShift < 0 { throw ValidationError("--max-shift \(maxShift) is not accepted; expected 0 or more") }
         try validateWidths(widths)
     }
@@ -72,7 +69,7 @@ struct ClassifierTrainCommand: ParsableCommand {
         let convolutions = engine.apply()
         var settings = ClassifierSession.Settings()
         (settings.batchSize, settings.learningRate, settings.seed) = (training.batchSize, training.lr, training.seed)
-        (settings.heldOut, settings.maxShift) = (heldOut, maxShift)
+        ((settings.heldOut, settings.heldOutSpeakers), settings.maxShift) = (try ClassifierSession.heldOut(heldOut), maxShift)
         (settings.widths, settings.widthsOption) = (widths.flatMap(ModelShape.parseWidths), widths)
         let report = { (line: String) in if Replicas.isFirst { print(line) } }
         let session = try ClassifierSession(data: try source.source.load(report: report), source: source.source, output: output,

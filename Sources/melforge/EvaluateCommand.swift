@@ -6,25 +6,7 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
         abstract: "Score generated clips (or images) with a classifier, or resynthesized audio against the originals.",
-        discussion: """
-            --classifier C --generated DIR [--reference DIR]: every audio file under DIR (or PNG \
-            for an image classifier) is read as the classifier was trained (same front end, \
-            cut or padded to its clip length) and judged. Reported: the Inception score over \
-            --splits parts (mean and std, as in Donahue et al. 2019's SC09 evaluation), the \
-            entropy of the predicted labels, |D|self (mean distance from each clip to its \
-            nearest other generated clip: diversity) and the share of silent (peak below \
-            -60 dBFS), clipped (over 0.1% of samples at full scale) and non-finite clips; with \
-            --reference (say, the training clips) also the Frechet distance between the \
-            classifier's embeddings of both sets and |D|train (distance to the nearest \
-            reference clip: memorisation when near 0). Distances are Euclidean between the \
-            classifier's input images. The reference set is scored too, as the ceiling.
-
-            --resynthesized DIR --reference DIR: files are paired by their path without the \
-            extension; reported are the mean spectral convergence and log-spectral distance \
-            (dB) of the STFT magnitudes.
-
-            A table goes to the terminal and everything, per class and per file, to --json.
-            """)
+        discussion: EvaluationReport.help)
 
     @Option(help: "A classifier from 'melforge classifier train'.")
     var classifier: String?
@@ -34,6 +16,10 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "A folder of real clips or images: the training data (with --generated) or the originals (with --resynthesized).")
     var reference: String?
+
+    @Option(help: ArgumentHelp(ReferenceSpeakers.help)) var speakers = "all"
+
+    @OptionGroup(title: "Speakers (--reference)") var naming: NamingOptions
 
     @Option(help: "A folder of resynthesized clips, paired by name with --reference.")
     var resynthesized: String?
@@ -58,6 +44,7 @@ struct EvaluateCommand: ParsableCommand {
         default:
             throw ValidationError("give --classifier C --generated DIR [--reference DIR], or --resynthesized DIR --reference DIR")
         }
+        _ = try ReferenceSpeakers(speakers)
         guard splits >= 1 else { throw ValidationError("--splits \(splits) is not accepted; expected 1 or more") }
         guard nFFT >= 2 else { throw ValidationError("--n-fft \(nFFT) is not accepted; expected 2 or more (1024 is usual)") }
         guard (1...nFFT).contains(hopLength) else {
@@ -77,7 +64,7 @@ struct EvaluateCommand: ParsableCommand {
             }
         } else {
             let report = try EvaluationReport.measure(classifier: classifier!, generated: generated!, reference: reference,
-                                                      splits: splits)
+                                                      splits: splits, speakers: try ReferenceSpeakers(speakers), naming: naming.naming)
             try writeReport(report, to: json)
             print(report.table)
         }

@@ -43,6 +43,41 @@ final class LayoutCommandTests: XCTestCase {
         XCTAssertTrue(heldOut.isDisjoint(with: trained))
         XCTAssertEqual(heldOut.union(trained), Set((0..<6).map { "voice\($0)" }))
 
+        // evaluate --speakers held-out scores only the held-out speakers' clips of --reference.
+        let json = folder + "/evaluation.json"
+        let evaluate = try runMelforge(["evaluate", "--classifier", output, "--generated", flat, "--reference", flat, "--layout", "fsdd",
+                                        "--speakers", "held-out", "--splits", "2", "--json", json])
+        XCTAssertEqual(evaluate.status, 0, evaluate.standardError)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        XCTAssertEqual(Set(report["reference_speakers"] as? [String] ?? []), heldOut)
+        XCTAssertEqual((report["reference_scores"] as? [String: Any])?["count"] as? Int, 3 * heldOut.count)
+        XCTAssertTrue((report["reference_skipped"] as? [String] ?? []).contains { $0.contains("stray.wav") }, "\(report)")
+        let ratio = try XCTUnwrap(report["inception_score_ratio"] as? Double)
+        let scores = try XCTUnwrap(report["scores"] as? [String: Any]), reference = try XCTUnwrap(report["reference_scores"] as? [String: Any])
+        XCTAssertEqual(ratio, (scores["inception_score"] as! Double) / (reference["inception_score"] as! Double), accuracy: 1e-9)
+        XCTAssertTrue(evaluate.standardOutput.contains("Inception score / reference"), evaluate.standardOutput)
+        // Named speakers; a name with no clip, and speakers without a naming that tells them, are refused by name.
+        let namedSpeakers = try runMelforge(["evaluate", "--classifier", output, "--generated", flat, "--reference", flat, "--layout", "fsdd",
+                                     "--speakers", "voice0,voice9", "--splits", "2", "--json", json])
+        XCTAssertNotEqual(namedSpeakers.status, 0)
+        XCTAssertTrue(namedSpeakers.standardError.contains("'voice9' has no clip"), namedSpeakers.standardError)
+        let unnamed = try runMelforge(["evaluate", "--classifier", output, "--generated", flat, "--reference", flat,
+                                       "--speakers", "held-out", "--splits", "2", "--json", json])
+        XCTAssertNotEqual(unnamed.status, 0)
+        XCTAssertTrue(unnamed.standardError.contains("--layout"), unnamed.standardError)
+
+        // Speakers held out by name; a name with no clip is refused with the speakers there are.
+        let namedJudge = folder + "/named.safetensors"
+        let named = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", namedJudge, "--epochs", "1",
+                                     "--held-out", "voice2,voice5", "--widths", "4,4,4,4", "--batch-size", "6"])
+        XCTAssertEqual(named.status, 0, named.standardError)
+        XCTAssertEqual(try SafeTensors.read(namedJudge).metadata["held_out_speakers"], "voice2,voice5")
+        let unknown = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", folder + "/u.safetensors",
+                                       "--epochs", "1", "--held-out", "voice9"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.standardError.contains("speaker 'voice9' has no clip") && unknown.standardError.contains("voice0, voice1"),
+                      unknown.standardError)
+
         // Folders as labels on a flat folder: one class, refused with what would work.
         let flatFolders = try runMelforge(["classifier", "train", "--data", flat, "-o", folder + "/no.safetensors", "--epochs", "1"])
         XCTAssertNotEqual(flatFolders.status, 0)
