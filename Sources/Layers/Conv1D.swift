@@ -2,36 +2,47 @@ import WorkerPool
 import Tensors
 
 // Dimension letters: N batch, T steps (a sequence's length), C input channels, O output
-// channels, K kernel size (odd; the sequence is padded by (K - 1) / 2 zeros on both ends, so T
-// stays T).
+// channels, K kernel size (odd for "same" padding: the sequence is padded by (K - 1) / 2 zeros
+// on both ends, so T stays T).
 //
 // Sequences are `[N, T, C]`: one row of channels per step, so that the pointwise layers of a
 // sequence model (Dense, LayerNorm) work on `[N T, C]` rows without a transpose.
 
-/// A 1-D convolution over sequences, "same" padding, stride 1: x `[N, T, C]`, W `[O, C, K]`
-/// (PyTorch's Conv1d layout), b `[O]`, y `[N, T, O]`:
+/// A 1-D convolution over sequences: x `[N, T, C]`, W `[O, C, K]` (PyTorch's Conv1d layout),
+/// b `[O]`, y `[N, T', O]` with T' = (T + 2 P - K) / S + 1 for stride S and P zeros of padding
+/// on both ends (by default S = 1 and P = (K - 1) / 2: "same", T' = T):
 ///
-///     y[n, t, o] = b[o] + sum over c, k of W[o, c, k] x[n, t + k - (K - 1) / 2, c]
+///     y[n, t, o] = b[o] + sum over c, k of W[o, c, k] x[n, t S + k - P, c]
 ///
-/// It runs as a 1 x K convolution does in im2col form: each step's K neighbours gathered
-/// into a row `[C K]`, then one product with W `[O, C K]`.
+/// It runs as a 1 x K convolution does in im2col form: each output step's K neighbours
+/// gathered into a row `[C K]`, then one product with W `[O, C K]`.
 public final class Conv1D: WeightAndBias {
     public let weight: Parameter
     public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
 
-    /// Weights and bias uniform in +-1/sqrt(C K) (PyTorch's default).
-    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, bias: Bool = true, random: inout RandomNumbers) {
-        precondition(kernelSize % 2 == 1, "Conv1D: kernel size \(kernelSize) must be odd (same padding)")
+    /// Weights and bias uniform in +-1/sqrt(C K) (PyTorch's default). Without `padding`, the
+    /// kernel size must be odd and the padding is (K - 1) / 2.
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int? = nil, bias: Bool = true,
+                random: inout RandomNumbers) {
+        precondition(padding != nil || kernelSize % 2 == 1, "Conv1D: kernel size \(kernelSize) must be odd (same padding)")
+        precondition(stride >= 1 && (padding ?? 0) >= 0, "Conv1D: stride \(stride), padding \(padding ?? 0)")
         (weight, self.bias) = uniformParameters(weightShape: [outputChannels, inputChannels, kernelSize],
                                                 fanIn: inputChannels * kernelSize, biasCount: bias ? outputChannels : nil,
                                                 random: &random)
+        self.stride = stride
+        self.padding = padding ?? (kernelSize - 1) / 2
     }
 
     public var outputChannels: Int { weight.value.shape[0] }
     public var inputChannels: Int { weight.value.shape[1] }
     public var kernelSize: Int { weight.value.shape[2] }
 
-    /// The gathered rows `[N T, C K]` the backward needs for dW, and the input's shape.
+    /// Output steps for `steps` input steps (at least 1 when the padded input holds a kernel).
+    public func outputSteps(_ steps: Int) -> Int { (steps + 2 * padding - kernelSize) / stride + 1 }
+
+    /// The gathered rows `[N T', C K]` the backward needs for dW, and the input's shape.
     public struct Cache: Sendable {
         let columns: [Float]
         let shape: [Int]
@@ -39,7 +50,8 @@ public final class Conv1D: WeightAndBias {
 
     public func forward(_ x: Tensor) -> (output: Tensor, cache: Cache) {
         precondition(x.rank == 3 && x.shape[2] == inputChannels, "Conv1D: input \(x.shape), expected [N, T, \(inputChannels)]")
-        let (n, t) = (x.shape[0], x.shape[1])
+        precondition(x.shape[1] + 2 * padding >= kernelSize, "Conv1D: \(x.shape[1]) steps are fewer than the kernel's \(kernelSize)")
+        let (n, t) = (x.shape[0], outputSteps(x.shape[1]))
         let columns = gather(x)
         let y = LinearMap.forward(columns, rows: n * t, weight: weight.value.values, outputs: outputChannels,
                                   bias: bias?.value.values)
@@ -48,20 +60,26 @@ public final class Conv1D: WeightAndBias {
 
     /// Accumulates dW and db; returns dx `[N, T, C]`.
     public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
-        let (n, t) = (cache.shape[0], cache.shape[1])
-        return scatter(linearBackward(dy.values, input: cache.columns, rows: n * t, parameterGradients: true), shape: cache.shape)
+        backward(dy, cache: cache, parameterGradients: true)
     }
 
-    /// columns[(n T + t), c K + k] = x[n, t + k - pad, c] (0 outside the sequence).
+    /// Accumulates dW and db unless `parameterGradients` is false; returns dx `[N, T, C]`.
+    public func backward(_ dy: Tensor, cache: Cache, parameterGradients: Bool) -> Tensor {
+        let rows = cache.shape[0] * outputSteps(cache.shape[1])
+        return scatter(linearBackward(dy.values, input: cache.columns, rows: rows, parameterGradients: parameterGradients),
+                       shape: cache.shape)
+    }
+
+    /// columns[(n T' + t), c K + k] = x[n, t S + k - P, c] (0 outside the sequence).
     func gather(_ x: Tensor) -> [Float] {
         let (n, t, c, k) = (x.shape[0], x.shape[1], inputChannels, kernelSize)
-        let pad = (k - 1) / 2
-        var columns = [Float](repeating: 0, count: n * t * c * k)
+        let steps = outputSteps(t)
+        var columns = [Float](repeating: 0, count: n * steps * c * k)
         for b in 0..<n {
-            for step in 0..<t {
-                let row = (b * t + step) * c * k
+            for step in 0..<steps {
+                let row = (b * steps + step) * c * k
                 for j in 0..<k {
-                    let source = step + j - pad
+                    let source = step * stride + j - padding
                     guard source >= 0 && source < t else { continue }
                     let from = (b * t + source) * c
                     for channel in 0..<c { columns[row + channel * k + j] = x.values[from + channel] }
@@ -74,13 +92,13 @@ public final class Conv1D: WeightAndBias {
     /// The adjoint of `gather`: every column entry added back to the input step it came from.
     func scatter(_ columns: [Float], shape: [Int]) -> Tensor {
         let (n, t, c, k) = (shape[0], shape[1], inputChannels, kernelSize)
-        let pad = (k - 1) / 2
+        let steps = outputSteps(t)
         var dx = Tensor.zeros(shape)
         for b in 0..<n {
-            for step in 0..<t {
-                let row = (b * t + step) * c * k
+            for step in 0..<steps {
+                let row = (b * steps + step) * c * k
                 for j in 0..<k {
-                    let target = step + j - pad
+                    let target = step * stride + j - padding
                     guard target >= 0 && target < t else { continue }
                     let to = (b * t + target) * c
                     for channel in 0..<c { dx.values[to + channel] += columns[row + channel * k + j] }

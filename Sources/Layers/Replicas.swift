@@ -20,6 +20,8 @@ public enum Replicas {
     /// Whether this process is the one that writes checkpoints, logs, pictures and progress:
     /// rank 0, or the only one.
     public static var isFirst: Bool { (reducer?.rank ?? 0) == 0 }
+    /// This process's rank (0 alone).
+    public static var rank: Int { reducer?.rank ?? 0 }
 
     /// This process's rows of a batch of `total`: an even split by rank, rows
     /// total r / N ..< total (r + 1) / N (when it does not divide, some later ranks take one more).

@@ -27,6 +27,8 @@ public struct LearnedVocoderConfiguration: Codable, Equatable, Sendable {
     /// Iterations of the NNLS mel inversion that gives the magnitude prior.
     public var nnlsIterations = 50
     public var weights = LossWeights()
+    /// The discriminators it trains against (nil: none; `--adversarial`).
+    public var adversarial: AdversarialConfiguration?
 
     public init(frontEnd: FrontEndConfiguration, inputRange: LogMelNormalization) {
         self.frontEnd = frontEnd

@@ -56,19 +56,38 @@ public final class VocoderTrainer {
     public let configuration: LearnedVocoderConfiguration
     public let network: VocoderNetwork
     public let adam: Adam
-    public let clips: [VocoderClip]
+    /// The discriminators and their optimizer, when the configuration has an adversarial part.
+    public let discriminators: Discriminators?
+    let discriminatorAdam: Adam?
+    /// What it trains on.
+    public let corpus: VocoderCorpus
     let loss: VocoderLoss
     let stft: STFT
     public private(set) var step = 0
     var random: RandomNumbers
 
-    public init(configuration: LearnedVocoderConfiguration, clips: [VocoderClip]) throws {
-        precondition(!clips.isEmpty, "VocoderTrainer: no clips")
+    /// A trainer of clips held in memory.
+    public convenience init(configuration: LearnedVocoderConfiguration, clips: [VocoderClip]) throws {
+        try self.init(configuration: configuration, corpus: VocoderClips(clips))
+    }
+
+    public init(configuration: LearnedVocoderConfiguration, corpus: VocoderCorpus) throws {
+        precondition(corpus.count > 0, "VocoderTrainer: no clips")
         self.configuration = configuration
-        self.clips = clips
+        self.corpus = corpus
         var weights = RandomNumbers(seed: configuration.seed)
         network = VocoderNetwork(configuration, random: &weights)
         adam = Adam(parameters: network.parameters, learningRate: configuration.learningRate, beta1: 0.8, beta2: 0.99)
+        // The discriminators draw from their own generator: the vocoder's weights are the
+        // same with and without them.
+        if let adversarial = configuration.adversarial {
+            var own = RandomNumbers(seed: configuration.seed &+ 2)
+            let made = try Discriminators(adversarial, random: &own)
+            discriminators = made
+            discriminatorAdam = Adam(parameters: made.parameters, learningRate: adversarial.learningRate, beta1: 0.8, beta2: 0.99)
+        } else {
+            (discriminators, discriminatorAdam) = (nil, nil)
+        }
         loss = try VocoderLoss(frontEnd: configuration.frontEnd, weights: configuration.weights)
         let f = configuration.frontEnd
         precondition(f.center, "VocoderTrainer: segments need centred frames")
@@ -76,18 +95,18 @@ public final class VocoderTrainer {
         random = RandomNumbers(seed: configuration.seed &+ 1)
     }
 
-    public var batchesPerEpoch: Int { max(1, clips.count / configuration.batchSize) }
+    public var batchesPerEpoch: Int { max(1, corpus.count / configuration.batchSize) }
 
     /// The segments of step `step + 1`: (clip, first frame) for the whole batch, the same on
     /// every process.
     func nextBatch() -> [(clip: Int, start: Int)] {
         let (epoch, index) = (step / batchesPerEpoch, step % batchesPerEpoch)
         var epochOrder = RandomNumbers(seed: configuration.seed ^ (0x5A5A_A5A5_0000_0000 &+ UInt64(epoch)))
-        var order = Array(clips.indices)
+        var order = Array(0..<corpus.count)
         epochOrder.shuffle(&order)
         return (0..<configuration.batchSize).map { b in
             let clip = order[(index * configuration.batchSize + b) % order.count]
-            let starts = clips[clip].frames - configuration.segmentFrames + 1
+            let starts = corpus.frames(clip) - configuration.segmentFrames + 1
             return (clip, min(starts - 1, Int(random.uniform() * Float(starts))))
         }
     }
@@ -97,9 +116,14 @@ public final class VocoderTrainer {
         let batch = nextBatch()
         step += 1
         network.zeroGradients()
+        discriminators?.zeroGradients()
         let terms = try accumulateGradients(batch)
         Replicas.sumGradients(network.parameters)
         adam.update()
+        if let discriminators, let discriminatorAdam {
+            Replicas.sumGradients(discriminators.parameters)
+            discriminatorAdam.update()
+        }
         return terms
     }
 
@@ -110,37 +134,36 @@ public final class VocoderTrainer {
         let mine = share.rows(of: batch)
         let (t, k, m, hop) = (configuration.segmentFrames, configuration.bins, configuration.frontEnd.nMels,
                               configuration.frontEnd.hopLength)
-        // 1. Each segment's features, prior, true spectrum and sound.
-        var features: [Spectrogram] = [], logPrior: [Float] = [], phasePrior: [Float] = []
-        var trueLog: [Float] = [], truePhase: [Float] = []
-        var targets: [[Float]] = []
-        for (index, start) in mine {
-            let clip = clips[index]
-            let frames = clip.frames
-            var segment = [Float](repeating: 0, count: m * t)
-            for band in 0..<m { for f in 0..<t { segment[band * t + f] = clip.features.values[band * frames + start + f] } }
-            features.append(Spectrogram(bins: m, frames: t, values: segment))
-            for bin in 0..<k {
-                let row = bin * frames + start
-                logPrior += clip.logPrior[row..<(row + t)]
-                phasePrior += clip.phasePrior[row..<(row + t)]
-                trueLog += clip.trueLogMagnitude[row..<(row + t)]
-                truePhase += clip.truePhase[row..<(row + t)]
-            }
-            // Frames start..<start + t, centred on samples start hop, ..., cover (t - 1) hop samples.
-            let first = start * hop
-            targets.append((0..<((t - 1) * hop)).map { first + $0 < clip.samples.count ? clip.samples[first + $0] : 0 })
-        }
+        // 1. Each segment's features, prior, true spectrum and sound (read on the workers: from
+        // memory, or from the disk cache).
+        let corpus = self.corpus
+        let segments = try Workers.each(mine.count) { try corpus.segment(mine[$0].clip, start: mine[$0].start, frames: t, hop: hop) }
+        let features = segments.map { Spectrogram(bins: m, frames: t, values: $0.features) }
+        let logPrior = segments.flatMap(\.logPrior), phasePrior = segments.flatMap(\.phasePrior)
+        let trueLog = segments.flatMap(\.trueLogMagnitude), truePhase = segments.flatMap(\.truePhase)
+        let targets = segments.map(\.samples)
         // 2. The network's spectra, their sound, and every loss's gradient.
         let (spectra, cache) = network.forward(network.input(features), logPrior: logPrior, phasePrior: phasePrior)
         let (loss, stft) = (self.loss, self.stft)
         let (targetSounds, trueLogs, truePhases) = (targets, trueLog, truePhase)
         // Each clip's share of the batch's mean: 1 / batch (a process's rows weigh rows / batch).
         let perClip = share.weight / Float(max(1, mine.count))
+        let sounds = try Workers.each(mine.count) { b in try stft.inverse(spectra.spectrum(b), length: targetSounds[b].count) }
+        // The discriminators' step, and their gradient on each sound.
+        var adversarialTerms: [String: Float] = [:]
+        var dAdversarial: [[Float]]?
+        if let discriminators, !sounds.isEmpty {
+            let length = sounds[0].count
+            let (terms, dMade) = try discriminators.step(made: Tensor(shape: [sounds.count, length], values: sounds.flatMap { $0 }),
+                                                         real: Tensor(shape: [sounds.count, length], values: targetSounds.flatMap { $0 }),
+                                                         weight: perClip)
+            adversarialTerms = terms
+            dAdversarial = (0..<sounds.count).map { Array(dMade.values[($0 * length)..<(($0 + 1) * length)]) }
+        }
+        let adversarialGradients = dAdversarial
         let results = try Workers.each(mine.count) { b -> (terms: [String: Float], dReal: [Float], dImaginary: [Float], dLog: [Float], dPhase: [Float]) in
-            let spectrum = spectra.spectrum(b)
-            let sound = try stft.inverse(spectrum, length: targetSounds[b].count)
-            let (signalTerms, dSound) = try loss.signalTerms(generated: sound, target: targetSounds[b])
+            var (signalTerms, dSound) = try loss.signalTerms(generated: sounds[b], target: targetSounds[b])
+            if let adversarialGradients { dSound.add(adversarialGradients[b]) }
             let dSpectrum = stft.inverseAdjoint(dSound, frames: t)
             let range = (b * k * t)..<((b + 1) * k * t)
             let (spectrumTerms, dLog, dPhase) = loss.spectrumTerms(
@@ -156,6 +179,12 @@ public final class VocoderTrainer {
         let sums = Replicas.sum(names.map { name in results.reduce(0) { $0 + Double($1.terms[name] ?? 0) } * Double(perClip) })
         var terms = Dictionary(uniqueKeysWithValues: zip(names, sums.map(Float.init)))
         terms["loss"] = loss.total(terms)
+        if let adversarial = configuration.adversarial {
+            // Already weighted sums over this process's rows.
+            let names = adversarialTerms.keys.sorted()
+            for (name, value) in zip(names, Replicas.sum(names.map { Double(adversarialTerms[$0] ?? 0) })) { terms[name] = Float(value) }
+            terms["loss"]! += adversarial.adversarialWeight * (terms["adv"] ?? 0) + adversarial.featureWeight * (terms["fm"] ?? 0)
+        }
         return terms
     }
 
@@ -168,15 +197,26 @@ public final class VocoderTrainer {
         var metadata = extra.merging(RunState.metadata("step", step, random: random)) { $1 }
         metadata["format"] = Self.format
         metadata["vocoder"] = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
-        try Checkpoint.save([("vocoder", network)], extra: RunState.optimizerTensors(adam, of: network, prefix: "adam"),
-                            metadata: metadata, to: path)
+        var modules: [(prefix: String, module: Module)] = [("vocoder", network)]
+        var extra = RunState.optimizerTensors(adam, of: network, prefix: "adam")
+        if let discriminators, let discriminatorAdam {
+            modules.append(("discriminator", discriminators))
+            extra += RunState.optimizerTensors(discriminatorAdam, of: discriminators, prefix: "adam_discriminator")
+        }
+        try Checkpoint.save(modules, extra: extra, metadata: metadata, to: path)
     }
 
-    /// Restores a run `save` wrote onto this one (made with the same configuration).
-    public func restore(from file: SafeTensors, path: String) throws {
+    /// Restores a run `save` wrote onto this one (made with the same configuration, or with
+    /// `freshDiscriminators` the same but for discriminators the file does not hold: they
+    /// start as made).
+    public func restore(from file: SafeTensors, path: String, freshDiscriminators: Bool = false) throws {
         let (savedStep, restoredRandom) = try RunState.counter("step", from: file, path: path)
         try Checkpoint.restore(network, prefix: "vocoder", from: file, path: path)
         try RunState.restoreOptimizer(adam, of: network, prefix: "adam", from: file, path: path)
+        if let discriminators, let discriminatorAdam, !freshDiscriminators {
+            try Checkpoint.restore(discriminators, prefix: "discriminator", from: file, path: path)
+            try RunState.restoreOptimizer(discriminatorAdam, of: discriminators, prefix: "adam_discriminator", from: file, path: path)
+        }
         step = savedStep
         random = restoredRandom
     }

@@ -18,15 +18,57 @@ public struct VocoderRequest {
     public var learningRate: Float = 1e-3
     public var seed: UInt64 = 0
     public var weights = LossWeights()
+    /// Train against discriminators (`--adversarial`).
+    public var adversarial: AdversarialConfiguration?
 
     public init(frontEnd: FrontEndConfiguration) { self.frontEnd = frontEnd }
+
+    /// The request with discriminators (`--adversarial`), their learning rate and loss, and
+    /// the mel L1's weight (45 with discriminators, as HiFi-GAN and Vocos weigh it, unless
+    /// given).
+    public mutating func setAdversarial(_ on: Bool, learningRate: Float?, loss: AdversarialConfiguration.Loss?, melWeight: Float?) {
+        if on {
+            var adversarial = AdversarialConfiguration(nFFT: frontEnd.nFFT)
+            if let learningRate { adversarial.learningRate = learningRate }
+            if let loss { adversarial.loss = loss }
+            self.adversarial = adversarial
+        }
+        weights.mel = melWeight ?? (on ? 45 : 1)
+    }
+
+    /// `melforge train vocoder`'s discussion.
+    public static let help = """
+        --data DIR: every audio file under DIR (any format libsndfile reads), resampled to \
+        --sample-rate. The vocoder reads the features the front-end flags make (64 bands by \
+        default, as 'melforge train' uses) and is refused for features made another way. Each \
+        step trains on --batch-size segments of --segment-frames frames: a ConvNeXt reads each \
+        frame's log-mel and predicts a correction of the NNLS magnitude and a phase; the sound \
+        comes from the inverse STFT and is measured against the clip by a multi-resolution STFT \
+        loss, a log-mel L1, and magnitude and phase losses (instantaneous phase, group delay, \
+        instantaneous frequency) against the clip's own STFT.
+
+        --adversarial adds discriminators, as HiFi-GAN and Vocos train: a multi-period one on \
+        the waveform (periods 2, 3, 5, 7, 11) and a multi-resolution one on magnitude \
+        spectrograms (half, once and twice --n-fft), hinge loss (--adversarial-loss), feature \
+        matching (weight 2) and the log-mel L1 at weight 45 (--mel-weight); the discriminators \
+        learn at --lr-d. A run trained without them can be resumed with --adversarial: they \
+        join it at its step.
+
+        RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, the \
+        configuration, and the discriminators with theirs; written atomically every \
+        --checkpoint-every steps), log.jsonl, losses.svg and samples/ (the first training \
+        clips through the vocoder). --resume continues a killed run with the same losses as \
+        an uninterrupted one. Use it with --vocoder RUN_DIR on synthesize, invert, resynth and \
+        convert --to wav. Under mpirun each process trains on its share of every batch.
+        """
 }
 
 /// `melforge train vocoder`: a learned vocoder trained in a run folder on the audio clips of
 /// a folder, checkpointed, logged and pictured as it goes, resumable after a kill with the
 /// same losses.
 ///
-/// The folder receives checkpoint.safetensors (weights, Adam's state, random state, the
+/// The folder receives data.cache (the prepared clips, read a segment at a time, with its index
+/// data.cache.json; reused on --resume when the data are unchanged), checkpoint.safetensors (weights, Adam's state, random state, the
 /// configuration with its front end; written atomically), log.jsonl, losses.svg, and
 /// samples/NAME.wav: the first training clips through the vocoder as it stands.
 public final class VocoderTrainingSession {
@@ -39,17 +81,22 @@ public final class VocoderTrainingSession {
     var checkpointPath: String { folder + "/checkpoint.safetensors" }
 
     /// The clips under `data` (any format libsndfile reads, searched recursively), each as the
-    /// vocoder trains on it; unreadable ones are reported through `warn` and skipped.
-    public static func clips(in data: String, configuration: LearnedVocoderConfiguration,
-                             warn: @escaping @Sendable (String) -> Void) throws -> [VocoderClip] {
+    /// vocoder trains on it, prepared into the disk cache `cache` (reused when it was made from
+    /// the same files and settings); unreadable ones are reported through `warn` and skipped.
+    /// Only one chunk of clips is in memory at a time.
+    public static func corpus(in data: String, cache: String, configuration: LearnedVocoderConfiguration,
+                              warn: @escaping @Sendable (String) -> Void) throws -> VocoderDataCache {
         guard isDirectory(data) else { throw InputError(file: data, problem: "is not a folder of audio files") }
         let files = listFiles(data, extensions: audioFileExtensions)
         guard !files.isEmpty else {
             throw InputError(file: data, problem: "holds no audio files (\(audioFileExtensions.sorted().joined(separator: ", ")))")
         }
+        let fingerprint = try Self.fingerprint(data: data, files: files, configuration: configuration)
+        if let cached = VocoderDataCache.open(cache, fingerprint: fingerprint) { return cached }
         let inversion = try FeatureInversion(configuration: configuration.frontEnd, nnlsIterations: configuration.nnlsIterations)
         let (rate, frames) = (configuration.frontEnd.sampleRate, configuration.segmentFrames)
-        let clips = try Workers.each(files.count) { index -> VocoderClip? in
+        let progress = Replicas.isFirst && files.count >= 200 ? ProgressBar(total: files.count, label: "prepare clips", unit: "files") : nil
+        let corpus = try VocoderDataCache.build(cache, fingerprint: fingerprint, count: files.count, prepare: { index in
             let path = data + "/" + files[index]
             do {
                 let samples = try AudioFile.read(path, sampleRate: rate).samples
@@ -58,9 +105,27 @@ public final class VocoderTrainingSession {
                 warn("skipping: \(error)")
                 return nil
             }
-        }.compactMap { $0 }
-        guard !clips.isEmpty else { throw InputError(file: data, problem: "has no readable audio file") }
-        return clips
+        }, progress: { progress?.update($0) })
+        progress?.finish()
+        guard corpus.count > 0 else { throw InputError(file: data, problem: "has no readable audio file") }
+        return corpus
+    }
+
+    /// What the cache of `data` depends on: each file's path, size and time, and the settings
+    /// that shape a prepared clip.
+    static func fingerprint(data: String, files: [String], configuration c: LearnedVocoderConfiguration) throws -> String {
+        let manager = FileManager.default
+        let sortedEncoder = JSONEncoder()
+        sortedEncoder.outputFormatting = .sortedKeys
+        var lines = ["melforge-vocoder-cache/1", String(decoding: try sortedEncoder.encode(c.frontEnd), as: UTF8.self),
+                     "segment \(c.segmentFrames) nnls \(c.nnlsIterations)"]
+        for file in files {
+            let attributes = try? manager.attributesOfItem(atPath: data + "/" + file)
+            let size = attributes?[.size] as? Int ?? -1
+            let time = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            lines.append("\(file)\t\(size)\t\(time)")
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// A new run in `folder` (which must hold none), or with `resume` the run it holds; the
@@ -83,6 +148,7 @@ public final class VocoderTrainingSession {
         }
         var configuration: LearnedVocoderConfiguration
         var file: SafeTensors?
+        var addsDiscriminators = false
         if resume && existing {
             let saved = try SafeTensors.read(checkpointPath)
             configuration = try VocoderTrainer.configuration(of: saved, path: checkpointPath)
@@ -91,26 +157,37 @@ public final class VocoderTrainingSession {
                 throw InputError(file: checkpointPath, problem: "was trained on other front-end settings (given vs run: \(differences.joined(separator: ", "))); resume it with \(AudioImaging.flags(for: configuration.frontEnd, differingFrom: request.frontEnd))")
             }
             file = saved
+            // Discriminators join a run trained without them (at its step, freshly made).
+            if configuration.adversarial == nil, let adversarial = request.adversarial {
+                configuration.adversarial = adversarial
+                configuration.weights = request.weights
+                addsDiscriminators = true
+            } else if configuration.adversarial != nil && request.adversarial == nil {
+                throw UsageError("'\(folder)' trains against discriminators; resume it with --adversarial")
+            }
         } else {
             // The input range is fitted below, once the clips are read.
             configuration = LearnedVocoderConfiguration(frontEnd: request.frontEnd, inputRange: try LogMelNormalization(minDB: -80, maxDB: 0))
             (configuration.width, configuration.hiddenWidth, configuration.blocks) = (request.width, request.hiddenWidth ?? 3 * request.width, request.blocks)
             (configuration.segmentFrames, configuration.batchSize, configuration.learningRate) = (request.segmentFrames, request.batchSize, request.learningRate)
             (configuration.seed, configuration.weights) = (request.seed, request.weights)
+            configuration.adversarial = request.adversarial
         }
-        let clips = try Self.clips(in: data, configuration: configuration, warn: warn)
-        if file == nil {
-            let peak = clips.map { $0.peakDecibels }.max() ?? 0
-            configuration.inputRange = try LogMelNormalization(minDB: peak - AudioImaging.dynamicRange, maxDB: peak)
-        }
-        let seconds = clips.reduce(0) { $0 + Double($1.frames - 1) } * Double(configuration.frontEnd.hopLength)
-            / Double(configuration.frontEnd.sampleRate)
-        report("\(clips.count) clips (\(String(format: "%.1f", seconds)) s) from \(data), \(configuration.frontEnd.nMels) mel bands")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if Replicas.isFirst { try OutputLock.hold(OutputLock.file(inFolder: folder), for: folder, command: OutputLock.thisCommand) }
-        trainer = try VocoderTrainer(configuration: configuration, clips: clips)
+        // Each process of a data-parallel job keeps its own cache (processes may not share a disk).
+        let cache = folder + (Replicas.isFirst ? "/data.cache" : "/data-\(Replicas.rank).cache")
+        let corpus = try Self.corpus(in: data, cache: cache, configuration: configuration, warn: warn)
+        if file == nil {
+            let peak = (0..<corpus.count).map { corpus.peakDecibels($0) }.max() ?? 0
+            configuration.inputRange = try LogMelNormalization(minDB: peak - AudioImaging.dynamicRange, maxDB: peak)
+        }
+        let seconds = corpus.seconds(hop: configuration.frontEnd.hopLength, rate: configuration.frontEnd.sampleRate)
+        report("\(corpus.count) clips (\(String(format: "%.1f", seconds)) s) from \(data), \(configuration.frontEnd.nMels) mel bands")
+        trainer = try VocoderTrainer(configuration: configuration, corpus: corpus)
         if let file {
-            try trainer.restore(from: file, path: checkpointPath)
+            try trainer.restore(from: file, path: checkpointPath, freshDiscriminators: addsDiscriminators)
+            if addsDiscriminators { report("discriminators join the run at step \(trainer.step)") }
             log = RunLog.resumed(path: folder + "/log.jsonl", atStep: trainer.step)
             resumed = true
         } else {
@@ -148,7 +225,7 @@ public final class VocoderTrainingSession {
             // Seconds of audio trained on per second.
             let rate = Double(trainer.step - firstStep) * Double(configuration.batchSize) * secondsPerSegment
                 / Date().timeIntervalSince(started)
-            progress?.update(trainer.step, note: ["loss", "mel", "sc", "phase_ip"].compactMap { key in
+            progress?.update(trainer.step, note: ["loss", "mel", "sc", "phase_ip", "adv", "disc"].compactMap { key in
                 losses[key].map { "\(key) \(String(format: "%.3f", $0))" }
             }.joined(separator: "  ") + String(format: "  %.1f audio-s/s", rate))
             if trainer.step % schedule.logEvery == 0 || trainer.step == schedule.steps {
@@ -177,9 +254,10 @@ public final class VocoderTrainingSession {
         guard count > 0 else { return }
         let vocoder = try LearnedVocoder(checkpoint: checkpointPath)
         try FileManager.default.createDirectory(atPath: folder + "/samples", withIntermediateDirectories: true)
-        for clip in trainer.clips.prefix(count) {
-            let made = try vocoder.synthesize(clip.features, normalization: nil, length: clip.sampleCount)
-            let name = (clip.name as NSString).deletingPathExtension.replacingOccurrences(of: "/", with: "-")
+        let corpus = trainer.corpus
+        for clip in 0..<min(count, corpus.count) {
+            let made = try vocoder.synthesize(try corpus.features(clip), normalization: nil, length: corpus.sampleCount(clip))
+            let name = (corpus.name(clip) as NSString).deletingPathExtension.replacingOccurrences(of: "/", with: "-")
             try AudioFile.write(made.samples, sampleRate: trainer.configuration.frontEnd.sampleRate,
                                 to: folder + "/samples/\(name).wav")
         }

@@ -5,6 +5,8 @@ import Layers
 import NeuralVocoder
 import Pipeline
 
+extension AdversarialConfiguration.Loss: ExpressibleByArgument {}
+
 struct VocoderDefaults: TrainingDefaults {
     static let learningRate: Float = 1e-3
     static let batchSize = 16
@@ -17,23 +19,7 @@ struct TrainVocoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vocoder",
         abstract: "Train a learned vocoder: log-mel features -> spectrum (magnitude and phase) -> inverse STFT.",
-        discussion: """
-            --data DIR: every audio file under DIR (any format libsndfile reads), resampled to \
-            --sample-rate. The vocoder reads the features the front-end flags make (64 bands by \
-            default, as 'melforge train' uses) and is refused for features made another way. Each \
-            step trains on --batch-size segments of --segment-frames frames: a ConvNeXt reads each \
-            frame's log-mel and predicts a correction of the NNLS magnitude and a phase; the sound \
-            comes from the inverse STFT and is measured against the clip by a multi-resolution STFT \
-            loss, a log-mel L1, and magnitude and phase losses (instantaneous phase, group delay, \
-            instantaneous frequency) against the clip's own STFT.
-
-            RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, the \
-            configuration; written atomically every --checkpoint-every steps), log.jsonl, losses.svg \
-            and samples/ (the first training clips through the vocoder). --resume continues a killed \
-            run with the same losses as an uninterrupted one. Use it with --vocoder RUN_DIR on \
-            synthesize, invert, resynth and convert --to wav. Under mpirun each process trains on \
-            its share of every batch.
-            """)
+        discussion: VocoderRequest.help)
 
     @Option(help: "A folder of audio clips (searched recursively).")
     var data: String
@@ -59,6 +45,13 @@ struct TrainVocoderCommand: ParsableCommand {
     @Option(help: "Weight of the phase losses (0 leaves the phase to the losses on the sound).")
     var phaseWeight: Float = 1
 
+    @Flag(help: "Train against discriminators (multi-period and multi-resolution, HiFi-GAN and Vocos's recipe).")
+    var adversarial = false
+
+    @Option(help: "The discriminators' learning rate (default 2e-4).") var lrD: Float?
+    @Option(help: "The discriminators' loss: hinge (default) or least-squares.") var adversarialLoss: AdversarialConfiguration.Loss?
+    @Option(help: "Weight of the log-mel L1 (default 1; 45 with --adversarial).") var melWeight: Float?
+
     @Option(help: "Save a checkpoint, the loss curve and the samples every this many steps.")
     var checkpointEvery = 200
 
@@ -74,8 +67,9 @@ struct TrainVocoderCommand: ParsableCommand {
                                      ("--log-every", logEvery, 1)] where value < least {
             throw ValidationError("\(name) \(value) is not accepted; expected \(least) or more")
         }
-        guard phaseWeight >= 0 && phaseWeight.isFinite else {
-            throw ValidationError("--phase-weight \(phaseWeight) is not accepted; expected 0 or more")
+        for (name, value) in [("--phase-weight", phaseWeight), ("--mel-weight", melWeight ?? 0), ("--lr-d", lrD ?? 1)]
+            where !(value >= 0 && value.isFinite) || (name == "--lr-d" && value == 0) {
+            throw ValidationError("\(name) \(value) is not accepted; expected \(name == "--lr-d" ? "above 0" : "0 or more")")
         }
     }
 
@@ -86,6 +80,7 @@ struct TrainVocoderCommand: ParsableCommand {
         (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
         (request.batchSize, request.learningRate, request.seed) = (training.batchSize, training.lr, training.seed)
         request.weights.phase = phaseWeight
+        request.setAdversarial(adversarial, learningRate: lrD, loss: adversarialLoss, melWeight: melWeight)
         let first = Replicas.isFirst
         let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: training.resume,
                                                  report: { if first { print($0) } },

@@ -35,6 +35,39 @@ final class SequenceLayerTests: XCTestCase {
         assertClose(y.values, expected, absolute: 1e-5)
     }
 
+    /// Stride and explicit padding (the waveform discriminators' layers): the stated sum, and
+    /// gradients against finite differences, with and without the parameters' gradients.
+    func testStridedConv1DForwardAndGradients() {
+        for (kernel, stride, padding, steps) in [(5, 3, 2, 11), (4, 2, 0, 9), (3, 1, 0, 6)] {
+            let layer = Conv1D(inputChannels: 2, outputChannels: 3, kernelSize: kernel, stride: stride, padding: padding, random: &random)
+            let x = random.normal([2, steps, 2])
+            let y = layer.forward(x).output
+            let outSteps = (steps + 2 * padding - kernel) / stride + 1
+            XCTAssertEqual(y.shape, [2, outSteps, 3])
+            let (w, b) = (layer.weight.value.values, layer.bias!.value.values)
+            var expected = [Float]()
+            for n in 0..<2 { for t in 0..<outSteps { for o in 0..<3 {
+                var sum = b[o]
+                for c in 0..<2 { for k in 0..<kernel where (0..<steps).contains(t * stride + k - padding) {
+                    sum += w[(o * 2 + c) * kernel + k] * x.values[(n * steps + t * stride + k - padding) * 2 + c]
+                } }
+                expected.append(sum)
+            } } }
+            assertClose(y.values, expected, absolute: 1e-5)
+            assertGradients("Conv1D k\(kernel)/\(stride) p\(padding)", input: x, parameters: layer.parameters) { x in
+                let (y, cache) = layer.forward(x)
+                return (y, { layer.backward($0, cache: cache) })
+            }
+            // Without parameter gradients: the same dx, nothing accumulated.
+            layer.zeroGradients()
+            let (out, cache) = layer.forward(x)
+            let dy = random.normal(out.shape)
+            let dx = layer.backward(dy, cache: cache, parameterGradients: false)
+            XCTAssertTrue(layer.weight.gradient.values.allSatisfy { $0 == 0 })
+            assertClose(dx.values, layer.backward(dy, cache: cache).values, absolute: 0)
+        }
+    }
+
     func testDepthwiseConv1DGradientsAndForward() {
         let layer = DepthwiseConv1D(channels: 4, kernelSize: 5, random: &random)
         let x = random.normal([3, 6, 4])

@@ -57,6 +57,24 @@ final class LearnedVocoderCommandTests: XCTestCase {
         let other = try trainVocoder(run, steps: 7, extra: ["--resume", "--n-mels", "80"])
         XCTAssertNotEqual(other.status, 0)
         XCTAssertTrue(other.standardError.contains("nMels 80 vs 64") && other.standardError.contains("--n-mels 64"), other.standardError)
+
+        // Discriminators join the run at its step with --adversarial, and stay: resuming
+        // without it is refused.
+        let joined = try trainVocoder(run, steps: 8, extra: ["--resume", "--adversarial", "--lr-d", "1e-4"])
+        XCTAssertEqual(joined.status, 0, joined.standardError)
+        XCTAssertTrue(joined.standardOutput.contains("discriminators join the run at step 6"), joined.standardOutput)
+        let file = try SafeTensors.read(run + "/checkpoint.safetensors")
+        XCTAssertTrue(file.tensors.contains { $0.name.hasPrefix("discriminator.period11.") })
+        XCTAssertTrue(file.metadata["vocoder"]?.contains("\"learningRate\":0.0001") == true, file.metadata["vocoder"] ?? "")
+        let log = try losses(run)
+        XCTAssertEqual(log.count, 8)
+        XCTAssertTrue(log[7].contains("\"adv\"") && log[7].contains("\"disc\"") && !log[5].contains("\"adv\""), log[5] + log[7])
+        let without = try trainVocoder(run, steps: 9, extra: ["--resume"])
+        XCTAssertNotEqual(without.status, 0)
+        XCTAssertTrue(without.standardError.contains("resume it with --adversarial"), without.standardError)
+        let bad = try trainVocoder(folder + "/bad", steps: 1, extra: ["--adversarial", "--adversarial-loss", "wasserstein"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.standardError.contains("wasserstein"), bad.standardError)
     }
 
     func testEveryCommandThatMakesSoundTakesIt() throws {
