@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores vocoded clips against their originals, as MelForge's vocoder benchmark reports them.
 
-usage: vocoder-quality.py OUT [--json RESULT.json]
+usage: vocoder-quality.py OUT [--json RESULT.json] [--only learned,pghi]
 
 OUT is what `melforge-bench vocoders` wrote: OUT/original/<clip>.wav and OUT/<vocoder>/<clip>.wav
 (16 kHz), with OUT/timings.json. For every vocoder, the mean over clips of:
@@ -85,7 +85,10 @@ def main():
     originals = os.path.join(out, "original")
     clips = sorted(os.path.relpath(os.path.join(d, f), originals)
                    for d, _, files in os.walk(originals) for f in files if f.endswith(".wav"))
-    vocoders = ["griffinlim-32", "pghi", "pghi+griffinlim-32", "learned"]
+    vocoders = [v for v in ["griffinlim-32", "pghi", "pghi+griffinlim-32", "learned"] if v in timings]
+    if "--only" in sys.argv:
+        only = sys.argv[sys.argv.index("--only") + 1].split(",")
+        vocoders = [v for v in vocoders if v in only]
     # librosa's mel_to_audio on the same features, when Scripts/vocoder-quality-librosa.py made it.
     if "librosa-griffinlim-32" in timings:
         vocoders.insert(0, "librosa-griffinlim-32")

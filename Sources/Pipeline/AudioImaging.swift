@@ -13,6 +13,8 @@ import Tensors
 public struct AudioImaging: Codable, Equatable, Sendable {
     public var frontEnd: FrontEndConfiguration
     public var normalization: LogMelNormalization
+    /// Each clip's level before normalisation (nil: as recorded).
+    public var loudness: Loudness?
 
     /// The training front end when no flag says otherwise: `melforge spectrogram`'s defaults
     /// with 64 bands, for 64 x 64 images of 16,128 samples at 16 kHz.
@@ -26,15 +28,17 @@ public struct AudioImaging: Codable, Equatable, Sendable {
     /// 80 dB map to [-1, 1] and quieter cells clamp to -1.
     public static let dynamicRange: Float = 80
 
-    public init(frontEnd: FrontEndConfiguration, normalization: LogMelNormalization) {
+    public init(frontEnd: FrontEndConfiguration, normalization: LogMelNormalization, loudness: Loudness = .asRecorded) {
         self.frontEnd = frontEnd
         self.normalization = normalization
+        self.loudness = loudness == .asRecorded ? nil : loudness
     }
 
     // MARK: Checkpoint metadata
 
     private static let frontEndKey = "front_end"
     private static let normalizationKey = "normalization"
+    private static let loudnessKey = "loudness"
 
     /// The contract read from a checkpoint's (or a classifier's) metadata; nil when it was
     /// trained on images (no audio metadata). `path` names the file in errors.
@@ -48,6 +52,12 @@ public struct AudioImaging: Codable, Equatable, Sendable {
         } catch {
             throw InputError(file: path, problem: "has unreadable front-end metadata: \(error)")
         }
+        if let text = metadata[Self.loudnessKey] {
+            guard let value = Loudness(rawValue: text) else {
+                throw InputError(file: path, problem: "has loudness '\(text)'; this MelForge knows \(Loudness.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            loudness = value == .asRecorded ? nil : value
+        }
     }
 
     /// The metadata entries that `init(metadata:path:)` reads back.
@@ -56,7 +66,9 @@ public struct AudioImaging: Codable, Equatable, Sendable {
             // Both types encode plain numbers and strings: encoding cannot fail.
             String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
         }
-        return [Self.normalizationKey: json(normalization), Self.frontEndKey: json(frontEnd)]
+        var entries = [Self.normalizationKey: json(normalization), Self.frontEndKey: json(frontEnd)]
+        if let loudness { entries[Self.loudnessKey] = loudness.rawValue }
+        return entries
     }
 
     // MARK: Clips to images
@@ -81,6 +93,7 @@ public struct AudioImaging: Codable, Equatable, Sendable {
         guard features.bins == size, features.frames == size else {
             throw InputError(file: source, problem: "gives \(features.bins)x\(features.frames) features; the model takes \(size)x\(size)")
         }
+        (loudness ?? .asRecorded).apply(&features.values, imageSize: features.values.count)
         normalization.normalize(&features.values)
         return features.values
     }
@@ -92,11 +105,13 @@ public struct AudioImaging: Codable, Equatable, Sendable {
     }
 
     /// Images normalised by `other` (a generator's) moved into this normalisation: back to dB,
-    /// then normalised here (values beyond this range clamp to -1 or 1).
+    /// to this loudness, then normalised here (values beyond this range clamp to -1 or 1).
     public func renormalize(_ images: Tensor, from other: LogMelNormalization) -> Tensor {
-        guard other != normalization else { return images }
+        guard other != normalization || loudness != nil else { return images }
         var values = images.values
         other.denormalize(&values)
+        // (peak loudness: images made otherwise are moved as this reads clips; a no-op on its own)
+        (loudness ?? .asRecorded).apply(&values, imageSize: images.shape.dropFirst().reduce(1, *))
         normalization.normalize(&values)
         return Tensor(shape: images.shape, values: values)
     }

@@ -35,7 +35,8 @@ public struct EvaluationSet {
         if only == nil, let audio = judge.audio,
            FileManager.default.fileExists(atPath: folder + "/frontend.json")
             || (names.isEmpty && !listFiles(folder, extensions: ["npy"]).isEmpty) {
-            let read = try DataSource.audio(folder: folder, frontEnd: audio.frontEnd, frames: size).load()
+            let read = try DataSource.audio(folder: folder, frontEnd: audio.frontEnd, frames: size,
+                                            loudness: audio.loudness ?? .asRecorded).load()
             images = audio.renormalize(read.images, from: read.imaging!.normalization)
             return
         }

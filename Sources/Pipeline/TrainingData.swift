@@ -29,7 +29,8 @@ public enum DataSource {
     /// with `frontEnd` (searched recursively); or the output of `melforge convert` made with
     /// `frontEnd`. Every clip becomes a `[frontEnd.nMels, frames]` log-mel image, its label
     /// and speaker named by `naming` (files it does not match are reported and skipped).
-    case audio(folder: String, frontEnd: FrontEndConfiguration, frames: Int, naming: ClipNaming = .folders)
+    /// With `loudness` `.peak` every clip's image is moved to a peak of 0 dB.
+    case audio(folder: String, frontEnd: FrontEndConfiguration, frames: Int, naming: ClipNaming = .folders, loudness: Loudness = .asRecorded)
     /// An MNIST IDX image file (plain or gzip) or a folder of PNG pictures; `labels` names
     /// the IDX labels file when it is not the images file's namesake.
     case images(path: String, labels: String?)
@@ -37,7 +38,7 @@ public enum DataSource {
     /// The folder or file.
     public var path: String {
         switch self {
-        case .audio(let folder, _, _, _): folder
+        case .audio(let folder, _, _, _, _): folder
         case .images(let path, _): path
         }
     }
@@ -53,8 +54,9 @@ public enum DataSource {
                 return LabelledImages(images: folder.images, imaging: nil, folderLabels: folder.labels.map { folder.classes[$0] })
             }
             return LabelledImages(images: try IDX.images(path), imaging: nil, folderLabels: nil)
-        case .audio(let folder, let frontEnd, let frames, let naming):
-            return try AudioSet(folder: folder, frontEnd: frontEnd, frames: frames, naming: naming).load(report: report, warn: warn)
+        case .audio(let folder, let frontEnd, let frames, let naming, let loudness):
+            return try AudioSet(folder: folder, frontEnd: frontEnd, frames: frames, naming: naming, loudness: loudness)
+                .load(report: report, warn: warn)
         }
     }
 
@@ -89,6 +91,7 @@ struct AudioSet {
     let frontEnd: FrontEndConfiguration
     let frames: Int
     var naming = ClipNaming.folders
+    var loudness = Loudness.asRecorded
 
     func load(report: (String) -> Void, warn: (String) -> Void) throws -> LabelledImages {
         guard isDirectory(folder) else { throw InputError(file: folder, problem: "is not a folder of audio files") }
@@ -137,11 +140,13 @@ struct AudioSet {
     /// whole set map to [-1, 1] and quieter cells are clamped to -1.
     func normalizedImages(_ decibels: [Float], count: Int, names: [String], speakers: [String]? = nil) throws -> LabelledImages {
         var values = decibels
+        loudness.apply(&values, imageSize: frontEnd.nMels * frames)
         let peak = values.max() ?? 0
         let normalization = try LogMelNormalization(minDB: peak - AudioImaging.dynamicRange, maxDB: peak)
         normalization.normalize(&values)
         return LabelledImages(images: Tensor(shape: [count, 1, frontEnd.nMels, frames], values: values),
-                              imaging: AudioImaging(frontEnd: frontEnd, normalization: normalization), folderLabels: names,
+                              imaging: AudioImaging(frontEnd: frontEnd, normalization: normalization, loudness: loudness),
+                              folderLabels: names,
                               speakers: speakers)
     }
 
@@ -265,5 +270,28 @@ func readFrontEndDescription(_ path: String) throws -> FrontEndConfiguration {
         return try JSONDecoder().decode(FrontEndConfiguration.self, from: Data(readFileBytes(path)))
     } catch {
         throw InputError(file: path, problem: "is not a front-end description: \(error)")
+    }
+}
+
+/// How loud each clip is made before it becomes an image (`--loudness`). Recordings of
+/// different speakers come at different levels; a model that sees them as they are spends
+/// capacity on the level, and a judge trained on some speakers hears others' level as a
+/// difference of class.
+public enum Loudness: String, Codable, CaseIterable, Sendable {
+    /// As recorded: the set's loudest cell is the top of the range.
+    case asRecorded = "as-recorded"
+    /// Each clip's image moved (a gain, in dB) so that its loudest cell is 0 dB.
+    case peak
+
+    public static let help = "How loud each clip is made before training: as-recorded (the default) or peak (each clip's log-mel moved so that its loudest cell is 0 dB: one level for every speaker and recording). Stored with the model or classifier, which read every clip the same way."
+
+    /// Applies this to images of `imageSize` dB values each.
+    public func apply(_ decibels: inout [Float], imageSize: Int) {
+        guard self == .peak, imageSize > 0 else { return }
+        for start in stride(from: 0, to: decibels.count, by: imageSize) {
+            let range = start..<min(decibels.count, start + imageSize)
+            guard let peak = decibels[range].max(), peak.isFinite else { continue }
+            for i in range { decibels[i] -= peak }
+        }
     }
 }

@@ -29,7 +29,7 @@ func vocoderComparison(_ options: Options) throws {
                                   "learned_vocoder": learned.name]
     let relative = files.map { String($0.dropFirst(options.path.count + 1)) }
     try write(clips, names: relative, folder: out + "/original", rate: configuration.sampleRate)
-    for (name, vocoder) in vocoders {
+    for (name, vocoder) in vocoders where options.only?.contains(name) ?? true {
         var made: [VocodedClip] = []
         let result = try measure(runs: options.runs) {
             made = try vocoder.synthesize(features, normalization: nil, threads: options.threads)

@@ -5,7 +5,7 @@
 //       work ../shared/bench/bench_frontend.py gives librosa and torchaudio.
 //   melforge-bench frontend-long FILE [--runs 5] [--threads 2] [--json OUT.json]
 //       the same for one long file, split across threads by frames.
-//   melforge-bench vocoders DIR --vocoder RUN --out OUT [--runs 3] [--threads 2]
+//   melforge-bench vocoders DIR --vocoder RUN --out OUT [--runs 3] [--threads 2] [--only learned,pghi]
 //       every .wav under DIR -> the learned vocoder RUN's features -> each vocoder (Griffin-Lim 32
 //       from random phase, PGHI, PGHI + Griffin-Lim 32, the learned one), timed over the whole
 //       set; writes OUT/<vocoder>/<clip>.wav and OUT/original/<clip>.wav for
@@ -30,6 +30,8 @@ struct Options {
     var nnlsIterations = 50  // MelInversion's default
     var vocoder: String?
     var out: String?
+    /// `vocoders`: only these (by name), e.g. "learned" for a learning curve's points.
+    var only: Set<String>?
 
     init(_ arguments: [String]) throws {
         var rest = arguments.dropFirst()
@@ -45,6 +47,7 @@ struct Options {
             case "--nnls": nnlsIterations = Int(value) ?? -1
             case "--vocoder": vocoder = value
             case "--out": out = value
+            case "--only": only = Set(value.split(separator: ",").map(String.init))
             default: throw Usage()
             }
         }

@@ -228,14 +228,18 @@ struct DataOptions: ParsableArguments {
     @OptionGroup(title: "Labels and speakers (--data)")
     var naming: NamingOptions
 
+    @Option(help: ArgumentHelp(Loudness.help)) var loudness = Loudness.asRecorded
+
     var source: DataSource {
         guard let data else { return .images(path: images!, labels: labels) }
         let configuration = frontEnd.configuration(defaultBands: AudioImaging.defaultFrontEnd.nMels)
-        return .audio(folder: data, frontEnd: configuration, frames: frames ?? configuration.nMels, naming: naming.naming)
+        return .audio(folder: data, frontEnd: configuration, frames: frames ?? configuration.nMels, naming: naming.naming,
+                      loudness: loudness)
     }
 }
 
 extension ClipNaming.Layout: ExpressibleByArgument {}
+extension Loudness: ExpressibleByArgument {}
 
 /// How a corpus names its clips' labels and speakers (`ClipNaming`).
 struct NamingOptions: ParsableArguments {

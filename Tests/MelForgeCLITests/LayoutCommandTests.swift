@@ -69,9 +69,11 @@ final class LayoutCommandTests: XCTestCase {
         // Speakers held out by name; a name with no clip is refused with the speakers there are.
         let namedJudge = folder + "/named.safetensors"
         let named = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", namedJudge, "--epochs", "1",
-                                     "--held-out", "voice2,voice5", "--widths", "4,4,4,4", "--batch-size", "6"])
+                                     "--held-out", "voice2,voice5", "--widths", "4,4,4,4", "--batch-size", "6",
+                                     "--loudness", "peak"])
         XCTAssertEqual(named.status, 0, named.standardError)
         XCTAssertEqual(try SafeTensors.read(namedJudge).metadata["held_out_speakers"], "voice2,voice5")
+        XCTAssertEqual(try SafeTensors.read(namedJudge).metadata["loudness"], "peak")
         let unknown = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", folder + "/u.safetensors",
                                        "--epochs", "1", "--held-out", "voice9"])
         XCTAssertNotEqual(unknown.status, 0)

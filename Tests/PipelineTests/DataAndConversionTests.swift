@@ -1,3 +1,4 @@
+import AudioIO
 import FileFormats
 import Foundation
 import Pipeline
@@ -42,6 +43,47 @@ final class DataAndConversionTests: XCTestCase {
             .classLabels(data.folderLabels, count: 16, for: "a classifier")
         XCTAssertEqual(classes, ["one", "two"])
         XCTAssertEqual(indices.filter { $0 == 1 }.count, 8)
+    }
+
+    /// `--loudness peak`: a clip 20 dB quieter gives the image its original gives (but for cells
+    /// near the set's floor), where as recorded it is 20 dB darker; the setting travels in the
+    /// metadata, and the judge's reading of a clip applies it too.
+    func testPeakLoudnessGivesEveryLevelOneImage() throws {
+        let folder = try makeTemporaryFolder(self)
+        let names = try FileManager.default.contentsOfDirectory(atPath: input + "/one").sorted().prefix(3)
+        for (label, gain) in [("loud", Float(1)), ("quiet", Float(0.1))] {
+            try FileManager.default.createDirectory(atPath: folder + "/" + label, withIntermediateDirectories: true)
+            for name in names {
+                let clip = try AudioFile.read(input + "/one/" + name)
+                try AudioFile.write(clip.samples.map { $0 * gain }, sampleRate: clip.sampleRate, to: folder + "/\(label)/\(name)",
+                                    encoding: .float32)
+            }
+        }
+        func images(_ loudness: Loudness) throws -> (loud: ArraySlice<Float>, quiet: ArraySlice<Float>, imaging: AudioImaging) {
+            let data = try DataSource.audio(folder: folder, frontEnd: small, frames: 32, loudness: loudness).load(report: { _ in })
+            let half = data.images.values.count / 2  // folders in order: loud, then quiet
+            XCTAssertEqual(data.folderLabels?.first, "loud")
+            return (data.images.values[..<half], data.images.values[half...], data.imaging!)
+        }
+        func meanDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+            zip(a, b).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(a.count)
+        }
+        let (loud, quiet, asRecorded) = try images(.asRecorded)
+        XCTAssertGreaterThan(meanDifference(loud, quiet), 0.1)  // 20 dB is a quarter of the [-1, 1] range's 80
+        XCTAssertNil(asRecorded.loudness)
+        let (loudPeak, quietPeak, imaging) = try images(.peak)
+        XCTAssertLessThan(meanDifference(loudPeak, quietPeak), 0.01)
+        XCTAssertEqual(imaging.metadata["loudness"], "peak")
+        let read = try XCTUnwrap(try AudioImaging(metadata: imaging.metadata, path: "x"))
+        XCTAssertEqual(read, imaging)
+        // A clip read for a judge goes the same way as in training.
+        let samples = try AudioFile.read(folder + "/quiet/" + names[0]).samples
+        assertClose(try imaging.image(ofSamples: samples, size: 32, source: "quiet"), Array(quietPeak.prefix(32 * 32)), absolute: 1e-5)
+        var unknown = imaging.metadata
+        unknown["loudness"] = "loudest"
+        XCTAssertThrowsError(try AudioImaging(metadata: unknown, path: "judge.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("judge.safetensors") && "\(error)".contains("loudest"), "\(error)")
+        }
     }
 
     /// A folder converted with the same front end trains exactly as its audio, in either
