@@ -73,16 +73,20 @@ public final class Conv1D: WeightAndBias {
     /// columns[(n T' + t), c K + k] = x[n, t S + k - P, c] (0 outside the sequence).
     func gather(_ x: Tensor) -> [Float] {
         let (n, t, c, k) = (x.shape[0], x.shape[1], inputChannels, kernelSize)
-        let steps = outputSteps(t)
+        let (steps, stride, padding) = (outputSteps(t), self.stride, self.padding)
         var columns = [Float](repeating: 0, count: n * steps * c * k)
-        for b in 0..<n {
-            for step in 0..<steps {
-                let row = (b * steps + step) * c * k
-                for j in 0..<k {
-                    let source = step * stride + j - padding
-                    guard source >= 0 && source < t else { continue }
-                    let from = (b * t + source) * c
-                    for channel in 0..<c { columns[row + channel * k + j] = x.values[from + channel] }
+        columns.withUnsafeMutableBufferPointer { out in
+            x.values.withUnsafeBufferPointer { input in
+                for b in 0..<n {
+                    for step in 0..<steps {
+                        let row = (b * steps + step) * c * k
+                        for j in 0..<k {
+                            let source = step * stride + j - padding
+                            guard source >= 0 && source < t else { continue }
+                            let from = (b * t + source) * c
+                            for channel in 0..<c { out[row + channel * k + j] = input[from + channel] }
+                        }
+                    }
                 }
             }
         }
@@ -92,20 +96,24 @@ public final class Conv1D: WeightAndBias {
     /// The adjoint of `gather`: every column entry added back to the input step it came from.
     func scatter(_ columns: [Float], shape: [Int]) -> Tensor {
         let (n, t, c, k) = (shape[0], shape[1], inputChannels, kernelSize)
-        let steps = outputSteps(t)
-        var dx = Tensor.zeros(shape)
-        for b in 0..<n {
-            for step in 0..<steps {
-                let row = (b * steps + step) * c * k
-                for j in 0..<k {
-                    let target = step * stride + j - padding
-                    guard target >= 0 && target < t else { continue }
-                    let to = (b * t + target) * c
-                    for channel in 0..<c { dx.values[to + channel] += columns[row + channel * k + j] }
+        let (steps, stride, padding) = (outputSteps(t), self.stride, self.padding)
+        var dx = [Float](repeating: 0, count: n * t * c)
+        dx.withUnsafeMutableBufferPointer { out in
+            columns.withUnsafeBufferPointer { input in
+                for b in 0..<n {
+                    for step in 0..<steps {
+                        let row = (b * steps + step) * c * k
+                        for j in 0..<k {
+                            let target = step * stride + j - padding
+                            guard target >= 0 && target < t else { continue }
+                            let to = (b * t + target) * c
+                            for channel in 0..<c { out[to + channel] += input[row + channel * k + j] }
+                        }
+                    }
                 }
             }
         }
-        return dx
+        return Tensor(shape: shape, values: dx)
     }
 }
 

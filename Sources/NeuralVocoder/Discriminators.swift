@@ -137,8 +137,8 @@ final class PeriodDiscriminator: Module {
 
 /// One resolution of the multi-resolution discriminator: the magnitude of the sound's STFT
 /// (`[B, 1, K, F]`, bins by frames) read by 2-D convolutions (the core's `Conv2D`, kernel 3:
-/// one at stride 1, three at stride 2, one at stride 1, LeakyReLU after each) and a last
-/// convolution to one logit per place.
+/// four at stride 2, one at stride 1, LeakyReLU after each) and a last convolution to one
+/// logit per place.
 final class ResolutionDiscriminator: Module {
     let stft: STFT
     let layers: [Conv2D]
@@ -146,7 +146,7 @@ final class ResolutionDiscriminator: Module {
     init(nFFT: Int, channels: Int, random: inout RandomNumbers) throws {
         stft = try STFT(nFFT: nFFT, hopLength: max(1, nFFT / 4))
         var made: [Conv2D] = []
-        for (index, stride) in [1, 2, 2, 2, 1].enumerated() {
+        for (index, stride) in [2, 2, 2, 2, 1].enumerated() {
             made.append(Conv2D(inputChannels: index == 0 ? 1 : channels, outputChannels: channels, kernelSize: 3, stride: stride,
                                padding: 1, random: &random))
         }
@@ -232,75 +232,112 @@ public final class Discriminators: Module {
     /// their parameters, and the gradient of the vocoder's adversarial and feature-matching
     /// terms (times their weights in the configuration) with respect to `made` is returned,
     /// segment by segment (not yet times `weight`: the vocoder's trainer weighs it with its
-    /// other losses). The terms: "disc" (the
-    /// discriminators' loss), "adv" and "fm" (the vocoder's), each the rows' weighted sum.
+    /// other losses). The terms: "disc" (the discriminators' loss), "adv" and "fm" (the
+    /// vocoder's), each the rows' weighted sum.
+    ///
     /// Both players see the discriminators as they are before this step (a simultaneous
-    /// update, so one forward pass per sound serves both).
+    /// update, so one forward pass per sound serves both). The discriminators run side by
+    /// side on the workers (each has its own weights); their gradients on the sound and their
+    /// terms are summed after, in a fixed order.
     public func step(made: Tensor, real: Tensor, weight: Float) throws -> (terms: [String: Float], dMade: Tensor) {
         precondition(made.shape == real.shape && made.rank == 2, "Discriminators.step: \(made.shape) vs \(real.shape)")
-        let b = made.shape[0]
-        var dMade = Tensor.zeros(made.shape)
-        var (disc, adv, fm) = (0.0, 0.0, 0.0)
-        let c = configuration
-        /// The losses of one discriminator's outputs; their gradients for both players.
-        func play(realFeatures: [Tensor], madeFeatures: [Tensor])
-            -> (dReal: [Tensor?], dMadeForD: [Tensor?], dMadeForG: [Tensor?])
-        {
-            let layers = realFeatures.count
-            let (r, m) = (realFeatures[layers - 1], madeFeatures[layers - 1])
-            let per = r.count / b   // logits per segment
-            var dR = Tensor.zeros(r.shape), dMD = Tensor.zeros(m.shape), dMG = Tensor.zeros(m.shape)
-            // The discriminators' gradients weigh each segment `weight`; the vocoder's are per
-            // segment (its trainer weighs them with its other losses').
-            let (scale, own) = (weight / Float(per), 1 / Float(per))
-            for i in 0..<r.count {
-                let (real, made) = (r.values[i], m.values[i])
-                switch c.loss {
-                case .hinge:
-                    disc += Double(scale * (max(0, 1 - real) + max(0, 1 + made)))
-                    dR.values[i] = 1 - real > 0 ? -scale : 0
-                    dMD.values[i] = 1 + made > 0 ? scale : 0
-                    adv += Double(scale * -made)
-                    dMG.values[i] = -own * c.adversarialWeight
-                case .leastSquares:
-                    disc += Double(scale * ((1 - real) * (1 - real) + made * made))
-                    dR.values[i] = -2 * (1 - real) * scale
-                    dMD.values[i] = 2 * made * scale
-                    adv += Double(scale * (1 - made) * (1 - made))
-                    dMG.values[i] = -2 * (1 - made) * own * c.adversarialWeight
-                }
+        let (c, b) = (configuration, made.shape[0])
+        let (periods, resolutions) = (UncheckedSendable(self.periods), UncheckedSendable(self.resolutions))
+        let shares = try Workers.each(periods.value.count + resolutions.value.count) { index -> (dMade: Tensor, terms: Terms) in
+            if index < periods.value.count {
+                let discriminator = periods.value[index]
+                let (realPass, madePass) = (discriminator.forward(real), discriminator.forward(made))
+                let game = Self.play(real: realPass.features, made: madePass.features, segments: b, weight: weight, configuration: c)
+                _ = discriminator.backward(game.dReal, pass: realPass, parameterGradients: true, inputGradient: false)
+                _ = discriminator.backward(game.dMadeForD, pass: madePass, parameterGradients: true, inputGradient: false)
+                return (discriminator.backward(game.dMadeForG, pass: madePass, parameterGradients: false, inputGradient: true)!, game.terms)
             }
-            // Feature matching over every layer's output (the logits too, as HiFi-GAN).
-            var dFeatures: [Tensor?] = []
-            for layer in 0..<layers {
-                let (fr, fmade) = (realFeatures[layer], madeFeatures[layer])
-                let perSegment = Float(fr.count / b)
-                var dF = Tensor.zeros(fmade.shape)
-                for i in 0..<fr.count {
-                    let difference = fmade.values[i] - fr.values[i]
-                    fm += Double(weight / perSegment * abs(difference))
-                    dF.values[i] = c.featureWeight / perSegment * (difference > 0 ? 1 : difference < 0 ? -1 : 0)
-                }
-                if layer == layers - 1 { dF.add(dMG) }
-                dFeatures.append(dF)
-            }
-            let none = [Tensor?](repeating: nil, count: layers - 1)
-            return (none + [dR], none + [dMD], dFeatures)
-        }
-        for discriminator in periods {
-            let (realPass, madePass) = (discriminator.forward(real), discriminator.forward(made))
-            let (dReal, dMadeForD, dMadeForG) = play(realFeatures: realPass.features, madeFeatures: madePass.features)
-            _ = discriminator.backward(dReal, pass: realPass, parameterGradients: true, inputGradient: false)
-            _ = discriminator.backward(dMadeForD, pass: madePass, parameterGradients: true, inputGradient: false)
-            dMade.add(discriminator.backward(dMadeForG, pass: madePass, parameterGradients: false, inputGradient: true)!)
-        }
-        for discriminator in resolutions {
+            let discriminator = resolutions.value[index - periods.value.count]
             let (realPass, madePass) = (try discriminator.forward(real), try discriminator.forward(made))
-            let (dReal, dMadeForD, dMadeForG) = play(realFeatures: realPass.features, madeFeatures: madePass.features)
-            _ = try discriminator.backward(dReal, pass: realPass, parameterGradients: true, inputGradient: false)
-            _ = try discriminator.backward(dMadeForD, pass: madePass, parameterGradients: true, inputGradient: false)
-            dMade.add(try discriminator.backward(dMadeForG, pass: madePass, parameterGradients: false, inputGradient: true)!)
+            let game = Self.play(real: realPass.features, made: madePass.features, segments: b, weight: weight, configuration: c)
+            _ = try discriminator.backward(game.dReal, pass: realPass, parameterGradients: true, inputGradient: false)
+            _ = try discriminator.backward(game.dMadeForD, pass: madePass, parameterGradients: true, inputGradient: false)
+            return (try discriminator.backward(game.dMadeForG, pass: madePass, parameterGradients: false, inputGradient: true)!,
+                    game.terms)
         }
-        return (["disc": Float(disc), "adv": Float(adv), "fm": Float(fm)], dMade)
+        var dMade = Tensor.zeros(made.shape)
+        var terms = Terms()
+        for share in shares {
+            dMade.add(share.dMade)
+            (terms.disc, terms.adv, terms.fm) = (terms.disc + share.terms.disc, terms.adv + share.terms.adv, terms.fm + share.terms.fm)
+        }
+        return (["disc": Float(terms.disc), "adv": Float(terms.adv), "fm": Float(terms.fm)], dMade)
     }
+
+    /// One discriminator's terms (weighted sums over the rows).
+    struct Terms: Sendable { var disc = 0.0, adv = 0.0, fm = 0.0 }
+
+    /// The losses of one discriminator's outputs on real and made sound (each layer's, the
+    /// last the logits) and their gradients: the discriminator's on both passes (weighted),
+    /// the vocoder's on the made one (per segment, times the configuration's weights).
+    static func play(real realFeatures: [Tensor], made madeFeatures: [Tensor], segments b: Int, weight: Float,
+                     configuration c: AdversarialConfiguration)
+        -> (dReal: [Tensor?], dMadeForD: [Tensor?], dMadeForG: [Tensor?], terms: Terms)
+    {
+        let layers = realFeatures.count
+        let (r, m) = (realFeatures[layers - 1], madeFeatures[layers - 1])
+        let per = r.count / b   // logits per segment
+        var dR = Tensor.zeros(r.shape), dMD = Tensor.zeros(m.shape), dMG = Tensor.zeros(m.shape)
+        let (scale, own) = (weight / Float(per), 1 / Float(per))
+        var (discSum, advSum): (Float, Float) = (0, 0)
+        let (loss, adversarialWeight) = (c.loss, c.adversarialWeight)
+        r.values.withUnsafeBufferPointer { r in m.values.withUnsafeBufferPointer { m in
+            dR.values.withUnsafeMutableBufferPointer { dR in dMD.values.withUnsafeMutableBufferPointer { dMD in
+                dMG.values.withUnsafeMutableBufferPointer { dMG in
+                    for i in 0..<r.count {
+                        let (real, made) = (r[i], m[i])
+                        switch loss {
+                        case .hinge:
+                            discSum += max(0, 1 - real) + max(0, 1 + made)
+                            dR[i] = 1 - real > 0 ? -scale : 0
+                            dMD[i] = 1 + made > 0 ? scale : 0
+                            advSum -= made
+                            dMG[i] = -own * adversarialWeight
+                        case .leastSquares:
+                            discSum += (1 - real) * (1 - real) + made * made
+                            dR[i] = -2 * (1 - real) * scale
+                            dMD[i] = 2 * made * scale
+                            advSum += (1 - made) * (1 - made)
+                            dMG[i] = -2 * (1 - made) * own * adversarialWeight
+                        }
+                    }
+                }
+            } }
+        } }
+        var terms = Terms(disc: Double(scale * discSum), adv: Double(scale * advSum))
+        // Feature matching over every layer's output (the logits too, as HiFi-GAN).
+        var dFeatures: [Tensor?] = []
+        for layer in 0..<layers {
+            let (fr, fmade) = (realFeatures[layer], madeFeatures[layer])
+            let perSegment = Float(fr.count / b)
+            let step = c.featureWeight / perSegment
+            var dF = Tensor.zeros(fmade.shape)
+            var total: Float = 0
+            fr.values.withUnsafeBufferPointer { fr in fmade.values.withUnsafeBufferPointer { fmade in
+                dF.values.withUnsafeMutableBufferPointer { dF in
+                    for i in 0..<fr.count {
+                        let difference = fmade[i] - fr[i]
+                        total += abs(difference)
+                        dF[i] = difference > 0 ? step : difference < 0 ? -step : 0
+                    }
+                }
+            } }
+            terms.fm += Double(weight / perSegment * total)
+            if layer == layers - 1 { dF.add(dMG) }
+            dFeatures.append(dF)
+        }
+        let none = [Tensor?](repeating: nil, count: layers - 1)
+        return (none + [dR], none + [dMD], dFeatures, terms)
+    }
+}
+
+/// A value shared with the workers, which use it on disjoint data (each discriminator its own).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

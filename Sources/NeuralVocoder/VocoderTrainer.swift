@@ -180,8 +180,9 @@ public final class VocoderTrainer {
         var terms = Dictionary(uniqueKeysWithValues: zip(names, sums.map(Float.init)))
         terms["loss"] = loss.total(terms)
         if let adversarial = configuration.adversarial {
-            // Already weighted sums over this process's rows.
-            let names = adversarialTerms.keys.sorted()
+            // Already weighted sums over this process's rows (the same names on every process,
+            // one with no rows too: the sum is collective).
+            let names = ["adv", "disc", "fm"]
             for (name, value) in zip(names, Replicas.sum(names.map { Double(adversarialTerms[$0] ?? 0) })) { terms[name] = Float(value) }
             terms["loss"]! += adversarial.adversarialWeight * (terms["adv"] ?? 0) + adversarial.featureWeight * (terms["fm"] ?? 0)
         }
