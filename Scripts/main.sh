@@ -42,6 +42,9 @@ if [[ -f "$out/train/checkpoint.safetensors" ]]; then resume=--resume; else resu
 echo "samples.png and losses.svg show the run in $out/train"
 
 echo "== a learned vocoder on Audio/digits (the GAN's front end: 64 mel bands) -> $out/vocoder"
+# Without discriminators: --adversarial makes each step about five times as long, and on real
+# speech its gain over this plain run shows only after tens of minutes (BENCHMARKS.md, issue 26).
+echo "(trained without discriminators: --adversarial costs about 5x per step and pays off only in longer runs; see BENCHMARKS.md)"
 vocoder_steps=${MELFORGE_MAIN_VOCODER_STEPS:-1500}
 if [[ -f "$out/vocoder/checkpoint.safetensors" ]]; then resume=--resume; else resume=; fi
 "$melforge" train vocoder --data Audio/digits --out "$out/vocoder" --steps "$vocoder_steps" --checkpoint-every 500 $resume

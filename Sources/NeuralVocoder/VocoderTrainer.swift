@@ -228,10 +228,30 @@ public final class VocoderTrainer {
             let what = file.metadata["training"] != nil ? "a generative model's checkpoint" : "not a MelForge vocoder checkpoint"
             throw CheckpointError.unusable(path: path, reason: "\(what), not a learned vocoder ('melforge train vocoder' makes one)")
         }
+        let c: LearnedVocoderConfiguration
         do {
-            return try JSONDecoder().decode(LearnedVocoderConfiguration.self, from: Data(text.utf8))
+            c = try JSONDecoder().decode(LearnedVocoderConfiguration.self, from: Data(text.utf8))
         } catch {
             throw CheckpointError.unusable(path: path, reason: "its vocoder configuration cannot be read (\(error))")
         }
+        // The networks are built from the configuration before their weights are read: a damaged
+        // or crafted one must not make them allocate what the file cannot hold. The vocoder has
+        // at least its blocks' two pointwise layers and its head; the discriminators (when the
+        // file holds them) at least their layers' kernels.
+        let sizes = [c.width, c.hiddenWidth, c.blocks, c.kernelSize, c.segmentFrames, c.batchSize, c.frontEnd.nFFT, c.frontEnd.nMels]
+            + (c.adversarial.map { $0.periods + $0.periodChannels + $0.resolutions + [$0.resolutionChannels] } ?? [])
+        guard sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), c.adversarial.map({ $0.periods.count + $0.resolutions.count <= 64 }) ?? true else {
+            throw CheckpointError.unusable(path: path, reason: "its vocoder configuration has a size out of range (\(sizes.map(String.init).joined(separator: ", ")))")
+        }
+        var least = Double(c.blocks) * 2 * Double(c.width) * Double(c.hiddenWidth) + Double(c.width) * 3 * Double(c.bins)
+        if let a = c.adversarial, file.tensors.contains(where: { $0.name.hasPrefix("discriminator.") }) {
+            let period = zip([1] + a.periodChannels, a.periodChannels).reduce(0.0) { $0 + Double($1.0) * Double($1.1) * 5 }
+            least += Double(a.periods.count) * period + Double(a.resolutions.count) * Double(a.resolutionChannels * a.resolutionChannels) * 9
+        }
+        let stored = Double(file.tensors.reduce(0) { $0 + $1.values.count })
+        guard least <= stored else {
+            throw CheckpointError.unusable(path: path, reason: "its vocoder configuration describes at least \(Int(least)) weights but it holds \(Int(stored)) values")
+        }
+        return c
     }
 }

@@ -174,6 +174,18 @@ final class DiscriminatorTests: XCTestCase {
         XCTAssertEqual(vocoder.step, 5)
         let made = try vocoder.synthesize(clips[0].features, normalization: nil, length: clips[0].sampleCount).samples
         XCTAssertTrue(made.allSatisfy(\.isFinite))
+        // A configuration describing far more weights than the file holds is refused before
+        // anything is built, and so is a size out of range.
+        for (channels, expected) in [([4_096, 4_096, 4_096], "describes at least"), ([1 << 20, 4], "out of range")] {
+            let saved = try SafeTensors.read(path)
+            var crafted = try VocoderTrainer.configuration(of: saved, path: path)
+            crafted.adversarial?.periodChannels = channels
+            var metadata = saved.metadata
+            metadata["vocoder"] = String(decoding: try JSONEncoder().encode(crafted), as: UTF8.self)
+            XCTAssertThrowsError(try VocoderTrainer.configuration(of: SafeTensors(tensors: saved.tensors, metadata: metadata), path: path)) {
+                XCTAssertTrue("\($0)".contains(expected) && "\($0)".contains(path), "\($0)")
+            }
+        }
         // Without its discriminators a checkpoint that names them is refused by the tensor's name.
         let pruned = SafeTensors(tensors: try SafeTensors.read(path).tensors.filter { !$0.name.hasPrefix("discriminator.period3.") },
                                  metadata: try SafeTensors.read(path).metadata)
