@@ -26,7 +26,8 @@ struct ClassifierTrainCommand: ParsableCommand {
             Labels come from each file's parent folder (or an IDX labels file). The data are read \
             as 'melforge train' reads them: audio as log-mel images (64x64 by default) normalised \
             over the top 80 dB of the set. A seeded share (--held-out: whole speakers when known, \
-            else files class by class) or named speakers are kept out of training to measure accuracy, which is printed and stored in the \
+            else files class by class) or named speakers are kept out of training to measure \
+            accuracy, which is printed and stored in the \
             classifier. The classifier file (safetensors) keeps the front end and the \
             normalisation, so that 'melforge evaluate' reads generated audio the same way and \
             refuses a generator made with other settings.
