@@ -10,7 +10,8 @@
 # speaker: HELD_OUT speakers (default george and jackson; COUNT of their clips, default 200, are
 # scored) are never trained on. A learned vocoder trains on the other speakers for PLAIN_MINUTES
 # without discriminators; then the run forks: one copy goes on as it was, the other with
-# --adversarial (the discriminators join at that step), each to MINUTES of training in all. Every
+# --adversarial (the discriminators join at that step), each to MINUTES of training in all; a
+# third run trains with the discriminators from its first step (scratch) for MINUTES. Every
 # CURVE_MINUTES each run is stopped (SIGTERM: it writes its checkpoint), the held-out clips are
 # vocoded and scored, and it resumes: the learning curve (PESQ-WB, PESQ-NB, STOI, MR-LSD, mel L1,
 # x real time against training minutes). Griffin-Lim 32 from PGHI, PGHI alone and Griffin-Lim 32
@@ -18,7 +19,7 @@
 # preparation and the scoring. Each run takes both cores: nothing else should run beside it.
 #
 #   LAYOUT=fsdd HELD_OUT="george jackson" COUNT=200 PLAIN_MINUTES=20 MINUTES=60 CURVE_MINUTES=10
-#   RUNS="plain adversarial" ADVERSARIAL_FLAGS="" (more train vocoder flags for the adversarial run)
+#   RUNS="plain adversarial scratch" ADVERSARIAL_FLAGS="" (more train vocoder flags for the adversarial runs)
 #
 # The espeak corpus (no argument, or a run folder): a held-out share of the spoken-digit corpus,
 # by voice (every tenth voice, counted from the third, never in the training folder), and the 8
@@ -50,7 +51,7 @@ if [[ $# -ge 1 && -d "$1" && ! -f "$1/checkpoint.safetensors" ]]; then
   PLAIN_MINUTES=${PLAIN_MINUTES:-20}
   MINUTES=${MINUTES:-60}
   CURVE_MINUTES=${CURVE_MINUTES:-10}
-  RUNS=${RUNS:-"plain adversarial"}
+  RUNS=${RUNS:-"plain adversarial scratch"}
   [[ "$LAYOUT" == fsdd ]] || { echo "bench-vocoder-quality.sh: LAYOUT $LAYOUT has no speaker rule here (fsdd: {digit}_{speaker}_{n}.wav)" >&2; exit 2; }
   swift build -c release >/dev/null
   bin="$(swift build -c release --show-bin-path)"
@@ -114,8 +115,12 @@ PY
     train_for "$plain" $((CURVE_MINUTES * 60)); score "$plain" plain
   done
   [[ -d "$out/adversarial" ]] || { cp -a "$plain" "$out/adversarial"; cp "$plain.minutes" "$out/adversarial.minutes"; }
+  # scratch: with the discriminators from the first step (the clips' cache copied from plain).
+  if [[ " $RUNS " == *" scratch "* && ! -d "$out/scratch" ]]; then
+    mkdir -p "$out/scratch"; cp "$plain"/data.cache "$plain"/data.cache.json "$out/scratch/"; echo 0 >"$out/scratch.minutes"
+  fi
   for run in $RUNS; do
-    flags=(); [[ "$run" == adversarial ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
+    flags=(); [[ "$run" == adversarial || "$run" == scratch ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
     while python3 -c "import sys; sys.exit(0 if $(minutes_of "$out/$run") < $MINUTES - 0.5 else 1)"; do
       train_for "$out/$run" $((CURVE_MINUTES * 60)) "${flags[@]}"; score "$out/$run" "$run"
     done
