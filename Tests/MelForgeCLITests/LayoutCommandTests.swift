@@ -61,6 +61,10 @@ final class LayoutCommandTests: XCTestCase {
                                      "--speakers", "voice0,voice9", "--splits", "2", "--json", json])
         XCTAssertNotEqual(namedSpeakers.status, 0)
         XCTAssertTrue(namedSpeakers.standardError.contains("'voice9' has no clip"), namedSpeakers.standardError)
+        let noReference = try runMelforge(["evaluate", "--classifier", output, "--generated", flat, "--layout", "fsdd",
+                                           "--speakers", "held-out", "--splits", "2", "--json", json])
+        XCTAssertNotEqual(noReference.status, 0)
+        XCTAssertTrue(noReference.standardError.contains("give --reference"), noReference.standardError)
         let unnamed = try runMelforge(["evaluate", "--classifier", output, "--generated", flat, "--reference", flat,
                                        "--speakers", "held-out", "--splits", "2", "--json", json])
         XCTAssertNotEqual(unnamed.status, 0)
