@@ -75,6 +75,12 @@ final class LearnedVocoderCommandTests: XCTestCase {
         let bad = try trainVocoder(folder + "/bad", steps: 1, extra: ["--adversarial", "--adversarial-loss", "wasserstein"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.standardError.contains("wasserstein"), bad.standardError)
+        for (flag, value, accepted) in [("--lr-d", "0", "above 0"), ("--mel-weight", "-1", "0 or more"), ("--lr-d", "nan", "above 0")] {
+            let refused = try trainVocoder(folder + "/bad", steps: 1, extra: ["--adversarial", "\(flag)=\(value)"])
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.standardError.contains("\(flag) \(value)") && refused.standardError.contains(accepted), refused.standardError)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/bad/checkpoint.safetensors"))
+        }
     }
 
     func testEveryCommandThatMakesSoundTakesIt() throws {

@@ -60,6 +60,13 @@ final class VocoderCorpusTests: XCTestCase {
         XCTAssertThrowsError(try cache.segment(3, start: cache.frames(3) - t, frames: t, hop: hop)) { error in
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
+        // An index that cannot be read is not reopened either; building again replaces both files.
+        try Data("{not json".utf8).write(to: URL(fileURLWithPath: path + ".json"))
+        XCTAssertNil(VocoderDataCache.open(path, fingerprint: "A"))
+        _ = try VocoderDataCache.build(path, fingerprint: "A", count: 2, prepare: { clips[$0] }, progress: { _ in })
+        let rebuilt = try XCTUnwrap(VocoderDataCache.open(path, fingerprint: "A"))
+        XCTAssertEqual(rebuilt.count, 2)
+        XCTAssertEqual(try rebuilt.features(1), try memory.features(1))
     }
 
     func testTrainingFromTheCacheIsTrainingFromMemory() throws {
