@@ -12,7 +12,7 @@
 #
 #   Scripts/bench-real-gan.sh RECORDINGS_DIR [OUT_DIR]
 #   MINUTES=60 RECIPES="baseline ema augment ttur all" LAYOUT=fsdd HELD_OUT="george jackson" COUNT=600
-#   JUDGE_EPOCHS=15
+#   JUDGE_EPOCHS=15 JUDGE_FLAGS="" (more classifier train flags for the judge, e.g. "--loudness peak --augment")
 # Each run takes both cores: nothing else should run beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,8 +44,9 @@ echo "== $(ls "$out/train" | wc -l) training clips, $(ls "$out/heldout" | wc -l)
 # The judge: trained on the training speakers, measured on the held-out ones (which it records,
 # so that evaluate --speakers held-out scores their clips as the ceiling).
 judge="$out/judge.safetensors"
+# shellcheck disable=SC2086
 [[ -f "$judge" ]] || "$melforge" classifier train --data "$data" --layout "$LAYOUT" -o "$judge" --epochs "${JUDGE_EPOCHS:-15}" \
-  --held-out "$(echo $HELD_OUT | tr ' ' ',')"
+  --held-out "$(echo $HELD_OUT | tr ' ' ',')" ${JUDGE_FLAGS:-}
 
 flags_of() {
   case "$1" in

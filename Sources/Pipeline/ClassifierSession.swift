@@ -21,6 +21,8 @@ public final class ClassifierSession {
         public var heldOutSpeakers: [String]?
         /// nil: 6 frames for audio, 0 for pictures.
         public var maxShift: Int?
+        /// Warp, tilt and mask the training images (`--augment`).
+        public var augment = false
         public var widths: [Int]?
         /// The --widths text, for errors.
         public var widthsOption: String?
@@ -39,6 +41,7 @@ public final class ClassifierSession {
         configuration.seed = settings.seed
         configuration.heldOut = settings.heldOut
         configuration.maxShift = settings.maxShift ?? (data.imaging != nil ? 6 : 0)
+        if settings.augment { configuration.augmentation = ClassifierAugmentation(bands: size, frames: size) }
         var metadata = ["data": source.path]
         if let imaging = data.imaging { metadata.merge(imaging.metadata) { $1 } }
         // With speakers known, whole speakers are held out (a judge measured on voices it

@@ -20,6 +20,9 @@ public struct ClassifierConfiguration: Codable, Equatable, Sendable {
     /// this many columns either way, the gap filled with -1 (silence), so that the judge does
     /// not care where in the clip a word starts.
     public var maxShift = 0
+    /// Warps, tilts and masks of the training images (`--augment`); nil: none. (Optional, so
+    /// that classifiers saved before it existed still load.)
+    public var augmentation: ClassifierAugmentation?
     /// The share of each class held out to measure accuracy.
     public var heldOut = 0.2
     public var seed: UInt64 = 0
@@ -161,7 +164,7 @@ public final class ClassifierTraining {
             let batchRows = Array(order[start..<min(order.count, start + configuration.batchSize)])
             let share = BatchShare.mine(of: batchRows.count)
             let rows = share.rows(of: batchRows)
-            let batch = share.rows(of: shifted(select(batchRows)))
+            let batch = share.rows(of: augmented(shifted(select(batchRows))))
             model.zeroGradients()
             let (logits, _, cache) = model.forward(batch, training: true, share: share, random: &random)
             var (loss, gradient) = Loss.softmaxCrossEntropy(logits, labels: rows.map { labels[$0] })
@@ -214,6 +217,13 @@ public final class ClassifierTraining {
         var values = [Float](); values.reserveCapacity(rows.count * per)
         for row in rows { values += images.values[(row * per)..<((row + 1) * per)] }
         return Tensor(shape: [rows.count] + images.shape.dropFirst(), values: values)
+    }
+
+    /// The batch through `configuration.augmentation`, when there is one.
+    func augmented(_ batch: Tensor) -> Tensor {
+        guard let augmentation = configuration.augmentation else { return batch }
+        let draws = augmentation.draw(count: batch.shape[0], bands: batch.shape[2], frames: batch.shape[3], random: &random)
+        return augmentation.apply(batch, draws: draws)
     }
 
     /// Each image moved by a random whole number of columns in -maxShift...maxShift.

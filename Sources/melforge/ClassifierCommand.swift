@@ -53,6 +53,9 @@ struct ClassifierTrainCommand: ParsableCommand {
     @Option(help: "Shift training images by up to this many columns (frames) either way, so that where a word starts does not matter (default: 6 for audio, 0 for images).")
     var maxShift: Int?
 
+    @Flag(help: "Warp the training images' bands by up to 10%, tilt them by up to 4 dB and silence a run of bands and one of frames (vocal tract length and microphone perturbation, SpecAugment), so that the judge hears the word rather than the few voices it trains on.")
+    var augment = false
+
     @Option(help: "Feature widths from the image inwards, comma-separated (default: 16 doubling per stage).")
     var widths: String?
 
@@ -71,6 +74,7 @@ struct ClassifierTrainCommand: ParsableCommand {
         var settings = ClassifierSession.Settings()
         (settings.batchSize, settings.learningRate, settings.seed) = (training.batchSize, training.lr, training.seed)
         ((settings.heldOut, settings.heldOutSpeakers), settings.maxShift) = (try ClassifierSession.heldOut(heldOut), maxShift)
+        settings.augment = augment
         (settings.widths, settings.widthsOption) = (widths.flatMap(ModelShape.parseWidths), widths)
         let report = { (line: String) in if Replicas.isFirst { print(line) } }
         let session = try ClassifierSession(data: try source.source.load(report: report), source: source.source, output: output,

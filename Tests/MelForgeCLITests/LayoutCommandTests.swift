@@ -74,10 +74,16 @@ final class LayoutCommandTests: XCTestCase {
         let namedJudge = folder + "/named.safetensors"
         let named = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", namedJudge, "--epochs", "1",
                                      "--held-out", "voice2,voice5", "--widths", "4,4,4,4", "--batch-size", "6",
-                                     "--loudness", "peak"])
+                                     "--loudness", "peak", "--augment"])
         XCTAssertEqual(named.status, 0, named.standardError)
         XCTAssertEqual(try SafeTensors.read(namedJudge).metadata["held_out_speakers"], "voice2,voice5")
         XCTAssertEqual(try SafeTensors.read(namedJudge).metadata["loudness"], "peak")
+        // --augment is kept with the classifier (warps of 10%, masks of 1/8 of the 64 x 64 image).
+        let configuration = try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(SafeTensors.read(namedJudge).metadata["classifier"]).utf8))
+        let augmentation = try XCTUnwrap((configuration as? [String: Any])?["augmentation"] as? [String: Any], "\(configuration)")
+        XCTAssertEqual(augmentation["maxFrequencyMask"] as? Int, 8)
+        XCTAssertEqual(augmentation["maxTimeMask"] as? Int, 8)
+        XCTAssertEqual((augmentation["maxWarp"] as? Double) ?? 0, 0.1, accuracy: 1e-6)
         let unknown = try runMelforge(["classifier", "train", "--data", flat, "--layout", "fsdd", "-o", folder + "/u.safetensors",
                                        "--epochs", "1", "--held-out", "voice9"])
         XCTAssertNotEqual(unknown.status, 0)

@@ -70,8 +70,20 @@ final class ClassifierTrainingTests: XCTestCase {
     }
 
     func testResumedTrainingContinuesTheSameRun() throws {
+        var augmented = smallConfiguration()
+        augmented.augmentation = ClassifierAugmentation(bands: 16, frames: 16)
+        try resumedTrainingContinuesTheSameRun(smallConfiguration())
+        try resumedTrainingContinuesTheSameRun(augmented)
+        // The augmentation changes what is learnt (it is not dropped on the way).
         let (images, labels) = bands(count: 30, seed: 6)
-        let configuration = smallConfiguration()
+        let plain = ClassifierTraining(configuration: smallConfiguration(), images: images, labels: labels)
+        let other = ClassifierTraining(configuration: augmented, images: images, labels: labels)
+        plain.trainEpoch(); other.trainEpoch()
+        XCTAssertNotEqual(plain.classifier.judge(images).probabilities, other.classifier.judge(images).probabilities)
+    }
+
+    func resumedTrainingContinuesTheSameRun(_ configuration: ClassifierConfiguration) throws {
+        let (images, labels) = bands(count: 30, seed: 6)
         let whole = ClassifierTraining(configuration: configuration, images: images, labels: labels)
         for _ in 0..<3 { whole.trainEpoch() }
         let path = try makeTemporaryFolder(self) + "/c.safetensors"
@@ -89,6 +101,57 @@ final class ClassifierTrainingTests: XCTestCase {
         var other = configuration
         other.seed = 1
         XCTAssertThrowsError(try ClassifierTraining(configuration: other, images: images, labels: labels).restore(from: path))
+    }
+
+    func testAugmentationWarpsTiltsAndMasksAsDrawn() {
+        // x[h, w] = 0.1 h + 0.01 w: linear in h, so the interpolation is exact.
+        let (bands, frames) = (4, 3)
+        var values: [Float] = []
+        for h in 0..<bands {
+            for w in 0..<frames { values.append(0.1 * Float(h) + 0.01 * Float(w)) }
+        }
+        let x = Tensor(shape: [1, 1, bands, frames], values: values)
+        let augmentation = ClassifierAugmentation(maxWarp: 0.1, maxTilt: 0.1, maxFrequencyMask: 2, maxTimeMask: 2)
+        // Warp 2: band h reads band h/2; tilt 0.3: -0.3, -0.1, 0.1, 0.3 from the lowest band up;
+        // frame 2 silenced.
+        let stretched = augmentation.apply(x, draws: [.init(warp: 2, tilt: 0.3, frequencyMask: 0..<0, timeMask: 2..<3)])
+        let source: [Float] = [0, 0.5, 1, 1.5], line: [Float] = [-0.3, -0.1, 0.1, 0.3]
+        var expected: [Float] = []
+        for h in 0..<bands {
+            for w in 0..<frames { expected.append(w == 2 ? -1 : 0.1 * source[h] + 0.01 * Float(w) + line[h]) }
+        }
+        assertClose(stretched.values, expected, absolute: 1e-6)
+        // Warp 0.5: band h reads band 2h, the highest band above the top; band 1 silenced.
+        let squeezed = augmentation.apply(x, draws: [.init(warp: 0.5, tilt: 0, frequencyMask: 1..<2, timeMask: 0..<0)])
+        let rows: [Float] = [0, -1, 3, 3]
+        var expectedSqueezed: [Float] = []
+        for h in 0..<bands {
+            for w in 0..<frames { expectedSqueezed.append(h == 1 ? -1 : 0.1 * rows[h] + 0.01 * Float(w)) }
+        }
+        assertClose(squeezed.values, expectedSqueezed, absolute: 1e-6)
+        // Nothing drawn: the images unchanged.
+        let none = augmentation.apply(x, draws: [.init(warp: 1, tilt: 0, frequencyMask: 0..<0, timeMask: 0..<0)])
+        assertClose(none.values, x.values, absolute: 0)
+
+        // Draws stay within their bounds (64 x 64: warps 0.9-1.1, tilts +-0.1, masks of 0-8) and vary.
+        var random = RandomNumbers(seed: 9)
+        let draws = ClassifierAugmentation(bands: 64, frames: 64).draw(count: 500, bands: 64, frames: 64, random: &random)
+        XCTAssertTrue(draws.allSatisfy { (0.9...1.1).contains($0.warp) && abs($0.tilt) <= 0.1 })
+        XCTAssertTrue(draws.allSatisfy { $0.frequencyMask.count <= 8 && $0.timeMask.count <= 8 && $0.frequencyMask.upperBound <= 64 && $0.timeMask.upperBound <= 64 })
+        XCTAssertGreaterThan(Set(draws.map(\.frequencyMask.count)).count, 5)
+        XCTAssertGreaterThan(draws.map(\.warp).max()! - draws.map(\.warp).min()!, 0.15)
+    }
+
+    func testClassifiersSavedBeforeAugmentationStillLoad() throws {
+        // A configuration without augmentation is written without the key, as the files made
+        // before it existed; both kinds decode to what was written.
+        let plain = smallConfiguration()
+        let text = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
+        XCTAssertFalse(text.contains("augmentation"), text)
+        XCTAssertEqual(try JSONDecoder().decode(ClassifierConfiguration.self, from: Data(text.utf8)), plain)
+        var augmented = plain
+        augmented.augmentation = ClassifierAugmentation(bands: 16, frames: 16)
+        XCTAssertEqual(try JSONDecoder().decode(ClassifierConfiguration.self, from: JSONEncoder().encode(augmented)), augmented)
     }
 
     func testOtherFilesAreNotClassifiers() throws {
