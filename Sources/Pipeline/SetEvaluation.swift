@@ -16,6 +16,9 @@ public struct EvaluationSet {
     public var nonFinite = 0
     /// "file: problem" for each file that could not be read.
     public var skipped: [String] = []
+    /// Each image's file (its path inside the folder), in order; empty when the folder held
+    /// features read as a whole.
+    public var files: [String] = []
 
     public var count: Int { images.shape[0] }
 
@@ -68,6 +71,7 @@ public struct EvaluationSet {
                     values += ImageFolder.values(of: picture)
                 }
                 read += 1
+                files.append(name)
             } catch let error as UsageError {
                 throw error
             } catch {
@@ -103,6 +107,9 @@ public struct EvaluationReport: Encodable {
     public var skipped: [String]
     /// Reference files not scored: unreadable, or their speaker not told by the naming.
     public var referenceSkipped: [String] = []
+    /// With --requested-by-folder: how often the classifier hears the class each clip was
+    /// asked for.
+    public var requested: RequestedClasses?
 
     public var table: String {
         func row(_ name: String, _ generated: String, _ reference: String = "") -> String {
@@ -130,6 +137,11 @@ public struct EvaluationReport: Encodable {
         lines.append("most frequent labels: \(top)")
         if let accuracy = classifierHeldOutAccuracy {
             lines.append(String(format: "classifier held-out accuracy: %.1f%%", 100 * accuracy))
+        }
+        if let requested {
+            let worst = requested.byClass.sorted { ($0.value.accuracy, $0.key) < ($1.value.accuracy, $1.key) }.prefix(3)
+                .map { String(format: "%@ %.0f%%", $0.key, 100 * $0.value.accuracy) }.joined(separator: ", ")
+            lines.append(String(format: "heard as requested: %.1f%% of %d clips (lowest: %@)", 100 * requested.accuracy, requested.clips, worst))
         }
         if let speakers = referenceSpeakers {
             lines.append("reference: the clips of \(speakers.count == 1 ? "speaker" : "speakers") \(speakers.joined(separator: ", "))")
@@ -174,7 +186,10 @@ extension EvaluationReport {
         classifier's embeddings of both sets and |D|train (distance to the nearest \
         reference clip: memorisation when near 0). Distances are Euclidean between the \
         classifier's input images. The reference set is scored too, as the ceiling, and the \
-        ratio of the two Inception scores is given. With --speakers held-out (and --layout \
+        ratio of the two Inception scores is given. With --requested-by-folder (a \
+        conditional model's clips, each class in a folder of its name: synthesize --label L \
+        -o DIR/L) the share of clips the classifier hears as the class they were asked for \
+        is reported, in all and by class. With --speakers held-out (and --layout \
         or --speaker-pattern to tell each clip's speaker) only the reference clips of the \
         speakers the classifier never heard are scored: the fair ceiling for a generator \
         trained on the other speakers.
@@ -190,9 +205,11 @@ extension EvaluationReport {
     /// `classifier`, against the set under `reference` when given (which is scored too, as
     /// the ceiling); the Inception score over `splits` parts.
     public static func measure(classifier: String, generated: String, reference: String?, splits: Int,
-                               speakers: ReferenceSpeakers = .all, naming: ClipNaming = .folders) throws -> EvaluationReport {
+                               speakers: ReferenceSpeakers = .all, naming: ClipNaming = .folders,
+                               requestedByFolder: Bool = false) throws -> EvaluationReport {
         let judge = try Judge(path: classifier)
         let generatedSet = try EvaluationSet(folder: generated, option: "--generated", judge: judge)
+        let requested = try requestedByFolder ? RequestedClasses(generatedSet, judge: judge, folder: generated) : nil
         guard generatedSet.count >= splits else {
             throw UsageError("--generated '\(generated)' has \(generatedSet.count) usable files; the Inception score over \(splits) splits needs at least \(splits) (pass --splits)")
         }
@@ -213,7 +230,60 @@ extension EvaluationReport {
             inceptionScoreRatio: referenceScores.flatMap { $0.inceptionScore > 0 ? scores.inceptionScore / $0.inceptionScore : nil },
             silentFraction: generatedSet.fraction(generatedSet.silent), clippedFraction: generatedSet.fraction(generatedSet.clipped),
             nonFiniteFraction: generatedSet.fraction(generatedSet.nonFinite),
-            skipped: generatedSet.skipped, referenceSkipped: (chosen?.skipped ?? []) + (referenceSet?.skipped ?? []))
+            skipped: generatedSet.skipped, referenceSkipped: (chosen?.skipped ?? []) + (referenceSet?.skipped ?? []),
+            requested: requested)
+    }
+}
+
+/// A conditional model's clips against the classes they were asked for (each clip's parent
+/// folder names it): the share the classifier hears as that class, in all and by class.
+public struct RequestedClasses: Encodable {
+    public struct Class: Encodable {
+        public var clips: Int
+        public var heardAsRequested: Int
+        public var accuracy: Double
+        /// What the classifier heard in this folder's clips, by class.
+        public var heard: [String: Int]
+    }
+
+    public var clips: Int
+    public var heardAsRequested: Int
+    public var accuracy: Double
+    public var byClass: [String: Class]
+
+    /// A clip outside any folder, or in a folder that names no class of the classifier, is an
+    /// error naming it (the whole measure would be wrong, not one clip).
+    init(_ set: EvaluationSet, judge: Judge, folder: String) throws {
+        guard set.files.count == set.count else {
+            throw UsageError("--requested-by-folder reads the class from each clip's folder; '\(folder)' holds features read as one set (give the audio files)")
+        }
+        let requested = try set.files.map { file -> Int in
+            let parts = file.split(separator: "/")
+            guard parts.count >= 2 else {
+                throw UsageError("--requested-by-folder: '\(folder)/\(file)' is in no class's folder; put each class's clips in a folder of its name (\(judge.classes.joined(separator: ", ")))")
+            }
+            return try judge.classIndex(String(parts[parts.count - 2]), option: "--requested-by-folder: the folder of '\(file)',")
+        }
+        let k = judge.classes.count
+        let probabilities = judge.judge(set.images).probabilities.values
+        let heard = (0..<set.count).map { row in
+            let p = probabilities[(row * k)..<((row + 1) * k)]
+            return p.indices.max { p[$0] < p[$1] }! - row * k
+        }
+        var byClass: [String: Class] = [:]
+        for (asked, got) in zip(requested, heard) {
+            let name = judge.classes[asked]
+            var entry = byClass[name] ?? Class(clips: 0, heardAsRequested: 0, accuracy: 0, heard: [:])
+            entry.clips += 1
+            if asked == got { entry.heardAsRequested += 1 }
+            entry.heard[judge.classes[got], default: 0] += 1
+            entry.accuracy = Double(entry.heardAsRequested) / Double(entry.clips)
+            byClass[name] = entry
+        }
+        clips = set.count
+        heardAsRequested = zip(requested, heard).filter { $0 == $1 }.count
+        accuracy = Double(heardAsRequested) / Double(max(1, clips))
+        self.byClass = byClass
     }
 }
 

@@ -21,6 +21,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup(title: "Speakers (--reference)") var naming: NamingOptions
 
+    @Flag(help: "Each generated clip's folder names the class it was asked for (a conditional model's clips): report how often the classifier hears it.")
+    var requestedByFolder = false
+
     @Option(help: "A folder of resynthesized clips, paired by name with --reference.")
     var resynthesized: String?
 
@@ -64,7 +67,8 @@ struct EvaluateCommand: ParsableCommand {
             }
         } else {
             let report = try EvaluationReport.measure(classifier: classifier!, generated: generated!, reference: reference,
-                                                      splits: splits, speakers: try ReferenceSpeakers(speakers), naming: naming.naming)
+                                                      splits: splits, speakers: try ReferenceSpeakers(speakers), naming: naming.naming,
+                                                      requestedByFolder: requestedByFolder)
             try writeReport(report, to: json)
             print(report.table)
         }

@@ -73,6 +73,52 @@ final class EvaluateCommandTests: XCTestCase {
         XCTAssertEqual(againstFeatures["frechet_distance"] as! Double, 0, accuracy: 1e-2)
     }
 
+    /// --requested-by-folder: each clip's folder is the class it was asked for. On the corpus
+    /// itself that is the classifier's accuracy; moving a folder's clips under another class's
+    /// name moves exactly what is heard in them; clips outside a class's folder are refused.
+    func testRequestedClassesComeFromFolders() throws {
+        let judge = try trainClassifier()
+        let json = folder + "/requested.json"
+        let result = try run(["evaluate", "--classifier", judge, "--generated", digits, "--requested-by-folder", "--json", json])
+        XCTAssertTrue(result.standardOutput.contains("heard as requested:"), result.standardOutput)
+        let report = try readJSON(json)
+        let counts = (report["scores"] as! [String: Any])["label_counts"] as! [String: Int]
+        let requested = report["requested"] as! [String: Any]
+        let byClass = requested["by_class"] as! [String: [String: Any]]
+        XCTAssertEqual(requested["clips"] as? Int, 80)
+        XCTAssertEqual(Set(byClass.keys).count, 10)
+        var heardInAll: [String: Int] = [:]
+        for (name, entry) in byClass {
+            XCTAssertEqual(entry["clips"] as? Int, 8, name)
+            let heard = entry["heard"] as! [String: Int]
+            XCTAssertEqual(entry["heard_as_requested"] as? Int, heard[name] ?? 0, name)
+            heardInAll.merge(heard, uniquingKeysWith: +)
+        }
+        XCTAssertEqual(heardInAll.filter { $0.value > 0 }, counts.filter { $0.value > 0 })  // the same verdicts, folder by folder
+        let total = byClass.values.map { $0["heard_as_requested"] as! Int }.reduce(0, +)
+        XCTAssertEqual(requested["heard_as_requested"] as? Int, total)
+        XCTAssertEqual(requested["accuracy"] as! Double, Double(total) / 80, accuracy: 1e-12)
+
+        // "seven"'s clips asked for as "zero": what is heard is the same, the score is for zero.
+        let moved = folder + "/moved"
+        try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: digits + "/seven", toPath: moved + "/zero")
+        _ = try run(["evaluate", "--classifier", judge, "--generated", moved, "--requested-by-folder", "--splits", "2", "--json", json])
+        let zero = ((try readJSON(json)["requested"] as! [String: Any])["by_class"] as! [String: [String: Any]])["zero"]!
+        let seven = byClass["seven"]!
+        XCTAssertEqual(zero["heard"] as! [String: Int], seven["heard"] as! [String: Int])
+        XCTAssertEqual(zero["heard_as_requested"] as? Int, (seven["heard"] as! [String: Int])["zero"] ?? 0)
+
+        // A folder that names no class, and a clip in no folder, are refused by name.
+        try FileManager.default.copyItem(atPath: digits + "/seven", toPath: moved + "/sevn")
+        try fails(["evaluate", "--classifier", judge, "--generated", moved, "--requested-by-folder", "--splits", "2", "--json", json],
+                  saying: ["'sevn' is not a class", "seven"])
+        try FileManager.default.removeItem(atPath: moved + "/sevn")
+        try FileManager.default.copyItem(atPath: digits + "/seven/en-us+f2_s165_p50.wav", toPath: moved + "/loose.wav")
+        try fails(["evaluate", "--classifier", judge, "--generated", moved, "--requested-by-folder", "--splits", "2", "--json", json],
+                  saying: ["loose.wav' is in no class's folder"])
+    }
+
     /// Silent, clipped and NaN clips are counted; a file that is not audio is listed and skipped.
     func testBrokenClipsAreCountedAndUnreadableOnesSkipped() throws {
         let judge = try trainClassifier()
