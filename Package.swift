@@ -143,7 +143,7 @@ let tests: [Target] = [
         name: "PipelineTests",
         dependencies: [
             "Pipeline", "AudioIO", "Spectral", "FileFormats", "Pictures", "Tensors", "Training", "Models", "WorkerPool",
-            "TestSupport",
+            "NeuralVocoder", "TestSupport",
         ]),
     .testTarget(
         name: "NeuralVocoderTests",

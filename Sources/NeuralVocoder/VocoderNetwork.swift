@@ -29,6 +29,10 @@ public struct LearnedVocoderConfiguration: Codable, Equatable, Sendable {
     public var weights = LossWeights()
     /// The discriminators it trains against (nil: none; `--adversarial`).
     public var adversarial: AdversarialConfiguration?
+    /// Speed perturbation (`--speed-perturb`): every training clip is also trained on played at
+    /// these speeds, its pitch and formants moved with it (more voices from the ones there
+    /// are); nil: as recorded only.
+    public var speeds: [Float]?
 
     public init(frontEnd: FrontEndConfiguration, inputRange: LogMelNormalization) {
         self.frontEnd = frontEnd

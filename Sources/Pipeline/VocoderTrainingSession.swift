@@ -20,6 +20,9 @@ public struct VocoderRequest {
     public var weights = LossWeights()
     /// Train against discriminators (`--adversarial`).
     public var adversarial: AdversarialConfiguration?
+    /// Also train on every clip at these speeds (`--speed-perturb`); nil: not asked (a resumed
+    /// run keeps its own).
+    public var speeds: [Float]?
 
     public init(frontEnd: FrontEndConfiguration) { self.frontEnd = frontEnd }
 
@@ -34,6 +37,16 @@ public struct VocoderRequest {
             self.adversarial = adversarial
         }
         weights.mel = melWeight ?? (on ? 45 : 1)
+    }
+
+    /// The speeds of `--speed-perturb` ("0.9,1.1"): each in 0.5...2, 1 (always trained on)
+    /// left out, no repeats.
+    public static func speeds(from text: String) throws -> [Float] {
+        let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { (0.5...2).contains($0) } ?? false }) else {
+            throw UsageError("--speed-perturb '\(text)' is not accepted; expected speeds from 0.5 to 2 separated by commas (0.9,1.1: every clip also at 90% and 110% speed)")
+        }
+        return values.compactMap { $0 }.filter { $0 != 1 }.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
     }
 
     /// `melforge train vocoder`'s discussion.
@@ -53,6 +66,10 @@ public struct VocoderRequest {
         matching (weight 2) and the log-mel L1 at weight 45 (--mel-weight); the discriminators \
         learn at --lr-d. A run trained without them can be resumed with --adversarial: they \
         join it at its step.
+
+        --speed-perturb 0.9,1.1 also trains on every clip played at those speeds (resampled: \
+        pitch and formants move with the speed, as a smaller or larger speaker's would), so \
+        that a few speakers' recordings teach more voices. The run keeps the setting.
 
         RUN_DIR receives checkpoint.safetensors (weights, Adam's state, random state, the \
         configuration, and the discriminators with theirs; written atomically every \
@@ -95,14 +112,25 @@ public final class VocoderTrainingSession {
         if let cached = VocoderDataCache.open(cache, fingerprint: fingerprint) { return cached }
         let inversion = try FeatureInversion(configuration: configuration.frontEnd, nnlsIterations: configuration.nnlsIterations)
         let (rate, frames) = (configuration.frontEnd.sampleRate, configuration.segmentFrames)
-        let progress = Replicas.isFirst && files.count >= 200 ? ProgressBar(total: files.count, label: "prepare clips", unit: "files") : nil
-        let corpus = try VocoderDataCache.build(cache, fingerprint: fingerprint, count: files.count, prepare: { index in
-            let path = data + "/" + files[index]
+        // Each file as recorded, then at each perturbed speed: played s times as fast is the
+        // same samples read as if recorded at rate x s, resampled to the rate.
+        let speeds = [Float(1)] + (configuration.speeds ?? [])
+        guard speeds.allSatisfy({ (0.5...2).contains($0) }) else {
+            throw UsageError("the run's speeds \(speeds) are out of range (0.5 to 2)")
+        }
+        let count = files.count * speeds.count
+        let progress = Replicas.isFirst && count >= 200 ? ProgressBar(total: count, label: "prepare clips", unit: "clips") : nil
+        let corpus = try VocoderDataCache.build(cache, fingerprint: fingerprint, count: count, prepare: { index in
+            let (file, speed) = (files[index / speeds.count], speeds[index % speeds.count])
             do {
-                let samples = try AudioFile.read(path, sampleRate: rate).samples
-                return try VocoderClip(name: files[index], samples: samples, inversion: inversion, segmentFrames: frames)
+                var samples = try AudioFile.read(data + "/" + file, sampleRate: rate).samples
+                if speed != 1 {
+                    samples = try Resampler.resample(samples, from: Int((Float(rate) * speed).rounded()), to: rate)
+                }
+                return try VocoderClip(name: speed == 1 ? file : "\(file)@\(speed)x", samples: samples, inversion: inversion,
+                                       segmentFrames: frames)
             } catch {
-                warn("skipping: \(error)")
+                if speed == 1 { warn("skipping: \(error)") }
                 return nil
             }
         }, progress: { progress?.update($0) })
@@ -119,6 +147,7 @@ public final class VocoderTrainingSession {
         sortedEncoder.outputFormatting = .sortedKeys
         var lines = ["melforge-vocoder-cache/1", String(decoding: try sortedEncoder.encode(c.frontEnd), as: UTF8.self),
                      "segment \(c.segmentFrames) nnls \(c.nnlsIterations)"]
+        if let speeds = c.speeds, !speeds.isEmpty { lines.append("speeds \(speeds.map { "\($0)" }.joined(separator: ","))") }
         for file in files {
             let attributes = try? manager.attributesOfItem(atPath: data + "/" + file)
             let size = attributes?[.size] as? Int ?? -1
@@ -165,6 +194,10 @@ public final class VocoderTrainingSession {
             } else if configuration.adversarial != nil && request.adversarial == nil {
                 throw UsageError("'\(folder)' trains against discriminators; resume it with --adversarial")
             }
+            if let asked = request.speeds, asked != (configuration.speeds ?? []) {
+                let kept = configuration.speeds.map { $0.map { "\($0)" }.joined(separator: ",") }
+                throw UsageError("'\(folder)' was trained \(kept.map { "with --speed-perturb \($0)" } ?? "without --speed-perturb"); resume it \(kept == nil ? "without it" : "with the same (or without the flag)")")
+            }
         } else {
             // The input range is fitted below, once the clips are read.
             configuration = LearnedVocoderConfiguration(frontEnd: request.frontEnd, inputRange: try LogMelNormalization(minDB: -80, maxDB: 0))
@@ -172,6 +205,7 @@ public final class VocoderTrainingSession {
             (configuration.segmentFrames, configuration.batchSize, configuration.learningRate) = (request.segmentFrames, request.batchSize, request.learningRate)
             (configuration.seed, configuration.weights) = (request.seed, request.weights)
             configuration.adversarial = request.adversarial
+            configuration.speeds = request.speeds.flatMap { $0.isEmpty ? nil : $0 }
         }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if Replicas.isFirst { try OutputLock.hold(OutputLock.file(inFolder: folder), for: folder, command: OutputLock.thisCommand) }

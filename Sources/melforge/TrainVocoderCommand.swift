@@ -52,6 +52,8 @@ struct TrainVocoderCommand: ParsableCommand {
     @Option(help: "The discriminators' loss: hinge (default) or least-squares.") var adversarialLoss: AdversarialConfiguration.Loss?
     @Option(help: "Weight of the log-mel L1 (default 1; 45 with --adversarial).") var melWeight: Float?
 
+    @Option(help: "Also train on every clip at these speeds, comma-separated (0.9,1.1): more voices from the speakers there are.") var speedPerturb: String?
+
     @Option(help: "Save a checkpoint, the loss curve and the samples every this many steps.")
     var checkpointEvery = 200
 
@@ -71,6 +73,7 @@ struct TrainVocoderCommand: ParsableCommand {
             where !(value >= 0 && value.isFinite) || (name == "--lr-d" && value == 0) {
             throw ValidationError("\(name) \(value) is not accepted; expected \(name == "--lr-d" ? "above 0" : "0 or more")")
         }
+        _ = try speedPerturb.map(VocoderRequest.speeds(from:))
     }
 
     func run() throws {
@@ -81,6 +84,7 @@ struct TrainVocoderCommand: ParsableCommand {
         (request.batchSize, request.learningRate, request.seed) = (training.batchSize, training.lr, training.seed)
         request.weights.phase = phaseWeight
         request.setAdversarial(adversarial, learningRate: lrD, loss: adversarialLoss, melWeight: melWeight)
+        request.speeds = try speedPerturb.map(VocoderRequest.speeds(from:))
         let first = Replicas.isFirst
         let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: training.resume,
                                                  report: { if first { print($0) } },

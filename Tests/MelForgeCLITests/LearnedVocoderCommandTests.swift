@@ -15,8 +15,8 @@ final class LearnedVocoderCommandTests: XCTestCase {
         folder = try makeTemporaryFolder(self)
     }
 
-    private func trainVocoder(_ out: String, steps: Int, extra: [String] = []) throws -> CommandResult {
-        try runMelforge(["train", "vocoder", "--data", repositoryRoot + "/Audio/digits", "--out", out, "--steps", "\(steps)",
+    private func trainVocoder(_ out: String, steps: Int, extra: [String] = [], data: String = repositoryRoot + "/Audio/digits") throws -> CommandResult {
+        try runMelforge(["train", "vocoder", "--data", data, "--out", out, "--steps", "\(steps)",
                          "--batch-size", "4", "--width", "8", "--blocks", "1", "--segment-frames", "8", "--log-every", "1",
                          "--checkpoint-every", "3"] + extra)
     }
@@ -81,6 +81,25 @@ final class LearnedVocoderCommandTests: XCTestCase {
             XCTAssertTrue(refused.standardError.contains("\(flag) \(value)") && refused.standardError.contains(accepted), refused.standardError)
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/bad/checkpoint.safetensors"))
         }
+    }
+
+    /// --speed-perturb: three times the clips; the run keeps it (resuming without the flag goes
+    /// on, with another setting is refused by name).
+    func testSpeedPerturbationIsKeptByTheRun() throws {
+        let (run, seven) = (folder + "/perturbed", repositoryRoot + "/Audio/digits/seven")
+        let first = try trainVocoder(run, steps: 2, extra: ["--speed-perturb", "0.9,1.1"], data: seven)
+        XCTAssertEqual(first.status, 0, first.standardError)
+        XCTAssertTrue(first.standardOutput.contains("24 clips"), first.standardOutput)
+        XCTAssertTrue(try SafeTensors.read(run + "/checkpoint.safetensors").metadata["vocoder"]?.contains("\"speeds\":[0.9") == true)
+        let resumed = try trainVocoder(run, steps: 3, extra: ["--resume"], data: seven)
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertTrue(resumed.standardOutput.contains("24 clips"), resumed.standardOutput)
+        let other = try trainVocoder(run, steps: 4, extra: ["--resume", "--speed-perturb", "0.8"], data: seven)
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.standardError.contains("was trained with --speed-perturb 0.9,1.1"), other.standardError)
+        let bad = try trainVocoder(folder + "/bad", steps: 1, extra: ["--speed-perturb", "3"], data: seven)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.standardError.contains("--speed-perturb '3'"), bad.standardError)
     }
 
     func testEveryCommandThatMakesSoundTakesIt() throws {
