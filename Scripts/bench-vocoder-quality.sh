@@ -19,7 +19,8 @@
 # preparation and the scoring. Each run takes both cores: nothing else should run beside it.
 #
 #   LAYOUT=fsdd HELD_OUT="george jackson" COUNT=200 PLAIN_MINUTES=20 MINUTES=60 CURVE_MINUTES=10
-#   RUNS="plain adversarial scratch" ADVERSARIAL_FLAGS="" (more train vocoder flags for the adversarial runs)
+#   RUNS="plain adversarial scratch" ADVERSARIAL_FLAGS="" (more train vocoder flags for the adversarial runs;
+#   a run named scratch-NAME is another from step 0, e.g. RUNS=scratch-speed ADVERSARIAL_FLAGS="--speed-perturb 0.9,1.1")
 #
 # The espeak corpus (no argument, or a run folder): a held-out share of the spoken-digit corpus,
 # by voice (every tenth voice, counted from the third, never in the training folder), and the 8
@@ -115,12 +116,19 @@ PY
     train_for "$plain" $((CURVE_MINUTES * 60)); score "$plain" plain
   done
   [[ -d "$out/adversarial" ]] || { cp -a "$plain" "$out/adversarial"; cp "$plain.minutes" "$out/adversarial.minutes"; }
-  # scratch: with the discriminators from the first step (the clips' cache copied from plain).
-  if [[ " $RUNS " == *" scratch "* && ! -d "$out/scratch" ]]; then
-    mkdir -p "$out/scratch"; cp "$plain"/data.cache "$plain"/data.cache.json "$out/scratch/"; echo 0 >"$out/scratch.minutes"
-  fi
+  # scratch, scratch-NAME: with the discriminators from the first step; one step first, so that
+  # the clips' preparation (their own cache: ADVERSARIAL_FLAGS may change it) stays out of the
+  # training minutes.
   for run in $RUNS; do
-    flags=(); [[ "$run" == adversarial || "$run" == scratch ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
+    if [[ "$run" == scratch* && ! -d "$out/$run" ]]; then
+      # shellcheck disable=SC2086
+      "$bin/melforge" train vocoder --data "$out/train" --out "$out/$run" --steps 1 --checkpoint-every 1 --adversarial \
+        ${ADVERSARIAL_FLAGS:-} >"$out/$run.log" 2>&1
+      echo 0 >"$out/$run.minutes"
+    fi
+  done
+  for run in $RUNS; do
+    flags=(); [[ "$run" == adversarial || "$run" == scratch* ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
     while python3 -c "import sys; sys.exit(0 if $(minutes_of "$out/$run") < $MINUTES - 0.5 else 1)"; do
       train_for "$out/$run" $((CURVE_MINUTES * 60)) "${flags[@]}"; score "$out/$run" "$run"
     done
