@@ -104,7 +104,7 @@ PY
   plain="$out/plain"
   if [[ ! -f "$plain/checkpoint.safetensors" ]]; then
     # One step first: the clips' preparation (the data cache) stays out of the training minutes.
-    "$bin/melforge" train vocoder --data "$out/train" --out "$plain" --steps 1 --checkpoint-every 1 >"$plain.log" 2>&1
+    "$bin/melforge" train vocoder --data "$out/train" --out "$plain" --steps 1 --checkpoint-every 1 --no-adversarial >"$plain.log" 2>&1
     echo 0 >"$plain.minutes"
     # The other vocoders, once, on the same held-out clips.
     where="$out/scored-others"
@@ -113,7 +113,7 @@ PY
     "$venv/bin/python" Scripts/vocoder-quality.py "$where" --json "$where/scores.json" | tee "$out/others.txt"
   fi
   while python3 -c "import sys; sys.exit(0 if $(minutes_of "$plain") < $PLAIN_MINUTES - 0.5 else 1)"; do
-    train_for "$plain" $((CURVE_MINUTES * 60)); score "$plain" plain
+    train_for "$plain" $((CURVE_MINUTES * 60)) --no-adversarial; score "$plain" plain
   done
   [[ -d "$out/adversarial" ]] || { cp -a "$plain" "$out/adversarial"; cp "$plain.minutes" "$out/adversarial.minutes"; }
   # scratch, scratch-NAME: with the discriminators from the first step; one step first, so that
@@ -128,7 +128,7 @@ PY
     fi
   done
   for run in $RUNS; do
-    flags=(); [[ "$run" == adversarial || "$run" == scratch* ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
+    flags=(--no-adversarial); [[ "$run" == adversarial || "$run" == scratch* ]] && flags=(--adversarial ${ADVERSARIAL_FLAGS:-})
     while python3 -c "import sys; sys.exit(0 if $(minutes_of "$out/$run") < $MINUTES - 0.5 else 1)"; do
       train_for "$out/$run" $((CURVE_MINUTES * 60)) "${flags[@]}"; score "$out/$run" "$run"
     done
@@ -160,7 +160,7 @@ run=${1:-$corpus/vocoder-run}
 if [[ $# -eq 0 ]]; then
   [[ -f "$run/checkpoint.safetensors" ]] && resume=--resume || resume=
   "$bin/melforge" train vocoder --data "$corpus/digits-train" --out "$run" \
-    --steps "${MELFORGE_VOCODER_STEPS:-45000}" --checkpoint-every 1000 --log-every 100 $resume
+    --steps "${MELFORGE_VOCODER_STEPS:-45000}" --checkpoint-every 1000 --log-every 100 --no-adversarial $resume
 fi
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u

@@ -42,12 +42,12 @@ if [[ -f "$out/train/checkpoint.safetensors" ]]; then resume=--resume; else resu
 echo "samples.png and losses.svg show the run in $out/train"
 
 echo "== a learned vocoder on Audio/digits (the GAN's front end: 64 mel bands) -> $out/vocoder"
-# Without discriminators: --adversarial makes each step about five times as long, and on real
-# speech its gain over this plain run shows only after tens of minutes (BENCHMARKS.md, issue 26).
-echo "(trained without discriminators: --adversarial costs about 5x per step and pays off only in longer runs; see BENCHMARKS.md)"
+# Without discriminators (train vocoder's default is with them): each step with them takes about
+# five times as long, too long for this short run (BENCHMARKS.md, issue 26).
+echo "(trained with --no-adversarial: discriminators cost about 5x per step, too long for this short run; they are train vocoder's default; see BENCHMARKS.md)"
 vocoder_steps=${MELFORGE_MAIN_VOCODER_STEPS:-1500}
 if [[ -f "$out/vocoder/checkpoint.safetensors" ]]; then resume=--resume; else resume=; fi
-"$melforge" train vocoder --data Audio/digits --out "$out/vocoder" --steps "$vocoder_steps" --checkpoint-every 500 $resume
+"$melforge" train vocoder --data Audio/digits --out "$out/vocoder" --steps "$vocoder_steps" --checkpoint-every 500 --no-adversarial $resume
 echo "losses.svg and samples/ show the vocoder's run in $out/vocoder"
 
 echo "== a classifier of the bundled digits, the judge of what the GAN makes -> $out/classifier.safetensors"

@@ -45,12 +45,12 @@ struct TrainVocoderCommand: ParsableCommand {
     @Option(help: "Weight of the phase losses (0 leaves the phase to the losses on the sound).")
     var phaseWeight: Float = 1
 
-    @Flag(help: "Train against discriminators (multi-period and multi-resolution, HiFi-GAN and Vocos's recipe).")
-    var adversarial = false
+    @Flag(inversion: .prefixedNo, help: "Train against discriminators (multi-period and multi-resolution, HiFi-GAN and Vocos's recipe; the default for a new run; a resumed run keeps its own unless told).")
+    var adversarial: Bool?
 
     @Option(help: "The discriminators' learning rate (default 2e-4).") var lrD: Float?
     @Option(help: "The discriminators' loss: hinge (default) or least-squares.") var adversarialLoss: AdversarialConfiguration.Loss?
-    @Option(help: "Weight of the log-mel L1 (default 1; 45 with --adversarial).") var melWeight: Float?
+    @Option(help: "Weight of the log-mel L1 (default 45 with discriminators, 1 with --no-adversarial).") var melWeight: Float?
 
     @Option(help: "Also train on every clip at these speeds, comma-separated (0.9,1.1): more voices from the speakers there are.") var speedPerturb: String?
 

@@ -104,7 +104,7 @@ final class DataParallelTests: XCTestCase {
     /// sign of its gradient, and the sign of a gradient that is nearly zero is the order of sums.
     func testVocoderTrainsAsOne() throws {
         // Without and with the discriminators (whose gradients are summed over the processes too).
-        for (name, extra) in [("vocoder", [String]()), ("adversarial", ["--adversarial"])] {
+        for (name, extra) in [("vocoder", ["--no-adversarial"]), ("adversarial", ["--adversarial"])] {
             for processes in [1, 2] {
                 let result = try mpirun(processes, ["train", "vocoder", "--data", repositoryRoot + "/Audio/digits", "--out",
                                                     folder + "/\(name)-\(processes)", "--steps", "1", "--batch-size", "4", "--width", "8",

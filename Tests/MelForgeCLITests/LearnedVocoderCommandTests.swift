@@ -15,10 +15,14 @@ final class LearnedVocoderCommandTests: XCTestCase {
         folder = try makeTemporaryFolder(self)
     }
 
-    private func trainVocoder(_ out: String, steps: Int, extra: [String] = [], data: String = repositoryRoot + "/Audio/digits") throws -> CommandResult {
-        try runMelforge(["train", "vocoder", "--data", data, "--out", out, "--steps", "\(steps)",
-                         "--batch-size", "4", "--width", "8", "--blocks", "1", "--segment-frames", "8", "--log-every", "1",
-                         "--checkpoint-every", "3"] + extra)
+    /// A tiny run; without discriminators unless `extra` says (--adversarial, --no-adversarial)
+    /// or `plain` is false (the defaults).
+    private func trainVocoder(_ out: String, steps: Int, extra: [String] = [], data: String = repositoryRoot + "/Audio/digits",
+                              plain: Bool = true) throws -> CommandResult {
+        let told = extra.contains("--adversarial") || extra.contains("--no-adversarial") || !plain
+        return try runMelforge(["train", "vocoder", "--data", data, "--out", out, "--steps", "\(steps)",
+                                "--batch-size", "4", "--width", "8", "--blocks", "1", "--segment-frames", "8", "--log-every", "1",
+                                "--checkpoint-every", "3"] + (told ? [] : ["--no-adversarial"]) + extra)
     }
 
     /// Each log line without the speed.
@@ -69,9 +73,24 @@ final class LearnedVocoderCommandTests: XCTestCase {
         let log = try losses(run)
         XCTAssertEqual(log.count, 8)
         XCTAssertTrue(log[7].contains("\"adv\"") && log[7].contains("\"disc\"") && !log[5].contains("\"adv\""), log[5] + log[7])
-        let without = try trainVocoder(run, steps: 9, extra: ["--resume"])
+        let without = try trainVocoder(run, steps: 9, extra: ["--resume", "--no-adversarial"])
         XCTAssertNotEqual(without.status, 0)
-        XCTAssertTrue(without.standardError.contains("resume it with --adversarial"), without.standardError)
+        XCTAssertTrue(without.standardError.contains("resume it without --no-adversarial"), without.standardError)
+        // Resumed with neither flag, it keeps its discriminators.
+        let kept = try trainVocoder(run, steps: 9, extra: ["--resume"], plain: false)
+        XCTAssertEqual(kept.status, 0, kept.standardError)
+        XCTAssertTrue(try losses(run)[8].contains("\"disc\""))
+
+        // The default: a new run trains against discriminators; a plain run resumed with
+        // neither flag stays plain.
+        let fresh = try trainVocoder(folder + "/default", steps: 1, plain: false)
+        XCTAssertEqual(fresh.status, 0, fresh.standardError)
+        XCTAssertTrue(try SafeTensors.read(folder + "/default/checkpoint.safetensors").tensors.contains { $0.name.hasPrefix("discriminator.") })
+        let plainRun = folder + "/plain"
+        XCTAssertEqual(try trainVocoder(plainRun, steps: 1).status, 0)
+        let stays = try trainVocoder(plainRun, steps: 2, extra: ["--resume"], plain: false)
+        XCTAssertEqual(stays.status, 0, stays.standardError)
+        XCTAssertFalse(try SafeTensors.read(plainRun + "/checkpoint.safetensors").tensors.contains { $0.name.hasPrefix("discriminator.") })
         let bad = try trainVocoder(folder + "/bad", steps: 1, extra: ["--adversarial", "--adversarial-loss", "wasserstein"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.standardError.contains("wasserstein"), bad.standardError)
