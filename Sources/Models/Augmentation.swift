@@ -41,15 +41,10 @@ public struct SpectrogramAugmentation: Codable, Equatable, Sendable {
     /// A draw for each of `count` images of `bands` x `frames` (a data-parallel process
     /// draws the whole batch's and keeps its rows, as for every random number of a step).
     public func draw(count: Int, bands: Int, frames: Int, random: inout RandomNumbers) -> [Draw] {
-        func integer(_ upTo: Int) -> Int { upTo <= 0 ? 0 : Int(random.next() % UInt64(upTo + 1)) }
-        func band(_ length: Int, within size: Int) -> Range<Int> {
-            let start = integer(max(0, size - length))
-            return start..<min(size, start + length)
-        }
-        return (0..<count).map { _ in
-            let shift = integer(2 * maxShift) - maxShift
-            let frequency = band(integer(maxFrequencyMask), within: bands)
-            let time = band(integer(maxTimeMask), within: frames)
+        (0..<count).map { _ in
+            let shift = random.integer(upTo: 2 * maxShift) - maxShift
+            let frequency = random.run(maxLength: maxFrequencyMask, within: bands)
+            let time = random.run(maxLength: maxTimeMask, within: frames)
             let gain = maxGain * (2 * random.uniform() - 1)
             return Draw(shift: shift, frequencyMask: frequency, timeMask: time, gain: gain)
         }

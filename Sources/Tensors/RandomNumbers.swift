@@ -46,6 +46,19 @@ public struct RandomNumbers: RandomNumberGenerator, Sendable, Equatable {
         for i in stride(from: elements.count - 1, to: 0, by: -1) { elements.swapAt(i, Int(next() % UInt64(i + 1))) }
     }
 
+    /// A whole number in 0...upTo (next() mod (upTo + 1)); 0, drawing nothing, when upTo <= 0.
+    public mutating func integer(upTo: Int) -> Int {
+        upTo <= 0 ? 0 : Int(next() % UInt64(upTo + 1))
+    }
+
+    /// A run of 0...maxLength consecutive places inside 0..<size (its length drawn first, then
+    /// its start): a mask's position, as SpecAugment draws them.
+    public mutating func run(maxLength: Int, within size: Int) -> Range<Int> {
+        let length = integer(upTo: maxLength)
+        let start = integer(upTo: max(0, size - length))
+        return start..<min(size, start + length)
+    }
+
     /// Uniform in [0, 1), 24 random bits.
     public mutating func uniform() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216)

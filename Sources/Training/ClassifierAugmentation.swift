@@ -48,16 +48,11 @@ public struct ClassifierAugmentation: Codable, Equatable, Sendable {
 
     /// A draw for each of `count` images of `bands` x `frames`.
     public func draw(count: Int, bands: Int, frames: Int, random: inout RandomNumbers) -> [Draw] {
-        func integer(_ upTo: Int) -> Int { upTo <= 0 ? 0 : Int(random.next() % UInt64(upTo + 1)) }
-        func run(_ length: Int, within size: Int) -> Range<Int> {
-            let start = integer(max(0, size - length))
-            return start..<min(size, start + length)
-        }
-        return (0..<count).map { _ in
+        (0..<count).map { _ in
             let warp = 1 + maxWarp * (2 * random.uniform() - 1)
             let tilt = maxTilt * (2 * random.uniform() - 1)
-            let frequency = run(integer(maxFrequencyMask), within: bands)
-            let time = run(integer(maxTimeMask), within: frames)
+            let frequency = random.run(maxLength: maxFrequencyMask, within: bands)
+            let time = random.run(maxLength: maxTimeMask, within: frames)
             return Draw(warp: warp, tilt: tilt, frequencyMask: frequency, timeMask: time)
         }
     }

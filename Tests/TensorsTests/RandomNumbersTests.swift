@@ -53,4 +53,22 @@ final class ShuffleTests: XCTestCase {
         expected.swapAt(1, Int(reference.next() % 2))
         XCTAssertEqual(z, expected)
     }
+
+    /// Whole numbers and runs (masks) are fixed by the state too, spelled out; nothing is drawn
+    /// for an empty range.
+    func testIntegersAndRunsAreFixedByTheState() {
+        var a = RandomNumbers(seed: 11), reference = RandomNumbers(seed: 11)
+        XCTAssertEqual(a.integer(upTo: 0), 0)
+        XCTAssertEqual(a, reference)
+        XCTAssertEqual(a.integer(upTo: 6), Int(reference.next() % 7))
+        let run = a.run(maxLength: 8, within: 20)
+        let length = Int(reference.next() % 9)
+        let start = Int(reference.next() % UInt64(20 - length + 1))
+        XCTAssertEqual(run, start..<(start + length))
+        var b = RandomNumbers(seed: 3)
+        for _ in 0..<500 {
+            let r = b.run(maxLength: 8, within: 5)
+            XCTAssertTrue(r.lowerBound >= 0 && r.upperBound <= 5 && r.count <= 8)
+        }
+    }
 }
