@@ -37,7 +37,7 @@ public enum OutputLock {
         let text = "pid \(getpid()): \(command), since \(ISO8601DateFormatter().string(from: Date()))\n"
         _ = ftruncate(fd, 0)
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
-        held.withLock { $0.insert(path) }  // the descriptor stays open: the lock lives with the process
+        _ = held.withLock { $0.insert(path) }  // the descriptor stays open: the lock lives with the process
     }
 
     /// This process's command line, for the lock file ("melforge train gan --out runs/a").

@@ -31,8 +31,8 @@ final class ReliabilityTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: melforgeBinary)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: folder + "/\(name).out", contents: nil)
-        FileManager.default.createFile(atPath: folder + "/\(name).err", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/\(name).out", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/\(name).err", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: folder + "/\(name).out")
         process.standardError = FileHandle(forWritingAtPath: folder + "/\(name).err")
         try process.run()
