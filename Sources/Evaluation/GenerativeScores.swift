@@ -33,16 +33,21 @@ public func inceptionScore(probabilities p: [Float], classes k: Int, splits: Int
     return (mean, variance.squareRoot())
 }
 
+/// Each row's most probable class (the first of equals), for probabilities `[N, K]` in rows.
+public func mostProbableClasses(probabilities p: [Float], classes k: Int) -> [Int] {
+    (0..<(p.count / k)).map { row in
+        let slice = p[(row * k)..<((row + 1) * k)]
+        return slice.indices.max { slice[$0] < slice[$1] }! - row * k
+    }
+}
+
 /// How the examples' predicted labels (each row's most probable class) spread over the K
 /// classes: the count per class and the distribution's entropy in bits (log2 K when even,
 /// 0 when every example gets the same label).
 public func labelDistribution(probabilities p: [Float], classes k: Int) -> (counts: [Int], entropyBits: Double) {
     let n = p.count / k
     var counts = [Int](repeating: 0, count: k)
-    for row in 0..<n {
-        let slice = p[(row * k)..<((row + 1) * k)]
-        counts[slice.indices.max { slice[$0] < slice[$1] }! - row * k] += 1
-    }
+    for label in mostProbableClasses(probabilities: p, classes: k) { counts[label] += 1 }
     let entropy = counts.reduce(0.0) { total, count in
         guard count > 0 else { return total }
         let q = Double(count) / Double(n)

@@ -72,7 +72,13 @@ public struct Judge {
     /// The splits take the examples in a seeded random order: a folder sorted by class would
     /// otherwise give splits of one class each, and a score of 1.
     public func scores(_ images: Tensor, splits: Int, reference: JudgedSet? = nil) -> SetScores {
-        let judged = judge(images)
+        scores(judged: judge(images), splits: splits, reference: reference)
+    }
+
+    /// `scores` of a set already judged (`judge(images)`), so that other measures of the same
+    /// verdicts need no second pass.
+    public func scores(judged: JudgedSet, splits: Int, reference: JudgedSet? = nil) -> SetScores {
+        let images = judged.images
         let k = classes.count
         var order = Array(0..<images.shape[0])
         var shuffler = RandomNumbers(seed: 0x15)

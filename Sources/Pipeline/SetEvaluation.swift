@@ -1,6 +1,7 @@
 import AudioIO
 import Datasets
 import FileFormats
+import Evaluation
 import Foundation
 import Spectral
 import Tensors
@@ -209,7 +210,8 @@ extension EvaluationReport {
                                requestedByFolder: Bool = false) throws -> EvaluationReport {
         let judge = try Judge(path: classifier)
         let generatedSet = try EvaluationSet(folder: generated, option: "--generated", judge: judge)
-        let requested = try requestedByFolder ? RequestedClasses(generatedSet, judge: judge, folder: generated) : nil
+        let judged = judge.judge(generatedSet.images)
+        let requested = try requestedByFolder ? RequestedClasses(generatedSet, judged: judged, judge: judge, folder: generated) : nil
         guard generatedSet.count >= splits else {
             throw UsageError("--generated '\(generated)' has \(generatedSet.count) usable files; the Inception score over \(splits) splits needs at least \(splits) (pass --splits)")
         }
@@ -220,8 +222,10 @@ extension EvaluationReport {
             throw UsageError("--speakers \(speakers.text) chooses among the clips of --reference DIR; give --reference")
         }
         let referenceSet = try reference.map { try EvaluationSet(folder: $0, option: "--reference", judge: judge, only: chosen?.files) }
-        let scores = judge.scores(generatedSet.images, splits: splits, reference: referenceSet.map { judge.judge($0.images) })
-        let referenceScores = referenceSet.flatMap { set in set.count >= splits ? judge.scores(set.images, splits: splits) : nil }
+        // Each set through the classifier once: its verdicts serve every measure of it.
+        let referenceJudged = referenceSet.map { judge.judge($0.images) }
+        let scores = judge.scores(judged: judged, splits: splits, reference: referenceJudged)
+        let referenceScores = referenceJudged.flatMap { set in set.images.shape[0] >= splits ? judge.scores(judged: set, splits: splits) : nil }
         return EvaluationReport(
             classifier: judge.path, classes: judge.classes,
             classifierHeldOutAccuracy: judge.heldOutAccuracy,
@@ -253,7 +257,7 @@ public struct RequestedClasses: Encodable {
 
     /// A clip outside any folder, or in a folder that names no class of the classifier, is an
     /// error naming it (the whole measure would be wrong, not one clip).
-    init(_ set: EvaluationSet, judge: Judge, folder: String) throws {
+    init(_ set: EvaluationSet, judged: JudgedSet, judge: Judge, folder: String) throws {
         guard set.files.count == set.count else {
             throw UsageError("--requested-by-folder reads the class from each clip's folder; '\(folder)' holds features read as one set (give the audio files)")
         }
@@ -264,12 +268,7 @@ public struct RequestedClasses: Encodable {
             }
             return try judge.classIndex(String(parts[parts.count - 2]), option: "--requested-by-folder: the folder of '\(file)',")
         }
-        let k = judge.classes.count
-        let probabilities = judge.judge(set.images).probabilities.values
-        let heard = (0..<set.count).map { row in
-            let p = probabilities[(row * k)..<((row + 1) * k)]
-            return p.indices.max { p[$0] < p[$1] }! - row * k
-        }
+        let heard = mostProbableClasses(probabilities: judged.probabilities.values, classes: judge.classes.count)
         var byClass: [String: Class] = [:]
         for (asked, got) in zip(requested, heard) {
             let name = judge.classes[asked]

@@ -45,6 +45,11 @@ final class GenerativeScoreTests: XCTestCase {
         XCTAssertEqual(labelDistribution(probabilities: oneHot([1, 1, 1], classes: 3), classes: 3).entropyBits, 0)
     }
 
+    func testMostProbableClassesTakeTheFirstOfEquals() {
+        XCTAssertEqual(mostProbableClasses(probabilities: [0.2, 0.8, 0.6, 0.4, 0.5, 0.5], classes: 2), [1, 0, 0])
+        XCTAssertEqual(mostProbableClasses(probabilities: [0.1, 0.3, 0.6, 0.3, 0.3, 0.4], classes: 3), [2, 2])
+    }
+
     /// `n` rows of `d` correlated values (a random linear mix of normals plus an offset).
     func correlatedSample(n: Int, d: Int, seed: UInt64) -> [Float] {
         var state = seed
