@@ -33,6 +33,8 @@ public struct LearnedVocoderConfiguration: Codable, Equatable, Sendable {
     /// these speeds, its pitch and formants moved with it (more voices from the ones there
     /// are); nil: as recorded only.
     public var speeds: [Float]?
+    /// The most speeds `speeds` may hold (each a copy of every clip in the cache).
+    public static let maxSpeeds = 8
 
     public init(frontEnd: FrontEndConfiguration, inputRange: LogMelNormalization) {
         self.frontEnd = frontEnd

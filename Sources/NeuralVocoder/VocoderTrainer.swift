@@ -243,6 +243,10 @@ public final class VocoderTrainer {
         guard sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), c.adversarial.map({ $0.periods.count + $0.resolutions.count <= 64 }) ?? true else {
             throw CheckpointError.unusable(path: path, reason: "its vocoder configuration has a size out of range (\(sizes.map(String.init).joined(separator: ", ")))")
         }
+        // Its speeds say how many copies of each clip a resumed run prepares.
+        guard (c.speeds ?? []).allSatisfy({ (0.5...2).contains($0) }), (c.speeds?.count ?? 0) <= LearnedVocoderConfiguration.maxSpeeds else {
+            throw CheckpointError.unusable(path: path, reason: "its speeds \(c.speeds ?? []) are out of range (at most \(LearnedVocoderConfiguration.maxSpeeds), each 0.5 to 2)")
+        }
         var least = Double(c.blocks) * 2 * Double(c.width) * Double(c.hiddenWidth) + Double(c.width) * 3 * Double(c.bins)
         if let a = c.adversarial, file.tensors.contains(where: { $0.name.hasPrefix("discriminator.") }) {
             let period = zip([1] + a.periodChannels, a.periodChannels).reduce(0.0) { $0 + Double($1.0) * Double($1.1) * 5 }

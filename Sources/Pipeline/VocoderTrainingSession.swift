@@ -48,13 +48,15 @@ public struct VocoderRequest {
     }
 
     /// The speeds of `--speed-perturb` ("0.9,1.1"): each in 0.5...2, 1 (always trained on)
-    /// left out, no repeats.
+    /// left out, no repeats, at most `LearnedVocoderConfiguration.maxSpeeds`.
     public static func speeds(from text: String) throws -> [Float] {
         let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0.map { (0.5...2).contains($0) } ?? false }) else {
-            throw UsageError("--speed-perturb '\(text)' is not accepted; expected speeds from 0.5 to 2 separated by commas (0.9,1.1: every clip also at 90% and 110% speed)")
+        let speeds = values.compactMap { $0 }.filter { $0 != 1 }.reduce(into: [Float]()) { if !$0.contains($1) { $0.append($1) } }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { (0.5...2).contains($0) } ?? false }),
+              speeds.count <= LearnedVocoderConfiguration.maxSpeeds else {
+            throw UsageError("--speed-perturb '\(text)' is not accepted; expected at most \(LearnedVocoderConfiguration.maxSpeeds) speeds from 0.5 to 2 separated by commas (0.9,1.1: every clip also at 90% and 110% speed)")
         }
-        return values.compactMap { $0 }.filter { $0 != 1 }.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+        return speeds
     }
 
     /// `melforge train vocoder`'s discussion.
@@ -124,10 +126,7 @@ public final class VocoderTrainingSession {
         let (rate, frames) = (configuration.frontEnd.sampleRate, configuration.segmentFrames)
         // Each file as recorded, then at each perturbed speed: played s times as fast is the
         // same samples read as if recorded at rate x s, resampled to the rate.
-        let speeds = [Float(1)] + (configuration.speeds ?? [])
-        guard speeds.allSatisfy({ (0.5...2).contains($0) }) else {
-            throw UsageError("the run's speeds \(speeds) are out of range (0.5 to 2)")
-        }
+        let speeds = [Float(1)] + (configuration.speeds ?? [])  // (bounded by speeds(from:) and when a checkpoint is read)
         let count = files.count * speeds.count
         let progress = Replicas.isFirst && count >= 200 ? ProgressBar(total: count, label: "prepare clips", unit: "clips") : nil
         let corpus = try VocoderDataCache.build(cache, fingerprint: fingerprint, count: count, prepare: { index in

@@ -186,6 +186,17 @@ final class DiscriminatorTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains(expected) && "\($0)".contains(path), "\($0)")
             }
         }
+        // Speeds out of range, or too many (each a copy of the corpus), are refused too.
+        for speeds: [Float] in [[3], Array(repeating: 0.9, count: 9)] {
+            let saved = try SafeTensors.read(path)
+            var crafted = try VocoderTrainer.configuration(of: saved, path: path)
+            crafted.speeds = speeds
+            var metadata = saved.metadata
+            metadata["vocoder"] = String(decoding: try JSONEncoder().encode(crafted), as: UTF8.self)
+            XCTAssertThrowsError(try VocoderTrainer.configuration(of: SafeTensors(tensors: saved.tensors, metadata: metadata), path: path)) {
+                XCTAssertTrue("\($0)".contains("speeds") && "\($0)".contains(path), "\($0)")
+            }
+        }
         // Without its discriminators a checkpoint that names them is refused by the tensor's name.
         let pruned = SafeTensors(tensors: try SafeTensors.read(path).tensors.filter { !$0.name.hasPrefix("discriminator.period3.") },
                                  metadata: try SafeTensors.read(path).metadata)

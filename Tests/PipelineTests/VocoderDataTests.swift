@@ -45,7 +45,7 @@ final class VocoderDataTests: XCTestCase {
     func testSpeedsAreParsedAndBadOnesRefusedByFlag() throws {
         XCTAssertEqual(try VocoderRequest.speeds(from: "0.9,1.1"), [0.9, 1.1])
         XCTAssertEqual(try VocoderRequest.speeds(from: "1, 0.9,0.9"), [0.9])
-        for bad in ["", "fast", "0.9,3", "0.4", "nan"] {
+        for bad in ["", "fast", "0.9,3", "0.4", "nan", "0.6,0.7,0.8,0.9,1.1,1.2,1.3,1.4,1.5"] {
             XCTAssertThrowsError(try VocoderRequest.speeds(from: bad)) { error in
                 XCTAssertTrue("\(error)".contains("--speed-perturb '\(bad)'") && "\(error)".contains("0.5 to 2"), "\(error)")
             }
