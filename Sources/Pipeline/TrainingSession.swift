@@ -68,6 +68,7 @@ public struct ModelRequest {
         configuration.beta = beta
         configuration.klWarmupSteps = klWarmup
         (configuration.ema, configuration.discriminatorLearningRate) = (ema, discriminatorLearningRate)
+        if ema != nil { configuration.emaRampUp = true }
         if augment {
             // (Pictures too: a shift, a row and a column band blanked, a small change of level.)
             configuration.augmentation = SpectrogramAugmentation(bands: shape[2], frames: shape[3])

@@ -121,7 +121,7 @@ public final class GANModel: GenerativeModel {
         average = c.ema.map { decay in
             WeightAverage(of: generator, into: Generator(latentSize: c.latentSize, channels: c.channels, imageSize: c.imageSize,
                                                          widths: c.widths.reversed(), kernelSize: c.kernelSize, classes: classes,
-                                                         random: &unused), decay: decay)
+                                                         random: &unused), decay: decay, rampUp: c.emaRampUp ?? false)
         }
     }
 
@@ -129,7 +129,7 @@ public final class GANModel: GenerativeModel {
                           random: inout RandomNumbers) -> [String: Float] {
         let (d, g) = trainer.step(real: batch, labels: labels, classes: configuration.classes?.count ?? 0, share: share,
                                   random: &random)
-        average?.update()
+        average?.update(step: step)
         return ["discriminator": d, "generator": g]
     }
 

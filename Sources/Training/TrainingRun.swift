@@ -47,6 +47,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// augmentation of every image the discriminator sees (`SpectrogramAugmentation`); the
     /// discriminator's own learning rate (the two time-scale update rule).
     public var ema: Float? = nil
+    /// The average's decay ramps up from 0.18 at the first step to `ema` (`WeightAverage`'s
+    /// rampUp); nil (checkpoints made before it existed) or false: `ema` from the first step.
+    public var emaRampUp: Bool? = nil
     public var augmentation: SpectrogramAugmentation? = nil
     public var discriminatorLearningRate: Float? = nil
     public var seed: UInt64

@@ -34,6 +34,8 @@ final class GANRecipeCommandTests: XCTestCase {
         let generator = a.tensors.filter { $0.name.hasPrefix("generator.") }.map(\.values)
         let average = a.tensors.filter { $0.name.hasPrefix("generator_ema.") }.map(\.values)
         XCTAssertNotEqual(generator, average)
+        // The average's decay ramps up (a short run's samples are not its initial weights).
+        XCTAssertTrue(a.metadata["training"]?.contains("\"emaRampUp\":true") == true, a.metadata["training"] ?? "no configuration")
         let pictures = try runMelforge(["synthesize", "--checkpoint", folder + "/whole", "-o", folder + "/pictures", "--count", "2"])
         XCTAssertEqual(pictures.status, 0, pictures.standardError)
     }

@@ -25,7 +25,7 @@ final class GANRecipeTests: XCTestCase {
             // BatchNorm's running statistics move too; the average copies them.
             for buffer in source.namedBuffers { buffer.parameter.value = random.uniform(buffer.parameter.value.shape) }
             history.append(source.parameters.map(\.value.values))
-            average.update()
+            average.update(step: 1_000 + history.count)  // (without the ramp the step does not matter)
         }
         for (index, parameter) in copy.parameters.enumerated() {
             // 0.9^3 p0 + 0.1 (0.9^2 p1 + 0.9 p2 + p3)
@@ -36,6 +36,31 @@ final class GANRecipeTests: XCTestCase {
             assertClose(parameter.value.values, expected, absolute: 1e-5, copy.namedParameters[index].name)
         }
         XCTAssertEqual(copy.namedBuffers.map(\.parameter.value.values), source.namedBuffers.map(\.parameter.value.values))
+    }
+
+    /// With the ramp, update n keeps min(decay, (1 + n) / (10 + n)) of the average: 2/11, 3/12,
+    /// 4/13 for the first three, and the decay asked for once the ramp passes it.
+    func testWeightAverageRampsUpItsDecay() {
+        let (source, copy) = (tinyGenerator(), tinyGenerator())
+        let average = WeightAverage(of: source, into: copy, decay: 0.9, rampUp: true)
+        XCTAssertEqual(average.decay(atStep: 1), 2 / 11, accuracy: 1e-7)
+        XCTAssertEqual(average.decay(atStep: 80), 81 / 90, accuracy: 1e-7)
+        XCTAssertEqual(average.decay(atStep: 81), 0.9, "(82/91 is above 0.9)")
+        XCTAssertEqual(average.decay(atStep: 100_000), 0.9)
+        XCTAssertEqual(WeightAverage(of: source, into: tinyGenerator(), decay: 0.9).decay(atStep: 1), 0.9, "no ramp: the decay from the start")
+        var history = [source.parameters.map(\.value.values)]
+        for step in 1...3 {
+            for parameter in source.parameters { parameter.value = random.normal(parameter.value.shape) }
+            history.append(source.parameters.map(\.value.values))
+            average.update(step: step)
+        }
+        let decays: [Float] = [2 / 11, 3 / 12, 4 / 13]
+        for (index, parameter) in copy.parameters.enumerated() {
+            let expected = history[0][index].indices.map { i -> Float in
+                decays.indices.reduce(history[0][index][i]) { a, n in decays[n] * a + (1 - decays[n]) * history[n + 1][index][i] }
+            }
+            assertClose(parameter.value.values, expected, absolute: 1e-5, copy.namedParameters[index].name)
+        }
     }
 
     func testAugmentationShiftsMasksAndGains() {
