@@ -12,6 +12,7 @@
 #
 #   Scripts/bench-real-gan.sh RECORDINGS_DIR [OUT_DIR]
 #   MINUTES=60 RECIPES="baseline ema augment ttur all" LAYOUT=fsdd HELD_OUT="george jackson" COUNT=600
+#   SEED=0 (the GANs' --seed: a second seed is a second run of every recipe)
 #   (recipe conditional: all's flags with --conditional; COUNT/classes clips per label, each label's
 #   in a folder of its name, also scored by how often the judge hears the label asked for)
 #   JUDGE_EPOCHS=60 JUDGE_FLAGS="--loudness peak --augment" (the judge's training: the best measured on unseen
@@ -27,6 +28,7 @@ RECIPES=${RECIPES:-"baseline ema augment ttur all"}
 LAYOUT=${LAYOUT:-fsdd}
 HELD_OUT=${HELD_OUT:-"george jackson"}
 COUNT=${COUNT:-600}
+SEED=${SEED:-0}
 JUDGE_FLAGS=${JUDGE_FLAGS-"--loudness peak --augment"}   # (set but empty: none)
 swift build -c release --product melforge >/dev/null
 melforge="$(swift build -c release --show-bin-path)/melforge"
@@ -73,7 +75,7 @@ printf "%-11s %6s %8s %9s %9s %7s %9s %9s %10s\n" recipe steps minutes IS IS_rea
 for recipe in $RECIPES; do
   run="$out/gan-$recipe"
   # shellcheck disable=SC2046
-  "$melforge" train gan --data "$out/train" --layout "$LAYOUT" --out "$run" --steps 1000000 --checkpoint-every 500 \
+  "$melforge" train gan --data "$out/train" --layout "$LAYOUT" --out "$run" --steps 1000000 --checkpoint-every 500 --seed "$SEED" \
     $(flags_of "$recipe") $([[ -f "$run/checkpoint.safetensors" ]] && echo --resume) >"$run.log" 2>&1 &
   pid=$!
   started=$(date +%s)
