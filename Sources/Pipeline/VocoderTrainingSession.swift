@@ -33,8 +33,13 @@ public struct VocoderRequest {
 
     /// The request with discriminators (unless `choice` is false: `--no-adversarial`), their
     /// learning rate and loss, and the mel L1's weight (45 with discriminators, as HiFi-GAN and
-    /// Vocos weigh it, unless given).
-    public mutating func setAdversarial(_ choice: Bool?, learningRate: Float?, loss: AdversarialConfiguration.Loss?, melWeight: Float?) {
+    /// Vocos weigh it, unless given). The discriminators' learning rate or loss with
+    /// `--no-adversarial` is refused: there would be nothing for them to set.
+    public mutating func setAdversarial(_ choice: Bool?, learningRate: Float?, loss: AdversarialConfiguration.Loss?,
+                                        melWeight: Float?) throws {
+        if choice == false, let given = learningRate.map({ "--lr-d \($0)" }) ?? loss.map({ "--adversarial-loss \($0.rawValue)" }) {
+            throw UsageError("\(given) is the discriminators'; --no-adversarial trains without them (drop one of the two)")
+        }
         adversarialChoice = choice
         let on = choice ?? true
         adversarial = nil

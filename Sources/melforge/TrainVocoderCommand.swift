@@ -83,7 +83,7 @@ struct TrainVocoderCommand: ParsableCommand {
         (request.width, request.blocks, request.segmentFrames) = (width, blocks, segmentFrames)
         (request.batchSize, request.learningRate, request.seed) = (training.batchSize, training.lr, training.seed)
         request.weights.phase = phaseWeight
-        request.setAdversarial(adversarial, learningRate: lrD, loss: adversarialLoss, melWeight: melWeight)
+        try request.setAdversarial(adversarial, learningRate: lrD, loss: adversarialLoss, melWeight: melWeight)
         request.speeds = try speedPerturb.map(VocoderRequest.speeds(from:))
         let first = Replicas.isFirst
         let session = try VocoderTrainingSession(folder: out, data: data, request: request, resume: training.resume,

@@ -51,4 +51,22 @@ final class VocoderDataTests: XCTestCase {
             }
         }
     }
+
+    /// --no-adversarial with the discriminators' own options is refused naming the option;
+    /// without the choice a new run has them, with --mel-weight 45 unless given.
+    func testTheDiscriminatorsOptionsWithoutThemAreRefused() throws {
+        var request = VocoderRequest(frontEnd: FrontEndConfiguration())
+        XCTAssertThrowsError(try request.setAdversarial(false, learningRate: 1e-4, loss: nil, melWeight: nil)) { error in
+            XCTAssertTrue("\(error)".contains("--lr-d 0.0001") && "\(error)".contains("--no-adversarial"), "\(error)")
+        }
+        XCTAssertThrowsError(try request.setAdversarial(false, learningRate: nil, loss: .leastSquares, melWeight: nil)) { error in
+            XCTAssertTrue("\(error)".contains("--adversarial-loss least-squares"), "\(error)")
+        }
+        try request.setAdversarial(false, learningRate: nil, loss: nil, melWeight: nil)
+        XCTAssertNil(request.adversarial)
+        XCTAssertEqual(request.weights.mel, 1)
+        try request.setAdversarial(nil, learningRate: 1e-4, loss: nil, melWeight: nil)
+        XCTAssertEqual(request.adversarial?.learningRate, 1e-4)
+        XCTAssertEqual(request.weights.mel, 45)
+    }
 }
